@@ -1,0 +1,43 @@
+#include "common/pod_manifest.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+
+using rkt::PodManifest;
+
+TEST(PodManifest, RoundTrips) {
+    PodManifest pm;
+    rkt::RuntimeApp app;
+    app.name = "inspect";
+    app.image = {"example.com/inspect:1", "sha256-" + std::string(64, 'a')};
+    app.app.exec = {"/inspect", "--print-msg=hi"};
+    app.app.user = "1000";
+    app.app.set_env("PATH", "/bin");
+    app.app.set_isolator("resource/memory", {{"limit", "50M"}});
+    app.mounts.push_back({"data", "/data"});
+    pm.apps.push_back(app);
+    pm.volumes.push_back({"data", "host", "/srv", true, false, "0755", 0, 0});
+    PodManifest back = PodManifest::parse(pm.serialize());
+    ASSERT_EQ(back.apps.size(), 1u);
+    EXPECT_EQ(back.apps[0].app.exec, app.app.exec);
+    EXPECT_EQ(*back.apps[0].app.env("PATH"), "/bin");
+    EXPECT_EQ(back.apps[0].app.find_isolator("resource/memory")->value["limit"], "50M");
+    EXPECT_EQ(back.volumes[0].source, "/srv");
+    EXPECT_TRUE(back.volumes[0].read_only);
+    EXPECT_EQ(back.to_json()["acKind"], "PodManifest");
+}
+
+TEST(PodManifest, RejectsHostileInput) {
+    EXPECT_THROW(PodManifest::parse("{"), rkt::Error);
+    EXPECT_THROW(PodManifest::parse("[]"), rkt::Error);
+    EXPECT_THROW(PodManifest::parse(R"({"acKind":"ImageManifest"})"), rkt::Error);
+    EXPECT_THROW(PodManifest::parse(R"({"acKind":"PodManifest","apps":[{"name":"../x","image":{"id":"x"}}]})"),
+                 rkt::Error);
+    EXPECT_THROW(PodManifest::parse(
+                     R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"}},{"name":"a","image":{"id":"y"}}]})"),
+                 rkt::Error);
+    EXPECT_THROW(PodManifest::parse(
+                     R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"},"app":{"exec":[1]}}]})"),
+                 rkt::Error);
+}
