@@ -31,7 +31,8 @@ struct VmConfig {
     // (/dev/vport0pN in the guest, name in /sys/class/virtio-ports/*/name). Not owned; the
     // VMM duplicates it and makes it non-blocking. -1: none.
     int protocol_port_fd = -1;
-    std::string protocol_port_name = "rkt.guest";
+    // The guest protocol's port name (common/guest_protocol.h: guest::kPortName).
+    std::string protocol_port_name = "org.rkt.guest.0";
     // The guest kernel's console on virtio (hvc0), written to this fd (not owned). -1: none.
     int console_output_fd = -1;
     // A 16550 serial console (ttyS0) at 0x3f8 written to this fd. Off by default: each byte
