@@ -40,7 +40,8 @@ void load_flat_guest(const KvmSystem& kvm, Machine& machine, std::span<const uin
                      uint64_t load_address, FlatMode mode) {
     const GuestMemory& memory = machine.memory();
     if (!memory.write(load_address, code)) throw Error("the guest code does not fit in guest RAM");
-    if (mode == FlatMode::kLong64) x86::write_identity_page_tables(memory);
+    if (mode == FlatMode::kLong64)
+        x86::write_identity_page_tables(memory, x86::kMaxIdentityMappedGib);
     auto supported = kvm.supported_cpuid();
     uint32_t count = static_cast<uint32_t>(machine.vcpus().size());
     for (auto& vcpu : machine.vcpus())

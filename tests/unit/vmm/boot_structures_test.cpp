@@ -72,9 +72,15 @@ TEST(PageTables, IdentityMapTheFirstGigabyte) {
     auto t = build_identity_page_tables();
     EXPECT_EQ(t.pml4[0], kPdptAddress | 3);
     EXPECT_EQ(t.pdpt[0], kPdAddress | 3);
-    for (uint64_t i = 0; i < 512; ++i) EXPECT_EQ(t.pd[i], (i << 21) | 0x83);
+    ASSERT_EQ(t.pds.size(), 1u);
+    for (uint64_t i = 0; i < 512; ++i) EXPECT_EQ(t.pds[0][i], (i << 21) | 0x83);
     EXPECT_EQ(t.pml4[1], 0u);
     EXPECT_EQ(t.pdpt[1], 0u);
+    auto four = build_identity_page_tables(4);
+    ASSERT_EQ(four.pds.size(), 4u);
+    EXPECT_EQ(four.pdpt[3], (kPdAddress + 3 * 0x1000) | 3);
+    EXPECT_EQ(four.pds[3][511], ((4ull << 30) - (2 << 20)) | 0x83);
+    EXPECT_THROW(build_identity_page_tables(5), rkt::Error);
     GuestMemory mem({{0, 1 << 20}});
     write_identity_page_tables(mem);
     EXPECT_EQ(mem.read_obj<uint64_t>(kPdAddress + 8 * 5).value(), (5ull << 21) | 0x83);

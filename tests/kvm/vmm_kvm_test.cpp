@@ -1,0 +1,319 @@
+// The built-in VMM on this host's KVM, with the small guests of tests/kvm/guests.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "common/unique_fd.h"
+#include "toy_vm.h"
+#include "vmm/builder.h"
+#include "vmm/virtio/block.h"
+#include "vmm/virtio/console.h"
+
+using namespace rkt::vmm;
+using namespace rkt::vmm::test;
+
+#define REQUIRE_KVM()                                         \
+    do {                                                      \
+        std::string why;                                      \
+        if (!ToyVm::kvm_available(&why)) GTEST_SKIP() << why; \
+    } while (0)
+
+namespace rkt::vmm {
+// Lets GoogleTest print exit reasons by name.
+void PrintTo(VmExitReason reason, std::ostream* os) {
+    *os << to_string(reason);
+}
+}  // namespace rkt::vmm
+
+namespace {
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "rkt-kvm-test-XXXXXX").string();
+        path_ = ::mkdtemp(pattern.data());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::filesystem::path path(const std::string& name) const { return path_ / name; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& bytes) {
+    std::ofstream f(p, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+struct Pipe {
+    Pipe() {
+        int fds[2];
+        EXPECT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+        read_end.reset(fds[0]);
+        write_end.reset(fds[1]);
+    }
+    std::string drain() {
+        std::string out;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
+            out.append(buf, static_cast<size_t>(n));
+        return out;
+    }
+    rkt::UniqueFd read_end, write_end;
+};
+
+}  // namespace
+
+TEST(KvmGuest, SerialOutputAndI8042Reset) {
+    REQUIRE_KVM();
+    Pipe out;
+    ToyVm vm;
+    vm.add_i8042();
+    vm.add_serial(out.write_end.get());
+    vm.load("serial_hello");
+    VmResult r = vm.run();
+    EXPECT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_TRUE(r.exit.clean());
+    EXPECT_EQ(out.drain(), "hello from the guest\n");
+}
+
+TEST(KvmGuest, RealModeGuest) {
+    REQUIRE_KVM();
+    ToyVm vm;
+    vm.add_i8042();
+    vm.load("real_mode_reset", FlatMode::kReal16, 0x1000);
+    VmResult r = vm.run();
+    EXPECT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_EQ(vm.results().values(), std::vector<uint32_t>{0x1616});
+}
+
+TEST(KvmGuest, VirtioBlockReadWriteFlush) {
+    REQUIRE_KVM();
+    TempDir dir;
+    std::vector<uint8_t> disk(8 * 512);
+    for (size_t i = 0; i < disk.size(); ++i) disk[i] = static_cast<uint8_t>(i / 512 + 1);
+    write_bytes(dir.path("disk.img"), disk);
+    ToyVm vm;
+    vm.add_i8042();
+    vm.machine().add_virtio_device(
+        std::make_unique<BlockDevice>(BlockDiskConfig{dir.path("disk.img").string(), false, ""}));
+    vm.load("blk_io");
+    VmResult r = vm.run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    // status 15, read length 513, status OK, sector 2's bytes, write OK, flush OK.
+    EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{15, 513, 0, 0x0303, 0, 0}));
+    auto after = read_bytes(dir.path("disk.img"));
+    EXPECT_EQ(after[5 * 512], 0xa5);
+    EXPECT_EQ(after[5 * 512 + 511], 0xa5);
+    EXPECT_EQ(after[4 * 512], 5);
+    EXPECT_EQ(after[6 * 512], 7);
+}
+
+TEST(KvmGuest, VirtioConsoleRoundTrip) {
+    REQUIRE_KVM();
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rkt::UniqueFd vmm_end(sv[0]), host_end(sv[1]);
+    ToyVm vm;
+    vm.add_i8042();
+    vm.machine().add_virtio_device(std::make_unique<ConsoleDevice>(
+        std::vector<ConsolePortConfig>{{"", false, vmm_end.get(), -1}}));
+    vm.load("console_echo");
+    std::string seen_first, seen_second;
+    std::thread host([&] {
+        char buf[64];
+        ssize_t n = ::read(host_end.get(), buf, sizeof buf);
+        if (n > 0) seen_first.assign(buf, static_cast<size_t>(n));
+        if (::write(host_end.get(), "pong!", 5) != 5) return;
+        n = ::read(host_end.get(), buf, sizeof buf);
+        if (n > 0) seen_second.assign(buf, static_cast<size_t>(n));
+    });
+    VmResult r = vm.run();
+    host_end.reset();  // unblocks the host thread if the guest never wrote
+    host.join();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_EQ(seen_first, "ping");
+    EXPECT_EQ(seen_second, "PONG!");
+    EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{15, 5}));
+}
+
+TEST(KvmGuest, InterruptThroughIrqfd) {
+    REQUIRE_KVM();
+    ToyVm vm;
+    vm.add_i8042();
+    InterruptLine& line = vm.machine().interrupt_line(5);
+    vm.add_control([&line](uint32_t) { line.trigger(); });
+    vm.load("irqfd_interrupt");
+    VmResult r = vm.run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{1, 2}));
+}
+
+TEST(KvmGuest, TwoVcpus) {
+    REQUIRE_KVM();
+    ToyVm vm(2);
+    vm.add_i8042();
+    vm.load("two_vcpus");
+    VmResult r = vm.run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    auto values = vm.results().values();
+    std::sort(values.begin(), values.end());
+    EXPECT_EQ(values, (std::vector<uint32_t>{0x100, 0x101}));
+}
+
+TEST(KvmGuest, HostileDriverIsRefusedAndTheVmmStaysUp) {
+    REQUIRE_KVM();
+    TempDir dir;
+    write_bytes(dir.path("disk.img"), std::vector<uint8_t>(8 * 512, 0x11));
+    ToyVm vm;
+    vm.add_i8042();
+    vm.machine().add_virtio_device(
+        std::make_unique<BlockDevice>(BlockDiskConfig{dir.path("disk.img").string(), false, ""}));
+    vm.load("hostile_blk");
+    VmResult r = vm.run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    // status; four refused chains (length 0); a good read (513, OK); NEEDS_RESET seen.
+    EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{15, 0, 0, 0, 0, 513, 0, 0x40}));
+    EXPECT_EQ(read_bytes(dir.path("disk.img")), std::vector<uint8_t>(8 * 512, 0x11));
+}
+
+TEST(KvmGuest, TripleFaultEndsTheVmWithAMessage) {
+    REQUIRE_KVM();
+    ToyVm vm;
+    vm.add_i8042();
+    vm.load("triple_fault");
+    VmResult r = vm.run();
+    EXPECT_FALSE(r.exit.clean());
+    EXPECT_EQ(r.exit.reason, VmExitReason::kTripleFault) << r.exit.message;
+    EXPECT_NE(r.exit.message.find("triple fault"), std::string::npos);
+    EXPECT_EQ(vm.results().values(), std::vector<uint32_t>{1});
+}
+
+TEST(KvmGuest, UnknownPortsAndMmioAreIgnored) {
+    REQUIRE_KVM();
+    ToyVm vm;
+    vm.add_i8042();
+    vm.load("unknown_port");
+    VmResult r = vm.run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{0xff, 0xffffffff, 0xd0e}));
+}
+
+TEST(KvmGuest, HostStopsASpinningGuest) {
+    REQUIRE_KVM();
+    ToyVm vm;
+    vm.load("spin");
+    std::thread stopper([&] {
+        while (vm.results().values().empty())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        vm.machine().request_stop({VmExitReason::kHostStop, "test stop"});
+    });
+    VmResult r = vm.run();
+    stopper.join();
+    EXPECT_EQ(r.exit.reason, VmExitReason::kHostStop);
+    EXPECT_TRUE(r.exit.clean());
+}
+
+// The builder's whole Linux path (zero page, command line, e820, page tables, MP table, CPUID,
+// MSRs, devices, sandbox) with a small ELF "kernel" that checks what it was given.
+TEST(KvmBuilder, BootsAnElfKernelThroughTheLinuxEntry) {
+    REQUIRE_KVM();
+    TempDir dir;
+    write_bytes(dir.path("disk.img"), std::vector<uint8_t>(4096, 0));
+    Pipe serial;
+    VmConfig config;
+    config.kernel_path = std::string(KVM_GUEST_DIR) + "/boot_params.elf";
+    config.memory_mib = 64;
+    config.vcpus = 2;
+    config.serial = true;
+    config.serial_output_fd = serial.write_end.get();
+    config.disks.push_back({dir.path("disk.img").string(), true, "test-disk"});
+    config.command_line_extra = "rkt.test=1";
+    config.timeout = std::chrono::milliseconds(20000);
+    BuiltVm vm = build_vm(config);
+    EXPECT_EQ(vm.kernel_format, x86::KernelFormat::kElf);
+    EXPECT_EQ(vm.entry_mode, x86::EntryMode::kLinux64);
+    auto results = std::make_shared<ResultPort>();
+    vm.machine->pio_bus().insert(0x500, 4, results);
+    VmResult r = vm.machine->run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    EXPECT_EQ(results->values(), (std::vector<uint32_t>{0xaa55, 3}));
+    std::string printed = serial.drain();
+    EXPECT_EQ(printed, vm.command_line + "\n");
+    EXPECT_NE(printed.find("virtio_mmio.device=4K@0xc0001000:5"), std::string::npos);
+    EXPECT_NE(printed.find("console=ttyS0"), std::string::npos);
+    EXPECT_NE(printed.find("rkt.test=1"), std::string::npos);
+    EXPECT_GT(r.timings.total.count(), 0);
+}
+
+TEST(KvmBuilder, RktVmmExecutable) {
+    REQUIRE_KVM();
+    std::string command = std::string(RKT_VMM_BINARY) + " --kernel " + KVM_GUEST_DIR +
+                          "/serial_hello.elf --serial --mem 32 2>&1";
+    FILE* p = ::popen(command.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[256];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    int status = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    EXPECT_NE(out.find("hello from the guest"), std::string::npos) << out;
+    EXPECT_NE(out.find("vm exit: guest-reset"), std::string::npos) << out;
+
+    // A guest that triple-faults is not a clean end: exit code 1.
+    command = std::string(RKT_VMM_BINARY) + " --kernel " + KVM_GUEST_DIR +
+              "/triple_fault.elf --mem 32 2>&1";
+    p = ::popen(command.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    out.clear();
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    status = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << out;
+    EXPECT_NE(out.find("vm exit: triple-fault"), std::string::npos) << out;
+
+    // A missing kernel is the VMM's own error: one line, exit code 254.
+    p = ::popen((std::string(RKT_VMM_BINARY) + " --kernel /nonexistent/vmlinux 2>&1").c_str(), "r");
+    out.clear();
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    status = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 254) << out;
+    EXPECT_NE(out.find("/nonexistent/vmlinux"), std::string::npos) << out;
+}
+
+TEST(KvmBuilder, BootsThroughThePvhEntry) {
+    REQUIRE_KVM();
+    VmConfig config;
+    config.kernel_path = std::string(KVM_GUEST_DIR) + "/pvh_boot.elf";
+    config.memory_mib = 64;
+    config.boot_protocol = x86::BootProtocol::kPvh;
+    config.timeout = std::chrono::milliseconds(20000);
+    BuiltVm vm = build_vm(config);
+    EXPECT_EQ(vm.entry_mode, x86::EntryMode::kPvh);
+    auto results = std::make_shared<ResultPort>();
+    vm.machine->pio_bus().insert(0x500, 4, results);
+    VmResult r = vm.machine->run();
+    ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
+    uint32_t first_four;
+    std::memcpy(&first_four, vm.command_line.data(), 4);
+    EXPECT_EQ(results->values(), (std::vector<uint32_t>{0x336ec578, 3, first_four}));
+}
