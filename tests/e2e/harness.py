@@ -32,6 +32,11 @@ if str(FIXTURES_DIR) not in sys.path:
 import images  # noqa: E402
 import oci_pack  # noqa: E402
 
+__all__ = ["REPO", "FIXTURES_DIR", "images", "oci_pack", "require", "have_command", "is_root",
+           "have_kvm", "require_root", "require_kvm", "require_command", "find_build_dir",
+           "stage1_dir", "stage1_built", "require_stage1", "ImageFixture", "pack", "Result",
+           "Rkt", "parse_key_values", "unmount_all_under", "DEFAULT_TIMEOUT"]
+
 DEFAULT_TIMEOUT = 120.0
 # Pod states as `rkt list` prints them, longest first so that "exited garbage" wins over "exited".
 POD_STATES = sorted(["embryo", "preparing", "aborted prepare", "prepared", "running", "deleting",
