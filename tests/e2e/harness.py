@@ -16,9 +16,12 @@ import json
 import os
 import re
 import shutil
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -35,7 +38,7 @@ import oci_pack  # noqa: E402
 __all__ = ["REPO", "FIXTURES_DIR", "images", "oci_pack", "require", "have_command", "is_root",
            "have_kvm", "require_root", "require_kvm", "require_command", "find_build_dir",
            "stage1_dir", "stage1_built", "require_stage1", "ImageFixture", "pack", "Result",
-           "Rkt", "parse_key_values", "unmount_all_under", "DEFAULT_TIMEOUT"]
+           "Rkt", "PtyProcess", "parse_key_values", "unmount_all_under", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 120.0
 # Pod states as `rkt list` prints them, longest first so that "exited garbage" wins over "exited".
@@ -245,16 +248,19 @@ class Rkt:
         return [str(self.binary), *self.global_args(), *map(str, args)]
 
     def run(self, *args: str, input: Union[str, bytes, None] = None,
-            timeout: float = DEFAULT_TIMEOUT, env: Optional[dict] = None) -> Result:
-        """Runs `rkt <global flags> ARGS...` to completion. On timeout the whole process group
-        is killed and the test fails with what the command had printed."""
+            timeout: float = DEFAULT_TIMEOUT, env: Optional[dict] = None,
+            user: Optional[int] = None) -> Result:
+        """Runs `rkt <global flags> ARGS...` to completion (as uid/gid `user` when given, with
+        no supplementary groups). On timeout the whole process group is killed and the test
+        fails with what the command had printed."""
         argv = self.command(*args)
         if isinstance(input, str):
             input = input.encode()
+        identity = {} if user is None else dict(user=user, group=user, extra_groups=[])
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
                                 else subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env={**self.env, **(env or {})},
-                                start_new_session=True)
+                                start_new_session=True, **identity)
         try:
             out, err = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -273,6 +279,13 @@ class Rkt:
         proc = subprocess.Popen(self.command(*args), env={**self.env, **(env or {})}, **options)
         self._spawned.append(proc)
         return proc
+
+    def spawn_pty(self, *args: str, env: Optional[dict] = None) -> "PtyProcess":
+        """Starts rkt with a pseudo-terminal as stdin, stdout and stderr (for --interactive);
+        cleanup() kills it if still running."""
+        child = PtyProcess(self.command(*args), env={**self.env, **(env or {})})
+        self._spawned.append(child)
+        return child
 
     def uuid_file(self) -> Path:
         """A fresh path for --uuid-file-save (not created)."""
@@ -326,6 +339,9 @@ class Rkt:
         unmounts anything left under the root and (unless RKT_E2E_KEEP is set) removes the
         data directory."""
         for proc in self._spawned:
+            if isinstance(proc, PtyProcess):
+                proc.close()
+                continue
             if proc.poll() is None:
                 _kill_group(proc)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
@@ -338,6 +354,82 @@ class Rkt:
         unmount_all_under(self.root)
         if remove_data and not os.environ.get("RKT_E2E_KEEP"):
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class PtyProcess:
+    """A process on a pseudo-terminal, driven expect-style. `output` holds all it printed."""
+
+    def __init__(self, argv: Sequence[str], env: Optional[dict] = None):
+        leader, follower = pty.openpty()
+        try:
+            self.proc = subprocess.Popen(list(argv), stdin=follower, stdout=follower,
+                                         stderr=follower, env=env, start_new_session=True)
+        except BaseException:
+            os.close(leader)
+            raise
+        finally:
+            os.close(follower)
+        self._leader = leader
+        self._ended = False
+        self.output = ""
+        self._seen = 0  # expect() searches only output after its last match
+
+    def _read(self, timeout: float) -> None:
+        """Reads what arrives within `timeout`; sets _ended at the end of output."""
+        if self._ended:
+            return
+        ready, _, _ = select.select([self._leader], [], [], max(0.0, timeout))
+        if not ready:
+            return
+        try:
+            data = os.read(self._leader, 65536)
+        except OSError:  # EIO: every holder of the terminal's other side has closed it
+            data = b""
+        if not data:
+            self._ended = True
+        self.output += data.decode("utf-8", errors="replace")
+
+    def expect(self, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match:
+        """Waits for `pattern` (a regex) in the output after the previous match; fails the
+        test on timeout or end of output, showing what was printed."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.output, self._seen)
+            if match:
+                self._seen = match.end()
+                return match
+            left = deadline - time.monotonic()
+            if self._ended or left <= 0:
+                why = "output ended" if self._ended else f"{timeout} s passed"
+                pytest.fail(f"{pattern!r} not seen ({why}); output:\n{self.output}")
+            self._read(min(left, 1.0))
+
+    def send(self, text: str) -> None:
+        os.write(self._leader, text.encode())
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """Waits for the exit, collecting the rest of the output; returns the exit code."""
+        deadline = time.monotonic() + timeout
+        while not self._ended and time.monotonic() < deadline:
+            self._read(min(1.0, deadline - time.monotonic()))
+            if self.proc.poll() is not None and not select.select([self._leader], [], [], 0)[0]:
+                break  # exited, and nothing left to read (a grandchild may hold the terminal)
+        try:
+            return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"did not exit within {timeout} s; output:\n{self.output}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            _kill_group(self.proc)
+
+    def close(self) -> None:
+        self.kill()
+        if self._leader >= 0:
+            os.close(self._leader)
+            self._leader = -1
 
 
 def parse_key_values(text: str) -> dict:

@@ -10,12 +10,14 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import socket
 import stat
 import struct
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -677,3 +679,36 @@ def test_require_skips_with_reason():
     with pytest.raises(pytest.skip.Exception, match="no frobnicator here"):
         require(False, "no frobnicator here")
     require(True, "never shown")
+
+
+def test_pty_process(tmp_path):
+    script = tmp_path / "tty-rkt"
+    script.write_text('#!/bin/sh\n[ -t 0 ] && echo "on a tty"\necho "Enter text:"\nread x\n'
+                      'echo "Received text: $x"\nexit 7\n')
+    script.chmod(0o755)
+    runner = harness.Rkt(script, tmp_path / "root")
+    try:
+        child = runner.spawn_pty("run", "--interactive")
+        child.expect("on a tty")
+        child.expect("Enter text:")
+        child.send("Saluton\n")
+        child.expect(r"Received text: Saluton")
+        assert child.wait(timeout=30) == 7
+        with pytest.raises(pytest.fail.Exception, match="output ended"):
+            child.expect("never printed", timeout=5)
+    finally:
+        runner.cleanup()
+
+
+def test_run_as_another_user(tmp_path):
+    require(os.geteuid() == 0, "switching users needs root")
+    shared = Path(tempfile.mkdtemp(prefix="rkt-e2e-user-"))  # tmp_path is private to root
+    try:
+        shared.chmod(0o755)
+        script = shared / "id-rkt"
+        script.write_text("#!/bin/sh\nid -u; id -G\n")
+        script.chmod(0o755)
+        res = harness.Rkt(script, tmp_path / "root").run("version", user=65534)
+        assert res.expect(0).out.split() == ["65534", "65534"]
+    finally:
+        shutil.rmtree(shared)
