@@ -103,9 +103,13 @@ la_ssize_t LayerReader::read_decompressed(archive* a, void* self, const void** b
 }
 
 archive_entry* LayerReader::next() {
+    if (tar_eof_) return nullptr;
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(inner_.get(), &entry);
-    if (rc == ARCHIVE_EOF) return nullptr;
+    if (rc == ARCHIVE_EOF) {
+        tar_eof_ = true;
+        return nullptr;
+    }
     // ARCHIVE_WARN covers names that do not convert to the locale; the raw bytes are kept.
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) fail(inner_.get(), "malformed tar");
     return entry;

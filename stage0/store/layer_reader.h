@@ -68,6 +68,7 @@ private:
     uint64_t stored_size_ = 0;
     uint64_t tar_size_ = 0;
     bool stored_eof_ = false;
+    bool tar_eof_ = false;
     oci::Compression compression_ = oci::Compression::kNone;
     std::exception_ptr callback_error_;
     std::unique_ptr<archive, ArchiveFree> outer_;  // filters + "raw": the decompressed stream
