@@ -26,6 +26,7 @@ BuiltVm build_vm(const VmConfig& config) {
     options.vcpu_count = config.vcpus;
     options.timeout = config.timeout;
     SandboxOptions sandbox = config.sandbox;
+    sandbox.seccomp = effective_seccomp_mode(sandbox.seccomp);
     options.thread_setup = [sandbox](ThreadRole role) { sandbox_current_thread(role, sandbox); };
 
     BuiltVm built;

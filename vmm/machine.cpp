@@ -124,6 +124,29 @@ const VirtioSlot& Machine::add_virtio_device(std::unique_ptr<VirtioDevice> devic
     return virtio_slots_.back();
 }
 
+std::string Machine::describe_vcpus() const {
+    std::string out;
+    for (const auto& v : vcpus_) {
+        try {
+            kvm_regs r = v.regs();
+            kvm_sregs s = v.sregs();
+            char line[256];
+            std::snprintf(line, sizeof line,
+                          "vcpu %u: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x cr0 0x%llx cr3 0x%llx "
+                          "cr4 0x%llx efer 0x%llx\n",
+                          v.id(), static_cast<unsigned long long>(r.rip),
+                          static_cast<unsigned long long>(r.rsp),
+                          static_cast<unsigned long long>(r.rflags), s.cs.selector,
+                          static_cast<unsigned long long>(s.cr0), static_cast<unsigned long long>(s.cr3),
+                          static_cast<unsigned long long>(s.cr4), static_cast<unsigned long long>(s.efer));
+            out += line;
+        } catch (const Error& e) {
+            out += "vcpu " + std::to_string(v.id()) + ": " + e.what() + "\n";
+        }
+    }
+    return out;
+}
+
 void Machine::record_boot_signal(Clock::time_point when) {
     std::lock_guard lock(mutex_);
     if (!boot_signal_) boot_signal_ = when;

@@ -76,6 +76,9 @@ class Machine {
     // Ends the VM (from any thread: a device, a signal-handling thread, a vCPU). The first
     // reason given wins.
     void request_stop(VmExit exit);
+    // Where each vCPU is (rip, mode registers), for diagnosing a VM that ended badly. Only
+    // meaningful while no vCPU thread runs (before or after run()).
+    std::string describe_vcpus() const;
     // Records the boot timer's moment (first one wins).
     void record_boot_signal(Clock::time_point when);
 

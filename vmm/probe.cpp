@@ -91,7 +91,8 @@ EngineProbe run_native_execution_probe(const std::string& kvm_device) {
         KvmSystem kvm(kvm_device);
         MachineOptions options;
         options.memory_bytes = 2u << 20;
-        options.timeout = std::chrono::milliseconds(2000);
+        // Milliseconds on hardware; generous for slow (emulated) hosts.
+        options.timeout = std::chrono::milliseconds(10000);
         Machine machine(kvm, options);
         machine.pio_bus().insert(kProbePort, 1, std::make_shared<ProbePort>(machine));
         load_flat_guest(kvm, machine, kProbeCode, 0x1000, FlatMode::kLong64);

@@ -19,6 +19,8 @@ const std::vector<std::string> kCommonSyscalls = {
     "exit",      "exit_group",   "getpid",         "gettid",          "tgkill",
     "write",     "writev",       "clock_gettime",  "clock_nanosleep", "nanosleep",
     "epoll_ctl",
+    // Sanitizer runtimes tear down a thread's alternate signal stack when it exits.
+    "sigaltstack",
 };
 
 // vCPU threads run KVM_RUN and the device register handlers (which signal eventfds).
@@ -76,6 +78,13 @@ std::vector<std::string> allowed_syscalls(ThreadRole role) {
     const auto& extra = role == ThreadRole::kVcpu ? kVcpuSyscalls : kEventSyscalls;
     all.insert(all.end(), extra.begin(), extra.end());
     return all;
+}
+
+SeccompMode effective_seccomp_mode(SeccompMode requested) {
+#ifdef __SANITIZE_ADDRESS__
+    if (requested == SeccompMode::kEnforce) return SeccompMode::kLog;
+#endif
+    return requested;
 }
 
 void sandbox_current_thread(ThreadRole role, const SandboxOptions& options) {

@@ -22,6 +22,11 @@ struct SandboxOptions {
     bool drop_capabilities = true;
 };
 
+// The mode VMM threads actually get: under AddressSanitizer, kEnforce becomes kLog, because the
+// sanitizer runtime makes system calls of its own (pipe2 to probe memory, sigaltstack at thread
+// exit) that no allow-list can predict.
+SeccompMode effective_seccomp_mode(SeccompMode requested);
+
 // Applies the sandbox to the calling thread for `role`. Throws an Error on failure.
 void sandbox_current_thread(ThreadRole role, const SandboxOptions& options);
 

@@ -61,7 +61,7 @@ ToyVm::ToyVm(uint32_t vcpus, uint64_t memory, SeccompMode seccomp) {
     options.memory_bytes = memory;
     options.vcpu_count = vcpus;
     options.timeout = std::chrono::milliseconds(20000);
-    SandboxOptions sandbox{seccomp, false};
+    SandboxOptions sandbox{effective_seccomp_mode(seccomp), false};
     options.thread_setup = [sandbox](ThreadRole role) { sandbox_current_thread(role, sandbox); };
     machine_ = std::make_unique<Machine>(kvm_, options);
     results_ = std::make_shared<ResultPort>();

@@ -4,7 +4,8 @@ namespace rkt::vmm {
 namespace {
 constexpr uint64_t kDataOffset = 0;    // port 0x60
 constexpr uint64_t kStatusOffset = 4;  // port 0x64
-constexpr uint8_t kStatusOutputFull = 0x01, kStatusSystem = 0x04, kStatusCommand = 0x08;
+constexpr uint8_t kStatusOutputFull = 0x01, kStatusSystem = 0x04, kStatusCommand = 0x08,
+                  kStatusUnlocked = 0x10;  // clear would mean "keylock active"
 constexpr uint8_t kCmdReadControl = 0x20, kCmdWriteControl = 0x60, kCmdDisableAux = 0xa7,
                   kCmdEnableAux = 0xa8, kCmdTestAux = 0xa9, kCmdSelfTest = 0xaa,
                   kCmdTestKeyboard = 0xab, kCmdDisableKeyboard = 0xad, kCmdEnableKeyboard = 0xae,
@@ -35,7 +36,7 @@ void I8042::read(uint64_t offset, std::span<uint8_t> data) {
         }
     } else if (offset == kStatusOffset) {
         // Input buffer always empty: the guest never waits for us to consume a byte.
-        value = kStatusSystem | (pending_command_ ? kStatusCommand : 0) |
+        value = kStatusSystem | kStatusUnlocked | (pending_command_ ? kStatusCommand : 0) |
                 (output_.empty() ? 0 : kStatusOutputFull);
     }
     data[0] = value;

@@ -23,6 +23,7 @@ TEST(I8042, ResetCommandEndsTheVm) {
     I8042 d(irq, [&] { ++resets; });
     // What Linux's reboot=k does: wait for the input buffer to be empty, then write 0xfe.
     EXPECT_EQ(rd(d, 4) & 0x02, 0);
+    EXPECT_EQ(rd(d, 4) & 0x10, 0x10);  // keyboard not locked
     wr(d, 4, 0xfe);
     EXPECT_EQ(resets, 1);
 }

@@ -78,5 +78,6 @@ TEST(VmConfig, CommandLineFollowsTheConsoles) {
     std::string loud = base_command_line(c);
     EXPECT_NE(loud.find("console=ttyS0"), std::string::npos);
     EXPECT_NE(loud.find("console=hvc0"), std::string::npos);
-    EXPECT_EQ(loud.find("nr_uarts"), std::string::npos);
+    EXPECT_NE(loud.find("8250.nr_uarts=1"), std::string::npos);
+    EXPECT_EQ(loud.find("pci=off"), std::string::npos);
 }
