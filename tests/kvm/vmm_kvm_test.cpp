@@ -1,6 +1,13 @@
 // The built-in VMM on this host's KVM, with the small guests of tests/kvm/guests.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +24,7 @@
 #include "vmm/builder.h"
 #include "vmm/virtio/block.h"
 #include "vmm/virtio/console.h"
+#include "vmm/virtio/net.h"
 
 using namespace rkt::vmm;
 using namespace rkt::vmm::test;
@@ -316,4 +324,95 @@ TEST(KvmBuilder, BootsThroughThePvhEntry) {
     uint32_t first_four;
     std::memcpy(&first_four, vm.command_line.data(), 4);
     EXPECT_EQ(results->values(), (std::vector<uint32_t>{0x336ec578, 3, first_four}));
+}
+
+namespace {
+
+// Runs in a child in its own network namespace: a tap for the VM, a packet socket on the tap's
+// interface for the test. Returns "" on success, else what went wrong.
+std::string run_net_echo() {
+    if (::unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET) failed";
+    rkt::UniqueFd tap(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    if (!tap) return "cannot open /dev/net/tun";
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    std::strncpy(ifr.ifr_name, "rkttap0", IFNAMSIZ - 1);
+    if (::ioctl(tap.get(), TUNSETIFF, &ifr) != 0) return "TUNSETIFF failed";
+    rkt::UniqueFd ctl(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (::ioctl(ctl.get(), SIOCGIFFLAGS, &ifr) != 0) return "SIOCGIFFLAGS failed";
+    ifr.ifr_flags |= IFF_UP;
+    if (::ioctl(ctl.get(), SIOCSIFFLAGS, &ifr) != 0) return "cannot bring the tap up";
+    int index = static_cast<int>(::if_nametoindex("rkttap0"));
+    rkt::UniqueFd packets(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x88b5)));
+    sockaddr_ll addr{};
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(0x88b5);
+    addr.sll_ifindex = index;
+    if (::bind(packets.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        return "cannot bind the packet socket";
+
+    ToyVm vm;
+    vm.add_i8042();
+    vm.machine().add_virtio_device(std::make_unique<NetDevice>(tap.get()));
+    vm.load("net_echo");
+    std::string seen;
+    std::thread host([&] {
+        uint8_t frame[2048];
+        ssize_t n = ::recv(packets.get(), frame, sizeof frame, 0);
+        if (n < 14 + 12) return;
+        seen.assign(reinterpret_cast<char*>(frame) + 14, 12);
+        uint8_t reply[60] = {};
+        std::memcpy(reply, frame + 6, 6);  // back to the guest's MAC
+        std::memcpy(reply + 6, frame, 6);
+        reply[12] = 0x88;
+        reply[13] = 0xb5;
+        std::memcpy(reply + 14, "PONG", 4);
+        ::sendto(packets.get(), reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&addr),
+                 sizeof addr);
+    });
+    VmResult r = vm.run();
+    packets.reset();
+    host.join();
+    if (r.exit.reason != VmExitReason::kGuestReset) return "VM ended with " + r.exit.message;
+    if (seen != "rkt-net-test") return "the host saw '" + seen + "'";
+    auto values = vm.results().values();
+    uint32_t pong = 'P' | 'O' << 8 | 'N' << 16 | 'G' << 24;
+    if (values != std::vector<uint32_t>{15, 12 + 60, pong}) {
+        std::string got;
+        for (auto v : values) got += std::to_string(v) + " ";
+        return "guest reported " + got;
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST(KvmGuest, VirtioNetOverATap) {
+    REQUIRE_KVM();
+    if (::access("/dev/net/tun", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/net/tun";
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace and a tap";
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(pipe_fds[0]);
+        std::string error;
+        try {
+            error = run_net_echo();
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        if (!error.empty()) (void)!::write(pipe_fds[1], error.data(), error.size());
+        ::_exit(error.empty() ? 0 : 1);
+    }
+    ::close(pipe_fds[1]);
+    std::string error;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0)
+        error.append(buf, static_cast<size_t>(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << error;
 }
