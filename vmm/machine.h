@@ -94,10 +94,12 @@ class Machine {
     Clock::time_point started_;
     Vm vm_;
     GuestMemory memory_;
-    Bus pio_bus_{"port I/O"};
-    Bus mmio_bus_{"MMIO"};
+    // Declared before everything that holds devices: devices unregister from the event loop
+    // and read guest memory until they are destroyed.
     EventLoop events_;
     std::vector<std::unique_ptr<IrqFdLine>> lines_;
+    Bus pio_bus_{"port I/O"};
+    Bus mmio_bus_{"MMIO"};
     std::vector<std::unique_ptr<EventFd>> queue_events_;
     std::vector<VirtioSlot> virtio_slots_;
     std::vector<Vcpu> vcpus_;
