@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <sys/capability.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
 #include <memory>
@@ -14,14 +15,34 @@ namespace {
 
 // Shared by every VMM thread: memory allocation, locks, signals, thread exit, logging.
 const std::vector<std::string> kCommonSyscalls = {
-    "brk",       "mmap",         "munmap",         "mremap",          "madvise",
-    "futex",     "rt_sigreturn", "rt_sigprocmask", "sched_yield",     "restart_syscall",
-    "exit",      "exit_group",   "getpid",         "gettid",          "tgkill",
-    "write",     "writev",       "clock_gettime",  "clock_nanosleep", "nanosleep",
+    "brk",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "mremap",
+    "madvise",
+    "futex",
+    "rt_sigreturn",
+    "rt_sigprocmask",
+    "sched_yield",
+    "restart_syscall",
+    "exit",
+    "exit_group",
+    "getpid",
+    "gettid",
+    "tgkill",
+    "write",
+    "writev",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
     "epoll_ctl",
     // Sanitizer runtimes tear down a thread's alternate signal stack when it exits.
     "sigaltstack",
 };
+// mmap and mprotect (malloc grows a thread's arena with it) never with PROT_EXEC: no VMM thread
+// maps code after start-up.
+const std::vector<std::string> kNoExecSyscalls = {"mmap", "mprotect"};
 
 // vCPU threads run KVM_RUN and the device register handlers (which signal eventfds).
 const std::vector<std::string> kVcpuSyscalls = {"read", "ioctl"};
@@ -54,10 +75,15 @@ void install_filter(ThreadRole role, SeccompMode mode) {
     std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(deny));
     if (!ctx) throw Error("seccomp_init failed");
     for (const auto& name : allowed_syscalls(role)) {
-        if (name == "ioctl") continue;
+        if (name == "ioctl" || name == "mmap" || name == "mprotect") continue;
         int nr = seccomp_syscall_resolve_name(name.c_str());
         if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
         if (seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0) != 0)
+            throw Error("seccomp: cannot allow " + name);
+    }
+    for (const auto& name : kNoExecSyscalls) {
+        if (seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(name.c_str()),
+                             1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) != 0)
             throw Error("seccomp: cannot allow " + name);
     }
     if (role == ThreadRole::kVcpu) {

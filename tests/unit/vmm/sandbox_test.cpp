@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,6 +64,23 @@ TEST(Sandbox, IoctlIsLimitedToKvmRequests) {
         return ::ioctl(STDIN_FILENO, FIONREAD, &size) == 0 ? 0 : 3;
     });
     ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+TEST(Sandbox, MemoryMayGrowButNotBecomeExecutable) {
+    int status = in_sandboxed_child(ThreadRole::kEvents, {}, [] {
+        void* p = ::mmap(nullptr, 1 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 6;
+        // What malloc does to grow an arena.
+        return ::mprotect(p, 1 << 16, PROT_READ | PROT_WRITE) == 0 ? 0 : 7;
+    });
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    status = in_sandboxed_child(ThreadRole::kVcpu, {}, [] {
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return ::mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0 ? 0 : 8;
+    });
+    ASSERT_TRUE(WIFSIGNALED(status));
+    EXPECT_EQ(WTERMSIG(status), SIGSYS);
 }
 
 TEST(Sandbox, EventThreadMayDoDiskIo) {
