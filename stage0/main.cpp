@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     add_fetch(app, ctx);
     add_image(app, ctx);
     add_enter(app, ctx);
+    add_trust(app, ctx);
 
     return rkt::run_main("rkt", [&] {
         try {

@@ -150,6 +150,7 @@ void download_all(RegistryClient& client, std::vector<Job>& jobs, size_t paralle
 void store_bytes(store::ImageStore& store, const std::string& digest, const std::string& bytes) {
     if (store.has_blob(digest)) return;
     auto w = store.begin_blob(digest, bytes.size());
+    if (w->already_present()) return;
     w->restart();
     w->write(bytes.data(), bytes.size());
     w->commit();
@@ -178,9 +179,10 @@ store::ImageInfo fetch_image(store::ImageStore& store, const ImageReference& ref
     Progress progress(options.show_progress);
     auto plan = [&](const Descriptor& d, const std::string& label) {
         if (!planned.insert(d.digest).second || store.has_blob(d.digest)) return;
-        Job job{d, label, store.begin_blob(d.digest, d.size), 0};
-        job.bar = progress.add(label + " " + d.digest.substr(7, 12), d.size);
-        jobs.push_back(std::move(job));
+        auto writer = store.begin_blob(d.digest, d.size);
+        if (writer->already_present()) return;  // another process finished it meanwhile
+        size_t bar = progress.add(label + " " + d.digest.substr(7, 12), d.size);
+        jobs.push_back(Job{d, label, std::move(writer), bar});
     };
     plan(r.parsed.config, "config");
     for (size_t i = 0; i < r.parsed.layers.size(); ++i)
