@@ -33,11 +33,11 @@ LocalSource split_oci_ref(const std::string& rest) {
 }
 
 bool is_dir(const stdfs::path& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 bool is_file(const stdfs::path& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -91,9 +91,8 @@ store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::s
         });
     }
     if (is_file(src.path))
-        return with_context("cannot import " + src.path.string(), [&] {
-            return ctx.images().import_archive(src.path, src.tag, name);
-        });
+        return with_context("cannot import " + src.path.string(),
+                            [&] { return ctx.images().import_archive(src.path, src.tag, name); });
     throw Error("image " + src.path.string() + " does not exist");
 }
 

@@ -25,9 +25,8 @@ void add_image_sign(CLI::App& image, Context& ctx) {
     cmd->callback([&ctx, o] {
         log::set_prefix("image sign");
         auto ref = registry::parse_docker_url(o->ref);
-        std::string pem = with_context("cannot read " + o->key, [&] {
-            return fs::read_file_limited(o->key, 64 << 10);
-        });
+        std::string pem = with_context("cannot read " + o->key,
+                                       [&] { return fs::read_file_limited(o->key, 64 << 10); });
         std::string digest = with_context("cannot sign " + ref.to_string(), [&] {
             return registry::sign_image(ref, pem, registry_options(ctx));
         });

@@ -38,7 +38,8 @@ void add_trust(CLI::App& app, Context& ctx) {
         if (o->list) {
             Table table({"FINGERPRINT", "TYPE", "SCOPE", "FILE"});
             for (const auto& k : keystore.list())
-                table.add_row({k.fingerprint, k.type, k.is_root() ? "root" : k.prefix, k.path.string()});
+                table.add_row(
+                    {k.fingerprint, k.type, k.is_root() ? "root" : k.prefix, k.path.string()});
             table.print(std::cout, true);
             return;
         }
@@ -56,10 +57,10 @@ void add_trust(CLI::App& app, Context& ctx) {
                                 : "say which images the key may sign: --prefix=NAME_PREFIX, or "
                                   "--root for every image");
         for (const auto& path : o->keys) {
-            std::string pem = with_context("cannot read " + path, [&] {
-                return fs::read_file_limited(path, 64 << 10);
-            });
-            auto k = with_context(path, [&] { return keystore.add(pem, o->root ? "" : o->prefix); });
+            std::string pem = with_context("cannot read " + path,
+                                           [&] { return fs::read_file_limited(path, 64 << 10); });
+            auto k =
+                with_context(path, [&] { return keystore.add(pem, o->root ? "" : o->prefix); });
             std::cout << "trusting " << k.type << " key " << k.fingerprint << " for "
                       << (k.is_root() ? std::string("every image") : "images under " + k.prefix)
                       << "\nadded " << k.path.string() << "\n";

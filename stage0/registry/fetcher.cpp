@@ -181,7 +181,8 @@ store::ImageInfo fetch_image(store::ImageStore& store, const ImageReference& ref
         if (!planned.insert(d.digest).second || store.has_blob(d.digest)) return;
         auto writer = store.begin_blob(d.digest, d.size);
         if (writer->already_present()) return;  // another process finished it meanwhile
-        size_t bar = progress.add(label + " " + d.digest.substr(7, 12), d.size);
+        size_t bar =
+            progress.add(label + " " + d.digest.substr(7, 12), d.size, writer->resume_offset());
         jobs.push_back(Job{d, label, std::move(writer), bar});
     };
     plan(r.parsed.config, "config");

@@ -20,9 +20,9 @@ bool Progress::stderr_is_terminal() {
     return ::isatty(STDERR_FILENO) == 1 && term && std::strcmp(term, "dumb") != 0;
 }
 
-size_t Progress::add(std::string label, uint64_t total) {
+size_t Progress::add(std::string label, uint64_t total, uint64_t held) {
     std::lock_guard lock(mu_);
-    bars_.push_back({std::move(label), total});
+    bars_.push_back({std::move(label), total, held, held, true, false});
     return bars_.size() - 1;
 }
 
@@ -30,10 +30,6 @@ void Progress::update(size_t id, uint64_t held) {
     std::lock_guard lock(mu_);
     if (closed_ || id >= bars_.size()) return;
     Bar& b = bars_[id];
-    if (!b.started) {
-        b.started = true;
-        b.started_at = held;
-    }
     if (held < b.started_at) b.started_at = held;  // the server restarted from zero
     b.held = held;
     draw_locked(false);
@@ -57,8 +53,7 @@ void Progress::close() {
 uint64_t Progress::bytes_transferred() const {
     std::lock_guard lock(mu_);
     uint64_t sum = 0;
-    for (const auto& b : bars_)
-        if (b.started) sum += b.held - b.started_at;
+    for (const auto& b : bars_) sum += b.held - b.started_at;
     return sum;
 }
 
@@ -70,7 +65,7 @@ std::string Progress::render(const Bar& b) const {
     std::string bar(static_cast<size_t>(filled), '=');
     if (filled < kWidth) bar += '>';
     bar.resize(kWidth, ' ');
-    std::string state = b.done ? "done" : (b.started ? "" : "waiting");
+    std::string state = b.done ? "done" : "";
     return b.label + " [" + bar + "] " + strings::human_size(b.held) + " / " +
            strings::human_size(b.total) + (state.empty() ? "" : "  " + state);
 }

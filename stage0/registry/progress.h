@@ -22,7 +22,8 @@ class Progress {
     // True when stderr is a terminal that can redraw lines.
     static bool stderr_is_terminal();
 
-    size_t add(std::string label, uint64_t total);
+    // A blob of `total` bytes of which `held` are already here (a resumed download).
+    size_t add(std::string label, uint64_t total, uint64_t held = 0);
     void update(size_t id, uint64_t held);
     void finish(size_t id);
     // Draws the final state once more; later updates are ignored.
