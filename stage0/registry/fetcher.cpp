@@ -195,6 +195,11 @@ store::ImageInfo fetch_image(store::ImageStore& store, const ImageReference& ref
     // The manifest last: a store holding it holds everything it names.
     store_bytes(store, r.manifest.digest, r.manifest.bytes);
     store::ImageInfo info = with_context("cannot register " + ref.to_string(), [&] {
+        // A digest reference names an image only when it has no name yet; it never takes the
+        // name from a tag.
+        bool keep_names = !ref.digest.empty() &&
+                          store.resolve("sha256-" + r.manifest.digest.substr(7)).has_value();
+        if (keep_names) return store.register_image(r.manifest.digest, "", "");
         return store.register_image(r.manifest.digest, ref.name(), store_tag_for(ref));
     });
 
