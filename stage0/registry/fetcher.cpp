@@ -134,7 +134,7 @@ void download_all(RegistryClient& client, std::vector<Job>& jobs, size_t paralle
             } catch (const std::exception& e) {
                 std::lock_guard lock(error_mu);
                 if (first_error.empty() && !cancel.load())
-                    first_error = job.label + " " + job.descriptor.digest + ": " + e.what();
+                    first_error = job.label + ": " + e.what();
                 cancel.store(true);
             }
         }
