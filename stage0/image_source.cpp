@@ -86,13 +86,10 @@ store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::s
         if (!is_file(src.path / "oci-layout"))
             throw Error(src.path.string() + " is a directory but not an OCI image layout (no " +
                         "oci-layout file)");
-        return with_context("cannot import " + src.path.string(), [&] {
-            return ctx.images().import_oci_layout(src.path, src.tag, name);
-        });
+        return ctx.images().import_oci_layout(src.path, src.tag, name);
     }
     if (is_file(src.path))
-        return with_context("cannot import " + src.path.string(),
-                            [&] { return ctx.images().import_archive(src.path, src.tag, name); });
+        return ctx.images().import_archive(src.path, src.tag, name);
     throw Error("image " + src.path.string() + " does not exist");
 }
 

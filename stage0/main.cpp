@@ -20,7 +20,17 @@ int main(int argc, char** argv) {
     app.add_option("--user-config", ctx.global.user_config, "user configuration directory");
     app.add_option("--insecure-options", ctx.global.insecure_options,
                    "comma-separated list of security features to disable: none, image, tls, "
-                   "http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all");
+                   "http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all")
+        ->check([](const std::string& value) -> std::string {
+            try {
+                rkt::InsecureOptions::parse(value);
+                return {};
+            } catch (const rkt::Error& e) {
+                return e.what();
+            }
+        })
+        ->multi_option_policy(CLI::MultiOptionPolicy::Join)
+        ->delimiter(',');
     app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr");
     app.add_flag("--trust-keys-from-https")->description("accepted for compatibility; has no effect");
 

@@ -87,7 +87,7 @@ void add_rm(CLI::App* image, Context& ctx) {
             }
         }
         if (removed) log::info(std::to_string(removed) + " image(s) successfully removed");
-        if (failed) throw Error(std::to_string(failed) + " image(s) cannot be removed");
+        if (failed) ctx.exit_code = kErrorExitCode;
     });
 }
 
