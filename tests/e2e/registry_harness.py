@@ -195,10 +195,10 @@ class BlobServer:
 class DockerRegistry:
     """docker-registry serve, on a free port with its own storage dir. auth: None, "basic"
     (htpasswd, bcrypt) or "token" (a TokenServer); redirect: blob GETs answer 307 to a
-    BlobServer."""
+    BlobServer; tls: https with a self-signed certificate."""
 
     def __init__(self, workdir: Path, auth: Optional[str] = None, redirect: bool = False,
-                 user: str = "tester", password: str = "s3cret pass"):
+                 user: str = "tester", password: str = "s3cret pass", tls: bool = False):
         harness.require_command("docker-registry", "docker-registry")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +228,13 @@ class DockerRegistry:
             config["auth"] = {"token": {"realm": self.token_server.realm, "service": service,
                                         "issuer": self.token_server.issuer,
                                         "rootcertbundle": str(self.token_server.cert)}}
+        if tls:
+            cert, key = self.workdir / "tls.crt", self.workdir / "tls.key"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                            "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+            config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
         if redirect:
             self.blob_server = BlobServer(self.storage)
             config["middleware"] = {"storage": [{"name": "redirect",

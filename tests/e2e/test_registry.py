@@ -255,3 +255,16 @@ def test_run_docker_image(registry, rkt, build_dir, inspect_image):
                             "--print-msg=from-registry")
     assert res.code == 0, repr(res)
     assert "from-registry" in res.out
+
+
+def test_untrusted_certificate_needs_the_insecure_option(tmp_path, rkt, inspect_image):
+    reg = DockerRegistry(tmp_path / "registry", tls=True)
+    try:
+        reg.push(inspect_image.path, "latest", "x/inspect:v1")
+        rkt.insecure_options = "image"
+        expect_one_line_error(rkt.run("fetch", reg.ref("x/inspect:v1")), "--insecure-options=tls")
+        rkt.insecure_options = "image,tls"
+        res = rkt.run("fetch", "--full", reg.ref("x/inspect:v1")).expect(0)
+        assert res.out.strip() == inspect_image.id
+    finally:
+        reg.stop()
