@@ -1,5 +1,6 @@
 #include "stage1-nspawn/app_plan.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,13 +150,18 @@ void prepare_shared_volumes(const Pod& pod) {
         }
         if (mode > 07777)
             throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode + "\" is too large");
+        if (!strings::is_valid_acname(vol.name))
+            throw Error("volume name \"" + vol.name + "\" is not valid (lower-case letters, " +
+                        "digits and dashes)");
         stdfs::path dir = pod.shared_volume(vol.name);
         fs::make_dirs(dir.parent_path());
         if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
             throw system_error("cannot create " + dir.string());
-        if (::chown(dir.c_str(), vol.uid, vol.gid) != 0)
+        UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) throw system_error("cannot open " + dir.string());
+        if (::fchown(fd.get(), vol.uid, vol.gid) != 0)
             throw system_error("cannot set the owner of " + dir.string());
-        if (::chmod(dir.c_str(), mode) != 0)
+        if (::fchmod(fd.get(), mode) != 0)
             throw system_error("cannot set the mode of " + dir.string());
     }
 }

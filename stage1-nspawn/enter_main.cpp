@@ -60,13 +60,18 @@ ino_t namespace_inode(const std::string& path) {
     return st.st_ino;
 }
 
-// A process of the app: in its cgroup and in a mount namespace other than the pod init's.
+// A process of the app: in its cgroup, inside the pod's PID namespace (an `enter` on its way in
+// is in the cgroup but not yet there), and in a mount namespace other than the pod init's.
 pid_t find_app_process(const PodCgroups& cgroups, const std::string& app, pid_t init) {
-    ino_t init_mnt = namespace_inode("/proc/" + std::to_string(init) + "/ns/mnt");
+    std::string init_ns = "/proc/" + std::to_string(init) + "/ns/";
+    ino_t pod_pid_ns = namespace_inode(init_ns + "pid");
+    ino_t init_mnt_ns = namespace_inode(init_ns + "mnt");
     for (pid_t pid : cgroups.app_pids(app)) {
-        struct stat st {};
-        if (::stat(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), &st) == 0 &&
-            st.st_ino != init_mnt)
+        std::string ns = "/proc/" + std::to_string(pid) + "/ns/";
+        struct stat pid_ns {
+        }, mnt_ns{};
+        if (::stat((ns + "pid").c_str(), &pid_ns) == 0 && pid_ns.st_ino == pod_pid_ns &&
+            ::stat((ns + "mnt").c_str(), &mnt_ns) == 0 && mnt_ns.st_ino != init_mnt_ns)
             return pid;
     }
     throw Error("app \"" + app + "\" is not running");

@@ -461,3 +461,50 @@ def test_enter_of_a_stopped_pod_is_an_error(pods):
     assert pod.run().returncode == 0
     res = pod.entry("enter", pod.uuid, "--", "/bin/true")
     assert res.returncode == 254 and "not running" in res.stderr
+
+
+# ---- interactive ----
+
+def test_interactive_app_gets_the_terminal(pods):
+    import pty
+    import select
+    script = ('if test -t 0; then echo "stdin is a terminal"; fi; '
+              'read line; echo "Received text: $line"; ls -l /dev/console')
+    pod = pods([app("i", "/bin/sh", "-c", script)], options={"interactive": True})
+    master, slave = pty.openpty()
+    fd = os.open(pod.dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.set_inheritable(fd, True)
+    proc = subprocess.Popen([str(STAGE1 / "run"), pod.uuid], cwd=pod.dir,
+                            env={**os.environ, "RKT_LOCK_FD": str(fd)}, pass_fds=[fd],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(fd)
+    os.close(slave)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not sent and b"stdin is a terminal" in out:
+            os.write(master, b"Saluton\n")
+            sent = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    assert proc.wait(timeout=TIMEOUT) == 0, out
+    text = out.decode(errors="replace")
+    assert "stdin is a terminal" in text and "Received text: Saluton" in text, text
+    assert "/dev/console" in text
+
+
+def test_not_interactive_has_no_terminal(pods):
+    pod = pods([app("i", "/bin/sh", "-c", "test -t 0 || echo 'stdin is not a terminal'")])
+    assert "stdin is not a terminal" in pod.run().stdout
