@@ -31,6 +31,6 @@ EtcFiles prepare_etc_files(const Pod& pod, const std::string& hostname, bool hos
 
 // The text of the generated files (exposed for tests).
 std::string hosts_text(const std::string& hostname, const std::vector<std::string>& entries);
-std::string resolv_conf_text(const RunOptions& options);
+std::string resolv_conf_text(const std::vector<std::string>& nameservers);
 
 }  // namespace rkt::nspawn

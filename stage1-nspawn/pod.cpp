@@ -17,65 +17,8 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kMaxPodFile = 16 * 1024 * 1024;
-constexpr size_t kMaxOptionsFile = 1024 * 1024;
-
-std::vector<std::string> string_list(const json& j, const char* key) {
-    std::vector<std::string> out;
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return out;
-    if (!it->is_array()) throw Error(std::string("\"") + key + "\" must be an array of strings");
-    for (const auto& e : *it) {
-        if (!e.is_string()) throw Error(std::string("\"") + key + "\" must hold strings");
-        out.push_back(e.get<std::string>());
-    }
-    return out;
-}
-
-std::optional<uint64_t> optional_number(const json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return std::nullopt;
-    if (!it->is_number_unsigned()) throw Error(std::string("\"") + key + "\" must be a number");
-    return it->get<uint64_t>();
-}
-
-bool optional_bool(const json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return false;
-    if (!it->is_boolean()) throw Error(std::string("\"") + key + "\" must be true or false");
-    return it->get<bool>();
-}
-
-std::string optional_string(const json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return "";
-    if (!it->is_string()) throw Error(std::string("\"") + key + "\" must be a string");
-    return it->get<std::string>();
-}
 
 }  // namespace
-
-RunOptions RunOptions::load(const stdfs::path& file) {
-    RunOptions o;
-    std::error_code ec;
-    if (!stdfs::exists(file, ec)) return o;
-    return with_context(file.string(), [&] {
-        json j = json::parse(fs::read_file_limited(file, kMaxOptionsFile), nullptr, false);
-        if (j.is_discarded() || !j.is_object()) throw Error("not a JSON object");
-        o.hostname = optional_string(j, "hostname");
-        if (j.contains("net") && !j["net"].is_null()) o.net = string_list(j, "net");
-        o.dns = string_list(j, "dns");
-        o.dns_search = string_list(j, "dnsSearch");
-        o.dns_options = string_list(j, "dnsOptions");
-        o.dns_domain = optional_string(j, "dnsDomain");
-        o.hosts_entries = string_list(j, "hostsEntries");
-        o.insecure_options = string_list(j, "insecureOptions");
-        o.interactive = optional_bool(j, "interactive");
-        o.debug = optional_bool(j, "debug");
-        o.memory = optional_number(j, "memory");
-        o.cpu_millis = optional_number(j, "cpuMillis");
-        return o;
-    });
-}
 
 Pod Pod::open_current(const std::string& uuid, bool load_manifest) {
     if (!is_valid_uuid(uuid)) throw Error("\"" + uuid + "\" is not a pod UUID");
@@ -90,7 +33,7 @@ Pod Pod::open_current(const std::string& uuid, bool load_manifest) {
         return PodManifest::parse(fs::read_file_limited(pod.dir_ / "pod", kMaxPodFile));
     });
     if (pod.manifest_.apps.empty()) throw Error("the pod has no apps");
-    pod.options_ = RunOptions::load(pod.dir_ / "run-options.json");
+    pod.options_ = load_run_options(pod.dir_.string());
     return pod;
 }
 

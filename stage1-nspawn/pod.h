@@ -11,29 +11,11 @@
 #include <vector>
 
 #include "common/pod_manifest.h"
+#include "common/run_options.h"
 
 namespace rkt::nspawn {
 
 namespace stdfs = std::filesystem;
-
-// run-options.json (docs/architecture.md); every field optional.
-struct RunOptions {
-    std::string hostname;
-    std::vector<std::string> net = {"default"};
-    std::vector<std::string> dns;  // nameserver IPs, or "host" / "none"
-    std::vector<std::string> dns_search;
-    std::vector<std::string> dns_options;
-    std::string dns_domain;
-    std::vector<std::string> hosts_entries;  // "IP=name", or "host"
-    std::vector<std::string> insecure_options;
-    bool interactive = false;
-    bool debug = false;
-    std::optional<uint64_t> memory;
-    std::optional<uint64_t> cpu_millis;
-
-    // A missing file gives the defaults; a malformed one is an error naming the field.
-    static RunOptions load(const stdfs::path& file);
-};
 
 class Pod {
   public:

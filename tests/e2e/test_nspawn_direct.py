@@ -508,3 +508,13 @@ def test_interactive_app_gets_the_terminal(pods):
 def test_not_interactive_has_no_terminal(pods):
     pod = pods([app("i", "/bin/sh", "-c", "test -t 0 || echo 'stdin is not a terminal'")])
     assert "stdin is not a terminal" in pod.run().stdout
+
+
+def test_dns(pods):
+    pod = pods([app("d", "/bin/cat", "/etc/resolv.conf")], options={"dns": ["128.66.0.53"]})
+    res = pod.run()
+    assert "nameserver 128.66.0.53" in res.stdout.splitlines(), res
+    if Path("/etc/resolv.conf").exists():
+        host = pods([app("d", "/bin/sha1sum", "/etc/resolv.conf")], options={"dns": ["host"]})
+        digest = hashlib.sha1(Path("/etc/resolv.conf").read_bytes()).hexdigest()
+        assert host.run().stdout.split()[0] == digest

@@ -72,6 +72,8 @@ TEST_F(PodDir, RunOptions) {
     EXPECT_FALSE(o.cpu_millis);
     write("run-options.json", R"({"net":"host"})");
     EXPECT_THROW(Pod::open_current(kUuid), Error);
+    write("run-options.json", "[]");
+    EXPECT_THROW(Pod::open_current(kUuid), Error);
 }
 
 TEST_F(PodDir, WrongDirectoryOrManifest) {
