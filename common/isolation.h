@@ -33,6 +33,9 @@ inline constexpr std::string_view kNoNewPrivsIsolator = "os/linux/no-new-privile
 inline constexpr std::string_view kOomScoreAdjIsolator = "os/linux/oom-score-adj";
 inline constexpr std::string_view kMemoryIsolator = "resource/memory";
 inline constexpr std::string_view kCpuIsolator = "resource/cpu";
+// appc's name, and the one `rkt run --cpu-shares` writes.
+inline constexpr std::string_view kCpuSharesIsolator = "os/linux/cpu-shares";
+inline constexpr std::string_view kCpuSharesAltIsolator = "resource/cpu-shares";
 
 // What --insecure-options lifted (run-options.json "insecureOptions", or the stage1 flags
 // --disable-capabilities-restriction, --disable-seccomp, --disable-paths).
@@ -135,10 +138,12 @@ inline Policy policy_for_app(const AppSpec& app, const InsecureOptions& insecure
     return policy_from_isolators(app.isolators, insecure);
 }
 
-// resource/memory and resource/cpu limits (nullopt when absent); throws on a malformed value.
+// resource/memory and resource/cpu limits and the CPU shares (nullopt when absent); throws on a
+// malformed value.
 struct ResourceLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<uint64_t> cpu_millis;
+    std::optional<uint64_t> cpu_shares;  // 2..262144, as cgroup v1's cpu.shares
 };
 ResourceLimits resource_limits(const std::vector<Isolator>& isolators);
 

@@ -262,6 +262,17 @@ ResourceLimits resource_limits(const std::vector<Isolator>& isolators) {
                             "\" (use a quantity such as 500m or 2)");
         }
     }
+    const Isolator* shares = find_unique(isolators, kCpuSharesIsolator);
+    if (!shares) shares = find_unique(isolators, kCpuSharesAltIsolator);
+    if (shares) {
+        // A bare number (appc), or {"value": N}.
+        const nlohmann::json& v = shares->value.is_object()
+                                      ? shares->value.value("value", nlohmann::json())
+                                      : shares->value;
+        if (!v.is_number_integer() || v.get<int64_t>() < 2 || v.get<int64_t>() > 262144)
+            throw Error("isolator " + shares->name + ": value must be a number from 2 to 262144");
+        out.cpu_shares = v.get<uint64_t>();
+    }
     return out;
 }
 

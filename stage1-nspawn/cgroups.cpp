@@ -83,7 +83,7 @@ void make_dir(const stdfs::path& dir) {
 
 // Applies limits to one cgroup directory; returns which of them it could apply.
 void apply_limits(const stdfs::path& dir, bool v2, const CgroupLimits& limits, bool* memory_done,
-                  bool* cpu_done) {
+                  bool* cpu_done, bool* shares_done) {
     if (limits.memory_bytes) {
         stdfs::path file = dir / (v2 ? "memory.max" : "memory.limit_in_bytes");
         if (file_exists(file)) {
@@ -104,9 +104,20 @@ void apply_limits(const stdfs::path& dir, bool v2, const CgroupLimits& limits, b
             *cpu_done = true;
         }
     }
+    if (limits.cpu_shares) {
+        if (v2 && file_exists(dir / "cpu.weight")) {
+            // The mapping systemd and runc use from shares (2..262144) to weight (1..10000).
+            uint64_t weight = 1 + ((*limits.cpu_shares - 2) * 9999) / 262142;
+            write_value(dir / "cpu.weight", std::to_string(weight));
+            *shares_done = true;
+        } else if (!v2 && file_exists(dir / "cpu.shares")) {
+            write_value(dir / "cpu.shares", std::to_string(*limits.cpu_shares));
+            *shares_done = true;
+        }
+    }
 }
 
-void require_applied(const CgroupLimits& limits, bool memory_done, bool cpu_done,
+void require_applied(const CgroupLimits& limits, bool memory_done, bool cpu_done, bool shares_done,
                      const std::string& who, bool v2) {
     std::string hint = v2 ? " (on cgroup v2, start rkt in a cgroup of its own, e.g. with "
                             "systemd-run --scope, so that the controller can be enabled)"
@@ -115,6 +126,8 @@ void require_applied(const CgroupLimits& limits, bool memory_done, bool cpu_done
         throw Error("cannot limit the memory of " + who + ": no memory controller" + hint);
     if (limits.cpu_millis && !cpu_done)
         throw Error("cannot limit the CPU of " + who + ": no cpu controller" + hint);
+    if (limits.cpu_shares && !shares_done)
+        throw Error("cannot set the CPU shares of " + who + ": no cpu controller" + hint);
 }
 
 std::vector<pid_t> read_pids(const stdfs::path& procs) {
@@ -205,15 +218,17 @@ PodCgroups PodCgroups::create(const CgroupLayout& layout, const std::vector<std:
         make_dir(dir / "pod-init");
         for (const auto& app : apps) make_dir(dir / ("app-" + app));
     }
-    bool memory_done = false, cpu_done = false;
+    bool memory_done = false, cpu_done = false, shares_done = false;
     for (const auto& dir : layout.pod_dirs)
-        apply_limits(dir, layout.v2, pod_limits, &memory_done, &cpu_done);
-    require_applied(pod_limits, memory_done, cpu_done, "the pod", layout.v2);
+        apply_limits(dir, layout.v2, pod_limits, &memory_done, &cpu_done, &shares_done);
+    require_applied(pod_limits, memory_done, cpu_done, shares_done, "the pod", layout.v2);
     for (size_t i = 0; i < apps.size() && i < app_limits.size(); ++i) {
-        bool app_memory = false, app_cpu = false;
+        bool app_memory = false, app_cpu = false, app_shares = false;
         for (const auto& dir : layout.pod_dirs)
-            apply_limits(dir / ("app-" + apps[i]), layout.v2, app_limits[i], &app_memory, &app_cpu);
-        require_applied(app_limits[i], app_memory, app_cpu, "app \"" + apps[i] + "\"", layout.v2);
+            apply_limits(dir / ("app-" + apps[i]), layout.v2, app_limits[i], &app_memory, &app_cpu,
+                         &app_shares);
+        require_applied(app_limits[i], app_memory, app_cpu, app_shares, "app \"" + apps[i] + "\"",
+                        layout.v2);
     }
     return cg;
 }

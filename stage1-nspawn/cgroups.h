@@ -24,6 +24,7 @@ namespace stdfs = std::filesystem;
 struct CgroupLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<uint64_t> cpu_millis;
+    std::optional<uint64_t> cpu_shares;  // cpu.shares (v1), turned into cpu.weight on v2
 };
 
 struct CgroupLayout {

@@ -131,7 +131,8 @@ int run(int argc, char** argv) {
             return isolation::PreparedIsolation::prepare(plan.policy, plan.identity);
         });
         names.push_back(app.name);
-        limits.push_back({plan.limits.memory_bytes, plan.limits.cpu_millis});
+        limits.push_back(
+            {plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares});
         config.apps.push_back({std::move(plan), std::move(prepared), {}});
     }
     for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);

@@ -235,6 +235,9 @@ TEST(Resources, MemoryAndCpuLimits) {
     EXPECT_EQ(r.cpu_millis, 800u);
     EXPECT_FALSE(resource_limits({}).memory_bytes);
     EXPECT_THROW(resource_limits({iso(kMemoryIsolator, {{"limit", "lots"}})}), Error);
+    EXPECT_EQ(resource_limits({iso(kCpuSharesIsolator, 512)}).cpu_shares, 512u);
+    EXPECT_EQ(resource_limits({iso(kCpuSharesAltIsolator, {{"value", 100}})}).cpu_shares, 100u);
+    EXPECT_THROW(resource_limits({iso(kCpuSharesIsolator, 1)}), Error);
 }
 
 TEST(Flags, CapabilityFlagsBecomeIsolators) {

@@ -94,13 +94,15 @@ TEST_F(FakeTree, V1LimitsLandInTheAppAndPodCgroups) {
     stdfs::path memory = l.pod_dirs[0], cpu = l.pod_dirs[2];
     touch(memory / "memory.limit_in_bytes");
     touch(memory / "app-web" / "memory.limit_in_bytes");
-    for (const char* f : {"cpu.cfs_quota_us", "cpu.cfs_period_us"}) touch(cpu / "app-web" / f);
-    PodCgroups cg =
-        PodCgroups::create(l, {"web", "side"}, {{64u << 20, 500}, {}}, {1u << 30, std::nullopt});
+    for (const char* f : {"cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"})
+        touch(cpu / "app-web" / f);
+    PodCgroups cg = PodCgroups::create(l, {"web", "side"}, {{64u << 20, 500, 512}, {}},
+                                       {1u << 30, std::nullopt, std::nullopt});
     EXPECT_EQ(read(memory / "memory.limit_in_bytes"), std::to_string(1u << 30));
     EXPECT_EQ(read(memory / "app-web" / "memory.limit_in_bytes"), std::to_string(64u << 20));
     EXPECT_EQ(read(cpu / "app-web" / "cpu.cfs_period_us"), "100000");
     EXPECT_EQ(read(cpu / "app-web" / "cpu.cfs_quota_us"), "50000");
+    EXPECT_EQ(read(cpu / "app-web" / "cpu.shares"), "512");
     for (const auto& d : l.pod_dirs) {
         EXPECT_TRUE(stdfs::is_directory(d / "pod-init"));
         EXPECT_TRUE(stdfs::is_directory(d / "app-side"));
@@ -127,9 +129,11 @@ TEST_F(FakeTree, V2LimitsAndControllers) {
     touch(pod / "cgroup.subtree_control");
     touch(pod / "app-web" / "memory.max");
     touch(pod / "app-web" / "cpu.max");
-    PodCgroups::create(l, {"web"}, {{32u << 20, 1500}}, {});
+    touch(pod / "app-web" / "cpu.weight");
+    PodCgroups::create(l, {"web"}, {{32u << 20, 1500, 1024}}, {});
     EXPECT_EQ(read(pod / "app-web" / "memory.max"), std::to_string(32u << 20));
     EXPECT_EQ(read(pod / "app-web" / "cpu.max"), "150000 100000");
+    EXPECT_EQ(read(pod / "app-web" / "cpu.weight"), "39");
     // Controllers were asked for (a plain file just keeps the bytes written).
     EXPECT_EQ(read(pod / "cgroup.subtree_control").substr(0, 1), "+");
 }
