@@ -108,6 +108,9 @@ struct SeccompPolicy {
 // add the calls Docker allows only with a capability, when the app has that capability).
 // Throws an Error naming an unknown group.
 std::vector<std::string> syscall_group(std::string_view group, const CapabilitySet& caps);
+// The policy used when an app has no seccomp isolator: Docker's allow-list for `caps` (with its
+// argument checks), EPERM for the rest.
+SeccompPolicy default_seccomp(const CapabilitySet& caps);
 // Every group name this build knows, for messages and docs.
 std::vector<std::string> syscall_group_names();
 // Number of an errno name ("EPERM", "EXFULL"); throws an Error naming an unknown one.

@@ -87,15 +87,6 @@ void add_group(SeccompPolicy& policy, const std::string& group, const Capability
     }
 }
 
-// Retain mode with the default list: what rkt and Docker do when no isolator says otherwise.
-SeccompPolicy default_seccomp(const CapabilitySet& caps) {
-    SeccompPolicy policy;
-    policy.mode = SeccompMode::kRetain;
-    add_group(policy, "@docker/default-whitelist", caps);
-    for (const char* name : kImplicitlyRetained) policy.syscalls.insert(name);
-    return policy;
-}
-
 SeccompPolicy seccomp_from_isolator(const Isolator& isolator, SeccompMode mode,
                                     const CapabilitySet& caps) {
     SeccompPolicy policy;
@@ -148,6 +139,14 @@ std::optional<SeccompPolicy> seccomp_policy(const std::vector<Isolator>& isolato
 }
 
 }  // namespace
+
+SeccompPolicy default_seccomp(const CapabilitySet& caps) {
+    SeccompPolicy policy;
+    policy.mode = SeccompMode::kRetain;
+    add_group(policy, "@docker/default-whitelist", caps);
+    for (const char* name : kImplicitlyRetained) policy.syscalls.insert(name);
+    return policy;
+}
 
 InsecureOptions InsecureOptions::from_names(const std::vector<std::string>& names) {
     InsecureOptions out;

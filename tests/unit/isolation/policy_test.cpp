@@ -314,3 +314,8 @@ TEST(Seccomp, CompilesEveryKindOfPolicy) {
     kill.errno_code = 0;
     EXPECT_FALSE(compile_seccomp(kill).empty());
 }
+
+TEST(Seccomp, DefaultPolicyIsWhatAnAppWithoutIsolatorsGets) {
+    EXPECT_EQ(default_seccomp(CapabilitySet::defaults()), *policy_from_isolators({}, {}).seccomp);
+    EXPECT_TRUE(default_seccomp(CapabilitySet::all()).syscalls.count("mount"));
+}
