@@ -16,7 +16,7 @@ namespace rkt::store {
 namespace {
 
 class BlobWriterImpl : public BlobWriter {
-public:
+  public:
     BlobWriterImpl(const StoreLayout& layout, std::string digest, std::optional<uint64_t> size)
         : layout_(layout), digest_(std::move(digest)), expected_size_(size) {
         std::string name = partial_blob_name(digest_);
@@ -31,7 +31,8 @@ public:
             return;
         }
         fd_ = fs::open_file(partial_path_, O_RDWR | O_CREAT, 0644);
-        if (::fstat(fd_.get(), &st) < 0) throw system_error("cannot stat " + partial_path_.string());
+        if (::fstat(fd_.get(), &st) < 0)
+            throw system_error("cannot stat " + partial_path_.string());
         uint64_t have = static_cast<uint64_t>(st.st_size);
         if (expected_size_ && have > *expected_size_) {
             truncate();
@@ -99,7 +100,7 @@ public:
         truncate();
     }
 
-private:
+  private:
     void truncate() {
         if (::ftruncate(fd_.get(), 0) < 0 || ::lseek(fd_.get(), 0, SEEK_SET) < 0)
             throw system_error("cannot truncate " + partial_path_.string());

@@ -21,14 +21,18 @@ bool is_lower_hex(std::string_view s) {
 }
 
 Clock::time_point from_ms(int64_t ms) {
-    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-        std::chrono::milliseconds(ms)));
+    return Clock::time_point(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
 }  // namespace
 
-std::string id_from_digest(const std::string& digest) { return "sha256-" + digest.substr(7); }
-std::string digest_from_id(const std::string& id) { return "sha256:" + id.substr(7); }
+std::string id_from_digest(const std::string& digest) {
+    return "sha256-" + digest.substr(7);
+}
+std::string digest_from_id(const std::string& id) {
+    return "sha256:" + id.substr(7);
+}
 
 std::unique_ptr<ImageStore> ImageStore::open(const stdfs::path& data_dir,
                                              const ImportLimits& limits) {
@@ -78,8 +82,7 @@ std::optional<ImageInfo> StoreImpl::resolve(const std::string& ref) const {
         explicit_id = true;
     }
     if (explicit_id || (is_lower_hex(s) && s.size() >= kMinIdPrefix && s.size() <= 64)) {
-        if (!is_lower_hex(s) || s.size() > 64)
-            throw Error("malformed image id \"" + ref + "\"");
+        if (!is_lower_hex(s) || s.size() > 64) throw Error("malformed image id \"" + ref + "\"");
         if (s.size() < kMinIdPrefix)
             throw Error("image id prefix \"" + ref + "\" is too short; give at least " +
                         std::to_string(kMinIdPrefix) + " hex digits");
@@ -113,9 +116,8 @@ std::vector<ImageInfo> StoreImpl::list() const {
 }
 
 std::string StoreImpl::read_store_blob(const std::string& digest, uint64_t limit) const {
-    std::string data = with_context("blob " + digest, [&] {
-        return fs::read_file_limited(layout_.blob_path(digest), limit);
-    });
+    std::string data = with_context(
+        "blob " + digest, [&] { return fs::read_file_limited(layout_.blob_path(digest), limit); });
     if (sha256_digest(data) != digest)
         throw Error("blob " + digest + " in the store is corrupt; run `rkt image verify`");
     return data;

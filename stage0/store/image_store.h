@@ -67,7 +67,7 @@ struct ImportLimits {
 // and size match. An uncommitted writer leaves a partial file that a later writer for the same
 // digest resumes from (resume_offset()).
 class BlobWriter {
-public:
+  public:
     virtual ~BlobWriter() = default;
     virtual uint64_t resume_offset() const = 0;
     virtual void write(const void* data, size_t size) = 0;
@@ -83,16 +83,17 @@ public:
 
 // One ImageStore object is meant for one thread; several processes may share the store.
 class ImageStore {
-public:
+  public:
     // Opens (creating if needed) the store under <data_dir>/cas, and removes tmp/ debris that
     // killed processes left behind.
     static std::unique_ptr<ImageStore> open(const stdfs::path& data_dir,
                                             const ImportLimits& limits = {});
     virtual ~ImageStore() = default;
 
-    // Imports an OCI image layout directory; `ref` selects a tag (org.opencontainers.image.ref.name)
-    // when the index holds several. `name` is the name to record (empty: derive from the ref or
-    // the directory name). Re-importing an image already present only updates its name.
+    // Imports an OCI image layout directory; `ref` selects a tag
+    // (org.opencontainers.image.ref.name) when the index holds several. `name` is the name to
+    // record (empty: derive from the ref or the directory name). Re-importing an image already
+    // present only updates its name.
     virtual ImageInfo import_oci_layout(const stdfs::path& dir, const std::string& ref,
                                         const std::string& name) = 0;
     // Imports an OCI archive (tar of a layout) or a `docker save` archive (manifest.json).

@@ -31,13 +31,19 @@ LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_s
     if (archive_read_next_header(outer_.get(), &raw_entry) != ARCHIVE_OK)
         fail(outer_.get(), "cannot read the layer");
     switch (archive_filter_code(outer_.get(), 0)) {
-        case ARCHIVE_FILTER_GZIP: compression_ = oci::Compression::kGzip; break;
-        case ARCHIVE_FILTER_ZSTD: compression_ = oci::Compression::kZstd; break;
-        default: compression_ = oci::Compression::kNone; break;
+        case ARCHIVE_FILTER_GZIP:
+            compression_ = oci::Compression::kGzip;
+            break;
+        case ARCHIVE_FILTER_ZSTD:
+            compression_ = oci::Compression::kZstd;
+            break;
+        default:
+            compression_ = oci::Compression::kNone;
+            break;
     }
     archive_read_support_format_tar(inner_.get());
-    if (archive_read_open(inner_.get(), this, nullptr, &LayerReader::read_decompressed,
-                          nullptr) != ARCHIVE_OK)
+    if (archive_read_open(inner_.get(), this, nullptr, &LayerReader::read_decompressed, nullptr) !=
+        ARCHIVE_OK)
         fail(inner_.get(), "not a tar archive");
 }
 
@@ -77,7 +83,8 @@ la_ssize_t LayerReader::pull_stored(const void** buffer) {
         throw Error(what_ + ": larger than the " + std::to_string(*max_size_) +
                     " bytes its descriptor declares");
     stored_hash_.update(stored_buf_.data(), static_cast<size_t>(n));
-    if (tee_fd_ >= 0) safe_fs::write_all(tee_fd_, stored_buf_.data(), static_cast<size_t>(n), what_);
+    if (tee_fd_ >= 0)
+        safe_fs::write_all(tee_fd_, stored_buf_.data(), static_cast<size_t>(n), what_);
     *buffer = stored_buf_.data();
     return n;
 }

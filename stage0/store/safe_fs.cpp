@@ -39,8 +39,8 @@ std::string describe_open_error(int err, const std::string& rel) {
 
 std::string normalize_entry_path(std::string_view raw, uint64_t max_length) {
     if (raw.size() > max_length)
-        throw Error("path of " + std::to_string(raw.size()) + " bytes is longer than the limit of " +
-                    std::to_string(max_length));
+        throw Error("path of " + std::to_string(raw.size()) +
+                    " bytes is longer than the limit of " + std::to_string(max_length));
     if (!raw.empty() && raw.front() == '/')
         throw Error("absolute path \"" + std::string(raw.substr(0, 200)) + "\" is not allowed");
     std::string out;
@@ -52,8 +52,7 @@ std::string normalize_entry_path(std::string_view raw, uint64_t max_length) {
         pos = end + 1;
         if (comp.empty() || comp == ".") continue;
         if (comp == "..")
-            throw Error("path \"" + std::string(raw.substr(0, 200)) +
-                        "\" has a \"..\" component");
+            throw Error("path \"" + std::string(raw.substr(0, 200)) + "\" has a \"..\" component");
         if (comp.size() > kMaxNameLength)
             throw Error("path \"" + std::string(raw.substr(0, 200)) +
                         "...\" has a name longer than 255 bytes");
@@ -81,8 +80,9 @@ int open_beneath_raw(int root_fd, const std::string& rel, int flags, mode_t mode
         // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
         if (errno == EINTR || errno == EAGAIN) continue;
         if (errno == ENOSYS)
-            throw Error("this kernel lacks openat2(2) (Linux 5.6+), which rkt needs to unpack "
-                        "images safely");
+            throw Error(
+                "this kernel lacks openat2(2) (Linux 5.6+), which rkt needs to unpack "
+                "images safely");
         return -errno;
     }
 }

@@ -69,13 +69,16 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
         archive_entry_set_uid(e, t.uid);
         archive_entry_set_gid(e, t.gid);
         archive_entry_set_mtime(e, t.mtime, 0);
-        for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+        for (const auto& [k, v] : t.xattrs)
+            archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
         switch (t.type) {
             case TarEntry::Type::kFile:
                 archive_entry_set_filetype(e, AE_IFREG);
                 archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
                 break;
-            case TarEntry::Type::kDir: archive_entry_set_filetype(e, AE_IFDIR); break;
+            case TarEntry::Type::kDir:
+                archive_entry_set_filetype(e, AE_IFDIR);
+                break;
             case TarEntry::Type::kSymlink:
                 archive_entry_set_filetype(e, AE_IFLNK);
                 archive_entry_set_symlink(e, t.target.c_str());
@@ -91,7 +94,9 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
                 archive_entry_set_rdevmajor(e, t.dev_major);
                 archive_entry_set_rdevminor(e, t.dev_minor);
                 break;
-            case TarEntry::Type::kFifo: archive_entry_set_filetype(e, AE_IFIFO); break;
+            case TarEntry::Type::kFifo:
+                archive_entry_set_filetype(e, AE_IFIFO);
+                break;
         }
         if (archive_write_header(a, e) != ARCHIVE_OK)
             throw std::runtime_error(std::string("tar header: ") + archive_error_string(a));
@@ -105,14 +110,18 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
     return out;
 }
 
-std::string sha256_digest_of(const std::string& data) { return rkt::sha256_digest(data); }
+std::string sha256_digest_of(const std::string& data) {
+    return rkt::sha256_digest(data);
+}
 
 LayerBlob make_layer(const std::vector<TarEntry>& entries, TarCompression compression) {
     LayerBlob l;
     l.diff_id = sha256_digest_of(make_tar(entries, TarCompression::kNone));
     l.bytes = make_tar(entries, compression);
     switch (compression) {
-        case TarCompression::kNone: l.media_type = "application/vnd.oci.image.layer.v1.tar"; break;
+        case TarCompression::kNone:
+            l.media_type = "application/vnd.oci.image.layer.v1.tar";
+            break;
         case TarCompression::kGzip:
             l.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
             break;
@@ -219,10 +228,10 @@ std::string write_simple_layout(const stdfs::path& dir,
     return "sha256-" + m["digest"].get<std::string>().substr(7);
 }
 
-void tar_directory(const stdfs::path& dir, const stdfs::path& out,
-                   TarCompression compression) {
+void tar_directory(const stdfs::path& dir, const stdfs::path& out, TarCompression compression) {
     std::vector<TarEntry> entries;
-    for (auto it = stdfs::recursive_directory_iterator(dir); it != stdfs::recursive_directory_iterator(); ++it) {
+    for (auto it = stdfs::recursive_directory_iterator(dir);
+         it != stdfs::recursive_directory_iterator(); ++it) {
         std::string rel = it->path().lexically_relative(dir).string();
         if (it->is_symlink()) {
             entries.push_back(symlink(rel, stdfs::read_symlink(it->path()).string()));

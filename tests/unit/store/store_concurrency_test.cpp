@@ -17,7 +17,7 @@ namespace rkt::store::testing {
 namespace {
 
 class ConcurrencyTest : public StoreTest {
-protected:
+  protected:
     // Runs `fn` in a child process; returns its pid. The child exits 0 when fn returns, 1 when
     // it throws (printing the error).
     template <typename Fn>
@@ -45,7 +45,8 @@ protected:
 TEST_F(ConcurrencyTest, TwoProcessesImportingOneImageEndWithOneImage) {
     stdfs::path layout = tmp_ / "same";
     std::vector<TarEntry> big;
-    for (int i = 0; i < 200; ++i) big.push_back(file("f/" + std::to_string(i), std::string(4096, 'a' + i % 26)));
+    for (int i = 0; i < 200; ++i)
+        big.push_back(file("f/" + std::to_string(i), std::string(4096, 'a' + i % 26)));
     std::string id = write_simple_layout(layout, {big, {file("top", "t")}});
     std::vector<pid_t> children;
     for (int i = 0; i < 3; ++i)
@@ -195,8 +196,8 @@ TEST_F(ConcurrencyTest, GcRemovesOrphansButNotWorkInProgress) {
     write_file(cas() / "blobs/sha256" / std::string(64, 'f'), "orphan");
     // A tmp entry whose owner is alive (we hold its lock): gc must leave it.
     write_file(cas() / "tmp" / "import-live", "");
-    FileLock live = FileLock::acquire(cas() / "locks" / "tmp-import-live.lock",
-                                      FileLock::Mode::kExclusive);
+    FileLock live =
+        FileLock::acquire(cas() / "locks" / "tmp-import-live.lock", FileLock::Mode::kExclusive);
     // And one whose owner is gone.
     stdfs::create_directories(cas() / "tmp" / "import-dead" / "deep" / "er");
     store->gc(std::chrono::milliseconds(0), {});
@@ -215,7 +216,8 @@ TEST_F(ConcurrencyTest, BlobGcWaitsForImportLeases) {
     });
     // Wait until the child holds it (an exclusive try fails).
     for (;;) {
-        FileLock probe = FileLock::try_acquire(cas() / "locks/blobs.lock", FileLock::Mode::kExclusive);
+        FileLock probe =
+            FileLock::try_acquire(cas() / "locks/blobs.lock", FileLock::Mode::kExclusive);
         if (!probe.valid()) break;
         probe = FileLock();
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -317,11 +319,12 @@ TEST_F(ConcurrencyTest, RegisterImageFromFetchedBlobsThenRender) {
     store->gc(std::chrono::hours(1), {});
     EXPECT_FALSE(exists_nofollow(cas() / "blobs/sha256" / std::string(64, 'f')));
 
-    std::string missing = nlohmann::json(
-        {{"schemaVersion", 2},
-         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-         {"config", descriptor("application/vnd.oci.image.config.v1+json", config)},
-         {"layers", {descriptor(layer.media_type, "not fetched")}}}).dump();
+    std::string missing =
+        nlohmann::json({{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"config", descriptor("application/vnd.oci.image.config.v1+json", config)},
+                        {"layers", {descriptor(layer.media_type, "not fetched")}}})
+            .dump();
     auto w = store->begin_blob(sha256_digest_of(missing), missing.size());
     w->write(missing.data(), missing.size());
     w->commit();
