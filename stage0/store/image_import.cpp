@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -187,7 +188,8 @@ ImageInfo StoreImpl::import_archive(const stdfs::path& tar, const std::string& r
         TmpEntry work = TmpEntry::make_dir(layout_, "archive");
         UniqueFd work_fd = fs::open_dir(work.path());
         {
-            LayerReader reader(in.get(), tar.filename().string());
+            LayerReader reader(in.get(), tar.filename().string(), std::nullopt,
+                               std::numeric_limits<uint64_t>::max());
             TreeWriterOptions opts;
             opts.limits = limits_;
             opts.image_layer = false;

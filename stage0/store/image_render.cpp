@@ -105,7 +105,8 @@ uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& mani
                         " is missing from the store; remove the image and fetch it again");
         }
 
-        LayerReader reader(in.get(), what, layer.size, tee ? tee.get() : -1);
+        LayerReader reader(in.get(), what, layer.size, limits_.max_layer_bytes,
+                           tee ? tee.get() : -1);
         writer.apply(reader);
         LayerDigests got = reader.finish();
         if (got.size != layer.size)

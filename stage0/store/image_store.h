@@ -61,6 +61,8 @@ struct ImportLimits {
     uint64_t max_entry_bytes = 8ull << 30;  // one file in a layer
     uint64_t max_layer_entries = 1'000'000;
     uint64_t max_path_length = 4096;
+    // The decompressed size of one layer: bounds the work a small compressed bomb can cause.
+    uint64_t max_layer_bytes = 64ull << 30;
 };
 
 // Writes one blob: hashed while written, renamed into place by commit() only when the digest

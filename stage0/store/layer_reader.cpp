@@ -10,11 +10,13 @@ namespace {
 constexpr size_t kBufferSize = 1 << 20;
 }  // namespace
 
-LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_size, int tee_fd)
+LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_size,
+                         uint64_t max_uncompressed, int tee_fd)
     : fd_(fd),
       tee_fd_(tee_fd),
       what_(std::move(what)),
       max_size_(max_size),
+      max_uncompressed_(max_uncompressed),
       stored_buf_(kBufferSize),
       tar_buf_(kBufferSize) {
     outer_.reset(archive_read_new());
@@ -98,15 +100,22 @@ la_ssize_t LayerReader::read_decompressed(archive* a, void* self, const void** b
         return -1;
     }
     try {
-        r->tar_hash_.update(r->tar_buf_.data(), static_cast<size_t>(n));
+        r->account_tar(static_cast<size_t>(n));
     } catch (...) {
         r->callback_error_ = std::current_exception();
-        archive_set_error(a, EIO, "hash failed");
+        archive_set_error(a, EIO, "layer too large");
         return -1;
     }
-    r->tar_size_ += static_cast<uint64_t>(n);
     *buffer = r->tar_buf_.data();
     return n;
+}
+
+void LayerReader::account_tar(size_t n) {
+    tar_size_ += n;
+    if (tar_size_ > max_uncompressed_)
+        throw Error(what_ + ": decompresses to more than the limit of " +
+                    std::to_string(max_uncompressed_) + " bytes");
+    tar_hash_.update(tar_buf_.data(), n);
 }
 
 archive_entry* LayerReader::next() {
@@ -140,8 +149,7 @@ LayerDigests LayerReader::finish() {
         la_ssize_t n = archive_read_data(outer_.get(), tar_buf_.data(), tar_buf_.size());
         if (n < 0) fail(outer_.get(), "cannot decompress the layer");
         if (n == 0) break;
-        tar_hash_.update(tar_buf_.data(), static_cast<size_t>(n));
-        tar_size_ += static_cast<uint64_t>(n);
+        account_tar(static_cast<size_t>(n));
     }
     const void* ignored = nullptr;
     while (pull_stored(&ignored) > 0) {

@@ -60,7 +60,7 @@ void unpack(std::string_view data, bool image_layer) {
     try {
         rkt::UniqueFd in = rkt::fs::open_file(blob, O_RDONLY);
         rkt::UniqueFd root_fd = rkt::fs::open_dir(root);
-        rkt::store::LayerReader reader(in.get(), "fuzz", data.size());
+        rkt::store::LayerReader reader(in.get(), "fuzz", data.size(), 64 << 20);
         rkt::store::TreeWriterOptions opts;
         opts.limits.max_entry_bytes = 1 << 20;
         opts.limits.max_layer_entries = 2000;

@@ -58,9 +58,14 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
     if (compression == TarCompression::kGzip) archive_write_add_filter_gzip(a);
     if (compression == TarCompression::kZstd) archive_write_add_filter_zstd(a);
     std::string out;
-    out.resize(64 << 20);
-    size_t used = 0;
-    if (archive_write_open_memory(a, out.data(), out.size(), &used) != ARCHIVE_OK)
+    auto append = [](archive*, void* self, const void* data, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(self)->append(static_cast<const char*>(data), n);
+        return static_cast<la_ssize_t>(n);
+    };
+    // No padding of the last record: the plain tar is then byte for byte the stream inside the
+    // compressed ones, so its digest is their DiffID.
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open(a, &out, nullptr, append, nullptr) != ARCHIVE_OK)
         throw std::runtime_error(archive_error_string(a));
     for (const auto& t : entries) {
         archive_entry* e = archive_entry_new();
@@ -106,7 +111,6 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
     }
     archive_write_close(a);
     archive_write_free(a);
-    out.resize(used);
     return out;
 }
 

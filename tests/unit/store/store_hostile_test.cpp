@@ -109,6 +109,14 @@ TEST_F(HostileTest, EntryLargerThanTheLimit) {
     expect_refused({{file("big", std::string(200, 'x'))}}, "larger than the limit", limits);
 }
 
+TEST_F(HostileTest, DecompressionBomb) {
+    ImportLimits limits;
+    limits.max_layer_bytes = 1 << 20;
+    // A few KiB of gzip that decompress to 4 MiB.
+    expect_refused({{file("zeros", std::string(4 << 20, '\0'))}}, "decompresses to more than",
+                   limits);
+}
+
 TEST_F(HostileTest, TooManyEntries) {
     ImportLimits limits;
     limits.max_layer_entries = 5;
