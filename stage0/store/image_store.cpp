@@ -178,6 +178,13 @@ ImageInfo StoreImpl::register_image(const std::string& manifest_digest, const st
             refs.push_back({l.digest, l.size, "layer", static_cast<int>(i)});
             if (counted.insert(l.digest).second) blobs_size += l.size;
         }
+        // Rendering checks every layer's digest and DiffID (and unpacks it safely) before the
+        // image becomes visible, as an import does; `rkt run` then finds the tree ready.
+        TmpEntry work = TmpEntry::make_dir(layout_, "render");
+        uint64_t tree_size = with_context("cannot register image " + id, [&] {
+            return render_into(id, m, pc, nullptr, work.path(), nullptr);
+        });
+        publish_tree(id, work.path());
         ImageRecord r;
         r.id = id;
         r.manifest_digest = manifest_digest;
@@ -185,6 +192,8 @@ ImageInfo StoreImpl::register_image(const std::string& manifest_digest, const st
         r.config_digest = m.config.digest;
         r.config_json = pc.config.to_json().dump();
         r.blobs_size = blobs_size;
+        r.tree_size = tree_size;
+        r.rendered = true;
         r.import_time_ms = r.last_used_ms = now_ms();
         index_.insert(r, refs, binding);
     } else if (binding) {

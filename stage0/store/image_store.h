@@ -108,7 +108,9 @@ class ImageStore {
     virtual bool has_blob(const std::string& digest) const = 0;
     virtual std::unique_ptr<BlobWriter> begin_blob(const std::string& digest,
                                                    std::optional<uint64_t> size) = 0;
-    // Registers an image whose manifest and all blobs it names are already in the store.
+    // Registers an image whose manifest and all blobs it names are already in the store. Like an
+    // import, it checks every layer (digest, size, DiffID, hostile entries) by rendering the
+    // tree before the image becomes visible.
     virtual ImageInfo register_image(const std::string& manifest_digest, const std::string& name,
                                      const std::string& tag) = 0;
 

@@ -311,7 +311,10 @@ TEST_F(ConcurrencyTest, RegisterImageFromFetchedBlobsThenRender) {
     ImageInfo info =
         store->register_image(sha256_digest_of(manifest_bytes), "127.0.0.1:5000/x/y", "v2");
     EXPECT_EQ(info.full_name(), "127.0.0.1:5000/x/y:v2");
-    EXPECT_FALSE(exists_nofollow(cas() / "tree" / info.id));
+    EXPECT_TRUE(is_regular(cas() / "tree" / info.id / ".rendered"));
+    EXPECT_EQ(read_file(store->render_tree(info.id) / "fetched"), "yes");
+    // A tree removed behind the store's back is rendered again from the blobs.
+    stdfs::remove_all(cas() / "tree" / info.id);
     EXPECT_EQ(read_file(store->render_tree(info.id) / "fetched"), "yes");
     EXPECT_TRUE(store->verify().empty());
     // The lease is released after registering: blob gc can run.
@@ -330,6 +333,25 @@ TEST_F(ConcurrencyTest, RegisterImageFromFetchedBlobsThenRender) {
     w->commit();
     EXPECT_ERROR_CONTAINS(store->register_image(sha256_digest_of(missing), "x", ""),
                           "is not in the store");
+
+    // Blobs that match their digests but not the config's DiffIDs are refused.
+    std::string lying_config = make_config({sha256_digest_of("other")}).dump();
+    std::string lying =
+        nlohmann::json(
+            {{"schemaVersion", 2},
+             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+             {"config", descriptor("application/vnd.oci.image.config.v1+json", lying_config)},
+             {"layers", {descriptor(layer.media_type, layer.bytes)}}})
+            .dump();
+    for (const std::string* blob : {&lying_config, &lying}) {
+        auto bw = store->begin_blob(sha256_digest_of(*blob), blob->size());
+        bw->write(blob->data(), blob->size());
+        bw->commit();
+    }
+    EXPECT_ERROR_CONTAINS(store->register_image(sha256_digest_of(lying), "x", ""),
+                          "DiffID mismatch");
+    EXPECT_EQ(store->list().size(), 1u);
+    EXPECT_TRUE(tmp_entries().empty());
 }
 
 TEST_F(ConcurrencyTest, VerifyReportsCorruptAndMissingBlobs) {
