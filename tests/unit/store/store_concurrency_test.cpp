@@ -188,6 +188,32 @@ TEST_F(ConcurrencyTest, GcNeverRemovesImagesInUse) {
     EXPECT_TRUE(trees().empty());
 }
 
+TEST_F(ConcurrencyTest, GcSkipsImagesAnotherProcessIsRendering) {
+    stdfs::path layout = tmp_ / "busy";
+    std::string id = write_simple_layout(layout, {{file("a", "1")}});
+    auto store = open_store();
+    store->import_oci_layout(layout, "", "");
+    // Another process holds the image's lock, as a render or an import does.
+    stdfs::path lock = cas() / "locks" / ("image-" + id.substr(7) + ".lock");
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t holder = fork_child([&] {
+        FileLock held = FileLock::acquire(lock, FileLock::Mode::kExclusive);
+        if (::write(ready[1], "x", 1) != 1) throw std::runtime_error("pipe");
+        pause();
+    });
+    char c;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    EXPECT_TRUE(store->gc(std::chrono::milliseconds(0), {}).empty());
+    EXPECT_EQ(store->list().size(), 1u);
+    EXPECT_EQ(trees(), std::set<std::string>{id});
+    ::kill(holder, SIGKILL);
+    wait_exit(holder);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    EXPECT_EQ(store->gc(std::chrono::milliseconds(0), {}), std::vector<std::string>{id});
+}
+
 TEST_F(ConcurrencyTest, GcRemovesOrphansButNotWorkInProgress) {
     auto store = open_store();
     // An orphan tree and blob (as a process killed between publishing and indexing leaves).
@@ -210,18 +236,17 @@ TEST_F(ConcurrencyTest, BlobGcWaitsForImportLeases) {
     auto store = open_store();
     write_file(cas() / "blobs/sha256" / std::string(64, 'f'), "not yet referenced");
     // A fetch in progress in another process holds the blob lease.
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
     pid_t holder = fork_child([&] {
         FileLock lease = FileLock::acquire(cas() / "locks/blobs.lock", FileLock::Mode::kShared);
+        if (::write(ready[1], "x", 1) != 1) throw std::runtime_error("pipe");
         pause();
     });
-    // Wait until the child holds it (an exclusive try fails).
-    for (;;) {
-        FileLock probe =
-            FileLock::try_acquire(cas() / "locks/blobs.lock", FileLock::Mode::kExclusive);
-        if (!probe.valid()) break;
-        probe = FileLock();
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    char c;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ::close(ready[0]);
+    ::close(ready[1]);
     store->gc(std::chrono::milliseconds(0), {});
     EXPECT_EQ(blobs().size(), 1u);
     ::kill(holder, SIGKILL);
