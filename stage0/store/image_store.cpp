@@ -47,7 +47,9 @@ StoreImpl::StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits)
       }()),
       limits_(limits),
       preserve_owner_(::geteuid() == 0),
+      open_lock_(FileLock::acquire(layout_.open_lock_path(), FileLock::Mode::kExclusive)),
       index_(layout_.db_path) {
+    open_lock_ = FileLock();
     clean_tmp(layout_, kKeepPartialBlobs);
 }
 

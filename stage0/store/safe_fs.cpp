@@ -97,8 +97,9 @@ UniqueFd ensure_dir_beneath(int root_fd, const std::string& rel, mode_t mode) {
     int fd = open_beneath_raw(root_fd, rel, O_PATH | O_DIRECTORY);
     if (fd >= 0) return UniqueFd(fd);
     if (fd != -ENOENT) throw Error(describe_open_error(-fd, rel));
-    // Walk down from the root, creating what is missing. Each prefix is resolved from the root
-    // again so that symlinks inside the tree resolve exactly as the kernel would resolve them.
+    // Walk down, creating what is missing. A plain directory is entered relative to its parent
+    // (linear in the depth); a symlink is resolved from the root with the same confinement as
+    // above, so that links inside the tree work exactly as the kernel resolves them.
     UniqueFd current(::dup(root_fd));
     if (!current) throw system_error("dup");
     std::string prefix;
@@ -109,13 +110,19 @@ UniqueFd ensure_dir_beneath(int root_fd, const std::string& rel, mode_t mode) {
         std::string comp = rel.substr(pos, end - pos);
         pos = end + 1;
         std::string next = prefix.empty() ? comp : prefix + "/" + comp;
-        int child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
-        if (child == -ENOENT) {
+        const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        int child = ::openat(current.get(), comp.c_str(), flags);
+        if (child < 0 && errno == ENOENT) {
             if (::mkdirat(current.get(), comp.c_str(), mode) < 0 && errno != EEXIST)
                 throw system_error("cannot create directory \"" + next + "\"");
-            child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
+            child = ::openat(current.get(), comp.c_str(), flags);
         }
-        if (child < 0) throw Error(describe_open_error(-child, next));
+        if (child < 0) {
+            // Not a plain directory: a symlink (or not a directory at all) takes the confined
+            // lookup, which either follows it inside the tree or explains the refusal.
+            child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
+            if (child < 0) throw Error(describe_open_error(-child, next));
+        }
         current.reset(child);
         prefix = std::move(next);
     }

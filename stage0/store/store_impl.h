@@ -83,6 +83,9 @@ class StoreImpl : public ImageStore {
     StoreLayout layout_;
     ImportLimits limits_;
     bool preserve_owner_;
+    // Held while the index is opened: SQLite answers "database is locked" at once, without
+    // waiting, when several processes switch a new database to WAL together.
+    FileLock open_lock_;
     mutable ImageIndex index_;
     mutable FileLock fetch_lease_;
 };

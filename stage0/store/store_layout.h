@@ -34,6 +34,8 @@ struct StoreLayout {
     // Shared while an operation relies on blobs no image references yet (imports, fetches);
     // exclusive while unreferenced blobs are deleted.
     stdfs::path blobs_lock_path() const { return locks_dir / "blobs.lock"; }
+    // Serialises opening the index (see StoreImpl).
+    stdfs::path open_lock_path() const { return locks_dir / "open.lock"; }
     // The owner lock of tmp/<name>.
     stdfs::path tmp_owner_lock(const std::string& name) const;
 

@@ -144,6 +144,22 @@ TEST_F(ImportTest, RendersLayersWithWhiteoutsOpaqueDirsAndHardLinks) {
               read_file(layout / "blobs/sha256" / m["digest"].get<std::string>().substr(7)));
 }
 
+TEST_F(ImportTest, WritesThroughSymlinksInsideTheTree) {
+    // Merged-/usr style links resolve inside the tree, also for parents created on the way.
+    stdfs::path layout = tmp_ / "merged";
+    std::string id =
+        write_simple_layout(layout, {{dir("usr/lib"), symlink("lib", "usr/lib"), dir("usr/local"),
+                                      symlink("usr/local/lib", "../lib")},
+                                     {file("lib/new/deeper/file", "via link"),
+                                      file("usr/local/lib/x", "x"), file("lib/.wh.gone", "")}});
+    auto store = open_store();
+    store->import_oci_layout(layout, "", "");
+    stdfs::path root = store->render_tree(id);
+    EXPECT_EQ(read_file(root / "usr/lib/new/deeper/file"), "via link");
+    EXPECT_EQ(read_file(root / "usr/lib/x"), "x");
+    EXPECT_EQ(stdfs::read_symlink(root / "lib"), "usr/lib");
+}
+
 TEST_F(ImportTest, ReimportChecksOnlyTheManifest) {
     stdfs::path layout = tmp_ / "img";
     std::string id = write_simple_layout(layout, {{file("hello", "world")}});
