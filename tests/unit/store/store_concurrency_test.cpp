@@ -62,6 +62,16 @@ TEST_F(ConcurrencyTest, TwoProcessesImportingOneImageEndWithOneImage) {
     EXPECT_EQ(read_file(store->render_tree(id) / "top"), "t");
 }
 
+TEST_F(ConcurrencyTest, ManyProcessesCreatingTheStoreAtOnce) {
+    // Switching a new index to WAL from several processes at once used to fail at random.
+    for (int round = 0; round < 20; ++round) {
+        data_ = tmp_ / ("fresh" + std::to_string(round));
+        std::vector<pid_t> children;
+        for (int i = 0; i < 6; ++i) children.push_back(fork_child([&] { open_store()->list(); }));
+        for (pid_t pid : children) ASSERT_EQ(wait_exit(pid), 0) << "round " << round;
+    }
+}
+
 TEST_F(ConcurrencyTest, TwoProcessesRenderingOneImageEndWithOneTree) {
     stdfs::path layout = tmp_ / "r";
     std::string id = write_simple_layout(layout, {{file("a", "1")}, {file("b", "2")}});
