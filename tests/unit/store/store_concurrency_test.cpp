@@ -64,7 +64,7 @@ TEST_F(ConcurrencyTest, TwoProcessesImportingOneImageEndWithOneImage) {
 
 TEST_F(ConcurrencyTest, ManyProcessesCreatingTheStoreAtOnce) {
     // Switching a new index to WAL from several processes at once used to fail at random.
-    for (int round = 0; round < 20; ++round) {
+    for (int round = 0; round < 50; ++round) {
         data_ = tmp_ / ("fresh" + std::to_string(round));
         std::vector<pid_t> children;
         for (int i = 0; i < 6; ++i) children.push_back(fork_child([&] { open_store()->list(); }));
