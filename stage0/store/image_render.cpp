@@ -74,6 +74,11 @@ uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& mani
                                 const stdfs::path& work, std::vector<std::string>* staged) {
     stdfs::path rootfs = work / "tree" / "rootfs";
     fs::make_dirs(rootfs);
+    // Layers do not set the root's mode (their "./" entry is skipped); containers expect 0755,
+    // whatever our umask.
+    for (const stdfs::path& d : {rootfs.parent_path(), rootfs})
+        if (::chmod(d.c_str(), 0755) < 0)
+            throw system_error("cannot set the mode of " + d.string());
     UniqueFd root_fd = fs::open_dir(rootfs);
     TreeWriterOptions opts;
     opts.limits = limits_;

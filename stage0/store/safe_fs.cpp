@@ -113,8 +113,12 @@ UniqueFd ensure_dir_beneath(int root_fd, const std::string& rel, mode_t mode) {
         const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
         int child = ::openat(current.get(), comp.c_str(), flags);
         if (child < 0 && errno == ENOENT) {
-            if (::mkdirat(current.get(), comp.c_str(), mode) < 0 && errno != EEXIST)
-                throw system_error("cannot create directory \"" + next + "\"");
+            if (::mkdirat(current.get(), comp.c_str(), mode) < 0) {
+                if (errno != EEXIST) throw system_error("cannot create directory \"" + next + "\"");
+            } else if (::fchmodat(current.get(), comp.c_str(), mode, 0) < 0) {
+                // The mode must not depend on the umask of whoever renders the tree.
+                throw system_error("cannot set the mode of \"" + next + "\"");
+            }
             child = ::openat(current.get(), comp.c_str(), flags);
         }
         if (child < 0) {

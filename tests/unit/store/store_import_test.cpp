@@ -160,6 +160,32 @@ TEST_F(ImportTest, WritesThroughSymlinksInsideTheTree) {
     EXPECT_EQ(stdfs::read_symlink(root / "lib"), "usr/lib");
 }
 
+TEST_F(ImportTest, ModesDoNotDependOnTheUmask) {
+    stdfs::path layout = tmp_ / "umask";
+    std::string id = write_simple_layout(layout, {{file("implicit/parent/f", "x", 0644)}});
+    mode_t old = ::umask(077);
+    auto store = open_store();
+    stdfs::path root;
+    try {
+        store->import_oci_layout(layout, "", "");
+        root = store->render_tree(id);
+    } catch (...) {
+        ::umask(old);
+        throw;
+    }
+    ::umask(old);
+    auto mode_of = [](const stdfs::path& p) {
+        struct stat st {};
+        EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+        return st.st_mode & 07777;
+    };
+    EXPECT_EQ(mode_of(root), 0755u);
+    EXPECT_EQ(mode_of(root.parent_path()), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit"), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit/parent"), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit/parent/f"), 0644u);
+}
+
 TEST_F(ImportTest, ReimportChecksOnlyTheManifest) {
     stdfs::path layout = tmp_ / "img";
     std::string id = write_simple_layout(layout, {{file("hello", "world")}});
