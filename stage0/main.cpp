@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
         })
         ->multi_option_policy(CLI::MultiOptionPolicy::Join)
         ->delimiter(',');
-    app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr");
+    app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr")
+        ->each([](const std::string&) { rkt::log::set_debug(true); });
     app.add_flag("--trust-keys-from-https")->description("accepted for compatibility; has no effect");
 
     using namespace rkt::commands;
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     add_fetch(app, ctx);
     add_image(app, ctx);
     add_enter(app, ctx);
+    add_trust(app, ctx);
 
     return rkt::run_main("rkt", [&] {
         try {

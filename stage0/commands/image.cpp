@@ -205,6 +205,7 @@ void add_image(CLI::App& app, Context& ctx) {
     add_extract(image, ctx, "render", "Render an image's root filesystem to a directory");
     add_cat_manifest(image, ctx);
     add_verify(image, ctx);
+    add_image_sign(*image, ctx);
 }
 
 }  // namespace rkt::commands
