@@ -67,7 +67,7 @@ struct ImportLimits {
 
 // Writes one blob: hashed while written, renamed into place by commit() only when the digest
 // and size match. An uncommitted writer leaves a partial file that a later writer for the same
-// digest resumes from (resume_offset()).
+// digest resumes from (resume_offset()). Writers of different blobs may run in parallel threads.
 class BlobWriter {
   public:
     virtual ~BlobWriter() = default;
@@ -78,8 +78,9 @@ class BlobWriter {
     // Discards any partial data (e.g. when the server cannot resume).
     virtual void restart() = 0;
     // True when the blob was already in the store when this writer started (e.g. another process
-    // committed it while this one waited for the digest's lock). write() then discards its data
-    // and commit() does nothing; a fetcher should skip the download.
+    // committed it after has_blob() said no). write() then discards its data and commit() does
+    // nothing; a fetcher should skip the download. A writer never waits for another writer of
+    // the same digest: if one is busy with the partial file, this one writes a private file.
     virtual bool already_present() const = 0;
 };
 

@@ -291,6 +291,23 @@ TEST_F(ConcurrencyTest, BlobWriterResumesAndVerifies) {
     EXPECT_TRUE(tmp_locks().empty());
     EXPECT_TRUE(store->begin_blob(digest, data.size())->already_present());
 
+    // Two writers of one digest at once: the second writes a private file, and never waits.
+    std::string twin = "written twice at once";
+    std::string twin_digest = sha256_digest_of(twin);
+    {
+        auto first = store->begin_blob(twin_digest, twin.size());
+        first->write(twin.data(), 5);
+        auto second = store->begin_blob(twin_digest, twin.size());
+        EXPECT_EQ(second->resume_offset(), 0u);
+        second->write(twin.data(), twin.size());
+        second->commit();
+        first->write(twin.data() + 5, twin.size() - 5);
+        first->commit();
+    }
+    EXPECT_EQ(read_file(cas() / "blobs/sha256" / twin_digest.substr(7)), twin);
+    EXPECT_TRUE(tmp_entries().empty());
+    EXPECT_TRUE(tmp_locks().empty());
+
     // restart() discards what was there.
     std::string other = "other blob";
     std::string other_digest = sha256_digest_of(other);
