@@ -259,7 +259,7 @@ PodCgroups PodCgroups::load(const stdfs::path& file) {
 void PodCgroups::save(const stdfs::path& file) const {
     std::string text = layout_.v2 ? "cgroup2\n" : "cgroup1\n";
     for (const auto& dir : layout_.pod_dirs) text += dir.string() + "\n";
-    fs::write_file_atomic(file, text);
+    fs::write_file_atomic(file, text, 0644, fs::Durability::kAtomicOnly);
 }
 
 std::vector<stdfs::path> PodCgroups::procs_files(const std::string& leaf) const {

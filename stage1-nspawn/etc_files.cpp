@@ -24,6 +24,9 @@ bool is_host_name(const std::string& s) {
     return true;
 }
 
+// Pod bookkeeping, gone with the pod: atomic, not fsynced (fs.h).
+constexpr fs::Durability kDurability = fs::Durability::kAtomicOnly;
+
 bool only(const std::vector<std::string>& list, const char* word) {
     return list.size() == 1 && list[0] == word;
 }
@@ -67,15 +70,16 @@ EtcFiles prepare_etc_files(const Pod& pod, const std::string& hostname, bool hos
     EtcFiles files;
 
     files.hostname = {dir / "hostname", false};
-    fs::write_file_atomic(files.hostname.source, hostname + "\n", 0644);
+    fs::write_file_atomic(files.hostname.source, hostname + "\n", 0644, kDurability);
 
     files.hosts_fallback = {dir / "hosts", false};
     if (only(o.hosts_entries, "host")) {
         files.hosts = EtcFile{"/etc/hosts", true};
-        fs::write_file_atomic(files.hosts_fallback.source, hosts_text(hostname, {}), 0644);
+        fs::write_file_atomic(files.hosts_fallback.source, hosts_text(hostname, {}), 0644,
+                              kDurability);
     } else {
         fs::write_file_atomic(files.hosts_fallback.source, hosts_text(hostname, o.hosts_entries),
-                              0644);
+                              0644, kDurability);
         if (!o.hosts_entries.empty()) files.hosts = files.hosts_fallback;
     }
 
@@ -86,7 +90,8 @@ EtcFiles prepare_etc_files(const Pod& pod, const std::string& hostname, bool hos
             files.resolv_conf = EtcFile{"/etc/resolv.conf", true};
     } else if (!o.dns.empty() && !only(o.dns, "none")) {
         files.resolv_conf = EtcFile{dir / "resolv.conf", false};
-        fs::write_file_atomic(files.resolv_conf->source, resolv_conf_text(o.dns), 0644);
+        fs::write_file_atomic(files.resolv_conf->source, resolv_conf_text(o.dns), 0644,
+                              kDurability);
     }
     // Otherwise (no --dns, or --dns=none) the image's own file.
     return files;

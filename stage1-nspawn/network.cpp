@@ -40,7 +40,7 @@ void setup(const Pod& pod, const Plan& plan, pid_t pod_init) {
     if (!plan.networks.empty())
         log::debug("networks " + strings::join(plan.networks, ",") +
                    ": CNI is not wired in yet; the pod has loopback only");
-    fs::write_file_atomic(pod.dir() / "net-info.json", "[]\n");
+    fs::write_file_atomic(pod.dir() / "net-info.json", "[]\n", 0644, fs::Durability::kAtomicOnly);
 }
 
 void bring_up_loopback() {

@@ -270,7 +270,8 @@ class PodInit {
         const std::string& name = app.launch->plan.name;
         log::debug("app \"" + name + "\" exited with " + std::to_string(code));
         try {
-            fs::write_file_atomic(config_.pod->status_file(name), std::to_string(code) + "\n");
+            fs::write_file_atomic(config_.pod->status_file(name), std::to_string(code) + "\n", 0644,
+                                  fs::Durability::kAtomicOnly);
         } catch (const Error& e) {
             log::warn(e.what());
         }

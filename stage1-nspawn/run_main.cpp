@@ -189,7 +189,8 @@ int run(int argc, char** argv) {
         network::setup(pod, net, pid);
         if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
         if (read_byte(ready_r.get()) == 'R') {
-            fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n");
+            fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644,
+                                  fs::Durability::kAtomicOnly);
             log::debug("pod started, init pid " + std::to_string(pid));
         }
     } catch (...) {
