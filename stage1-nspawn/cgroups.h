@@ -35,7 +35,7 @@ struct CgroupLayout {
 };
 
 class PodCgroups {
-  public:
+public:
     // Reads the hierarchies from `mountinfo` and the caller's place from `self_cgroup` (the
     // text of /proc/self/mountinfo and /proc/self/cgroup); `root` prefixes every path (tests).
     static CgroupLayout plan(const std::string& uuid, const std::string& mountinfo,
@@ -63,8 +63,11 @@ class PodCgroups {
 
     // Kills what is left and removes every cgroup of the pod; missing ones are fine.
     void remove() const;
+    // Moves this process back to the cgroups the pod's were made in (before remove(), when this
+    // process joined the pod's). Returns false and sets errno on failure.
+    bool leave() const;
 
-  private:
+private:
     std::vector<stdfs::path> procs_files(const std::string& leaf) const;
     CgroupLayout layout_;
 };
@@ -72,5 +75,29 @@ class PodCgroups {
 // Writes "0" (this process) to each cgroup.procs file. Returns false and sets errno on failure;
 // it allocates nothing, so a forked child can call it.
 bool join_cgroups(const std::vector<std::string>& procs_files) noexcept;
+// Writes `pid` to each cgroup.procs file; the same, for another process.
+bool move_to_cgroups(const std::vector<std::string>& procs_files, pid_t pid) noexcept;
+
+// Moves this process into cgroups from a helper process, while this one goes on. On cgroup v1 a
+// migration waits for an RCU grace period (the kernel's cgroup_threadgroup_rwsem: 10 ms and
+// more in a VM), which is time the pod's start-up can spend on other work; migrations that
+// follow within the grace period are quick. finish() waits for the helper.
+class BackgroundJoin {
+public:
+    static BackgroundJoin start(const std::vector<std::string>& procs_files);
+    BackgroundJoin() = default;
+    BackgroundJoin(BackgroundJoin&& other) noexcept : helper_(other.helper_), error_(other.error_) {
+        other.helper_ = -1;
+    }
+    BackgroundJoin& operator=(BackgroundJoin&&) = delete;
+    ~BackgroundJoin() { finish(); }
+
+    // Waits for the helper. Returns false and sets errno when the move failed.
+    bool finish() noexcept;
+
+private:
+    pid_t helper_ = -1;
+    int error_ = 0;
+};
 
 }  // namespace rkt::nspawn

@@ -18,7 +18,7 @@ namespace rkt::nspawn {
 namespace stdfs = std::filesystem;
 
 class Pod {
-  public:
+public:
     // The pod in the current directory, whose name must be `uuid`. Without `load_manifest` only
     // the directory is checked (gc and stop must work whatever the manifest holds).
     static Pod open_current(const std::string& uuid, bool load_manifest = true);
@@ -49,7 +49,7 @@ class Pod {
     // file is missing or the process is gone.
     std::optional<pid_t> running_init_pid() const;
 
-  private:
+private:
     stdfs::path dir_;
     std::string uuid_;
     PodManifest manifest_;
