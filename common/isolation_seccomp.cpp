@@ -1,5 +1,6 @@
 // Compiling a SeccompPolicy into a BPF program with libseccomp, before fork. The child loads the
-// program with one prctl(2) and never calls into libseccomp (which allocates).
+// program with one prctl(2) and never calls into libseccomp (which allocates). The default
+// policies come compiled with rkt (isolation_seccomp_builtin.h).
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/isolation.h"
+#include "common/isolation_seccomp_builtin.h"
 #include "common/unique_fd.h"
 
 namespace rkt::isolation {
@@ -43,9 +45,36 @@ void add_rule(scmp_filter_ctx ctx, uint32_t action, const std::string& name, uns
     check(rc, "add a rule for " + name);
 }
 
+template <class Names>
+bool same_names(const std::set<std::string>& names, const Names& sorted) {
+    if (names.size() != sorted.size()) return false;
+    auto it = sorted.begin();
+    for (const auto& name : names)
+        if (name != *it++) return false;
+    return true;
+}
+
+bool matches(const BuiltinSeccompProgram& b, const SeccompPolicy& policy) {
+    return b.mode == policy.mode && b.all == policy.all && b.errno_code == policy.errno_code &&
+           same_names(policy.syscalls, b.syscalls) &&
+           same_names(policy.argument_filtered, b.argument_filtered) &&
+           b.arch == seccomp_arch_native();
+}
+
 }  // namespace
 
+std::vector<SeccompPolicy> builtin_seccomp_policies() {
+    return {default_seccomp(CapabilitySet::defaults()), default_seccomp(CapabilitySet::all())};
+}
+
 std::vector<sock_filter> compile_seccomp(const SeccompPolicy& policy) {
+    for (const auto& builtin : builtin_seccomp_programs())
+        if (matches(builtin, policy))
+            return std::vector<sock_filter>(builtin.program.begin(), builtin.program.end());
+    return compile_seccomp_with_libseccomp(policy);
+}
+
+std::vector<sock_filter> compile_seccomp_with_libseccomp(const SeccompPolicy& policy) {
     const uint32_t deny = policy.errno_code > 0
                               ? SCMP_ACT_ERRNO(static_cast<uint32_t>(policy.errno_code))
                               : SCMP_ACT_KILL_PROCESS;
