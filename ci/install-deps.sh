@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang-tidy
-  libsqlite3-dev libssl-dev libarchive-dev libzstd-dev nlohmann-json3-dev libcli11-dev
+  libsqlite3-dev libssl-dev libarchive-dev libzstd-dev nettle-dev nlohmann-json3-dev libcli11-dev
   libcurl4-openssl-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtss2-dev
   qemu-system-x86 erofs-utils busybox-static e2fsprogs

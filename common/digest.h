@@ -1,4 +1,4 @@
-// SHA-256 through OpenSSL, as a one-shot and as a stream (for blobs too big to hold in memory).
+// SHA-256 (Nettle), as a one-shot and as a stream (for blobs too big to hold in memory).
 #pragma once
 
 #include <memory>
