@@ -334,8 +334,9 @@ ImageInfo StoreImpl::import_manifest(const ImportPlan& plan) {
     FileLock image_lock = lock_image(id);
     if (index_.find(id)) {
         // Already imported: the digests match, so there is nothing to hash or unpack again.
-        if (plan.name) index_.bind_name(id, *plan.name);
-        index_.set_last_used(id, now_ms());
+        // One short write (the start path of every pod of a local image comes here).
+        index_.mark_used(id, plan.name, now_ms());
+        used_.insert(id);
         return info_for(require(id));
     }
 

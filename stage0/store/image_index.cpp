@@ -212,6 +212,26 @@ void ImageIndex::bind_name(const std::string& id, const NameBinding& name) {
     tx.commit();
 }
 
+void ImageIndex::mark_used(const std::string& id, const std::optional<NameBinding>& name,
+                           int64_t ms) {
+    bool rebind = false;
+    if (name) {
+        auto names = names_of(id);
+        rebind =
+            names.empty() || names.front().name != name->name || names.front().tag != name->tag;
+    }
+    SqliteTransaction tx(db_);
+    if (rebind) {
+        SqliteStatement bind(db_,
+                             "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
+                             "VALUES (?, ?, ?, ?)");
+        bind.bind(1, name->name).bind(2, name->tag).bind(3, id).bind(4, now_ms());
+        bind.run();
+    }
+    set_last_used(id, ms);
+    tx.commit();
+}
+
 void ImageIndex::set_last_used(const std::string& id, int64_t ms) {
     SqliteStatement s(db_, "UPDATE images SET last_used = ? WHERE id = ?");
     s.bind(1, ms).bind(2, id);

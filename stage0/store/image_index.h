@@ -60,6 +60,9 @@ class ImageIndex {
                 const std::optional<NameBinding>& name);
     void bind_name(const std::string& id, const NameBinding& name);
     void set_last_used(const std::string& id, int64_t ms);
+    // The image is used now: last_used = `ms` and, when given, `name` bound to it (unless it is
+    // already its most recent name), in one transaction.
+    void mark_used(const std::string& id, const std::optional<NameBinding>& name, int64_t ms);
     void set_tree(const std::string& id, bool rendered, uint64_t size);
     void set_erofs(const std::string& id, bool built);
     bool erase(const std::string& id);

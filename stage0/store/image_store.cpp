@@ -130,8 +130,10 @@ std::string StoreImpl::manifest_json(const std::string& id) const {
 }
 
 void StoreImpl::touch(const std::string& id) {
+    if (used_.count(id)) return;  // this process marked it used already (an import)
     require(id);
     index_.set_last_used(id, now_ms());
+    used_.insert(id);
 }
 
 void StoreImpl::acquire_fetch_lease() const {

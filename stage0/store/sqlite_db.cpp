@@ -8,6 +8,22 @@ namespace rkt::store {
 namespace {
 // Long enough to ride out another process's import commit; writes are short transactions.
 constexpr int kBusyTimeoutMs = 60'000;
+constexpr int kMaxWalFrames = 32;
+
+// `rkt run` execs its stage1 with the database open, so no close checkpoints and removes the
+// WAL, and every process rebuilds the WAL index by reading the whole WAL (3 us per KB here).
+// That rebuild forgets what earlier checkpoints copied, so SQLite's passive auto-checkpoint
+// never lets the WAL start over: it grows to its 4 MB limit and stays there. Instead, past
+// kMaxWalFrames, the committing process checkpoints it and truncates it, without waiting for
+// other processes (busy: the next commit tries again).
+int keep_wal_short(void*, sqlite3* db, const char* name, int frames) {
+    if (frames >= kMaxWalFrames) {
+        sqlite3_busy_timeout(db, 0);
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    }
+    return SQLITE_OK;
+}
 }  // namespace
 
 SqliteDb::SqliteDb(const std::filesystem::path& path) : path_(path) {
@@ -24,6 +40,7 @@ SqliteDb::SqliteDb(const std::filesystem::path& path) : path_(path) {
     sqlite3_extended_result_codes(db_, 1);
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
+    sqlite3_wal_hook(db_, keep_wal_short, nullptr);
     exec("PRAGMA foreign_keys=ON");
 }
 

@@ -88,6 +88,7 @@ class StoreImpl : public ImageStore {
     FileLock open_lock_;
     mutable ImageIndex index_;
     mutable FileLock fetch_lease_;
+    std::set<std::string> used_;  // images whose last_used this object set
 };
 
 std::string id_from_digest(const std::string& digest);  // sha256:<hex> -> sha256-<hex>
