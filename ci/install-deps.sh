@@ -10,7 +10,7 @@ packages=(
   qemu-system-x86 erofs-utils busybox-static e2fsprogs
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils
   runc skopeo docker-registry umoci swtpm swtpm-tools tpm2-tools containernetworking-plugins
-  iproute2 python3 python3-pytest hyperfine
+  iproute2 python3 python3-pytest hyperfine zstd
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,47 @@
+#include "common/run_options.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace rkt {
+
+nlohmann::json RunOptions::to_json() const {
+    nlohmann::json j = {{"hostname", hostname},       {"net", net},
+                        {"dns", dns},                 {"hostsEntries", hosts_entries},
+                        {"insecureOptions", insecure_options},
+                        {"interactive", interactive}, {"debug", debug},
+                        {"engine", engine}};
+    j["memory"] = memory ? nlohmann::json(*memory) : nlohmann::json(nullptr);
+    j["cpuMillis"] = cpu_millis ? nlohmann::json(*cpu_millis) : nlohmann::json(nullptr);
+    return j;
+}
+
+RunOptions RunOptions::from_json(const nlohmann::json& j) {
+    RunOptions o;
+    o.hostname = j.value("hostname", "");
+    o.net = j.value("net", std::vector<std::string>{"default"});
+    o.dns = j.value("dns", std::vector<std::string>{});
+    o.hosts_entries = j.value("hostsEntries", std::vector<std::string>{});
+    o.insecure_options = j.value("insecureOptions", std::vector<std::string>{});
+    o.interactive = j.value("interactive", false);
+    o.debug = j.value("debug", false);
+    o.engine = j.value("engine", "");
+    if (j.contains("memory") && j["memory"].is_number_unsigned()) o.memory = j["memory"].get<uint64_t>();
+    if (j.contains("cpuMillis") && j["cpuMillis"].is_number_unsigned())
+        o.cpu_millis = j["cpuMillis"].get<uint64_t>();
+    return o;
+}
+
+RunOptions load_run_options(const std::string& pod_dir) {
+    auto text = fs::read_file_if_exists(pod_dir + "/run-options.json");
+    if (!text) return RunOptions{};
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw Error("run-options.json is not a JSON object");
+    try {
+        return RunOptions::from_json(j);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("run-options.json: ") + e.what());
+    }
+}
+
+}  // namespace rkt

@@ -1,0 +1,67 @@
+#include "stage0/context.h"
+
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/strings.h"
+
+namespace rkt {
+
+InsecureOptions InsecureOptions::parse(const std::string& list) {
+    InsecureOptions o;
+    if (list.empty()) return o;
+    for (const auto& raw : strings::split(list, ',')) {
+        std::string name = strings::trim(raw);
+        if (name == "none" || name == "ondisk") continue;
+        if (name == "image") o.image = true;
+        else if (name == "tls") o.tls = true;
+        else if (name == "http") o.http = true;
+        else if (name == "pubkey") o.pubkey = true;
+        else if (name == "capabilities") o.capabilities = true;
+        else if (name == "paths") o.paths = true;
+        else if (name == "seccomp") o.seccomp = true;
+        else if (name == "all-fetch") o.image = o.tls = o.http = o.pubkey = true;
+        else if (name == "all-run") o.capabilities = o.paths = o.seccomp = true;
+        else if (name == "all")
+            o.image = o.tls = o.http = o.pubkey = o.capabilities = o.paths = o.seccomp = true;
+        else
+            throw Error("unknown --insecure-options value \"" + name +
+                        "\" (known: none, image, tls, http, pubkey, capabilities, paths, seccomp, "
+                        "all-fetch, all-run, all)");
+    }
+    return o;
+}
+
+std::vector<std::string> InsecureOptions::names() const {
+    std::vector<std::string> out;
+    if (image) out.push_back("image");
+    if (tls) out.push_back("tls");
+    if (http) out.push_back("http");
+    if (pubkey) out.push_back("pubkey");
+    if (capabilities) out.push_back("capabilities");
+    if (paths) out.push_back("paths");
+    if (seccomp) out.push_back("seccomp");
+    return out;
+}
+
+const InsecureOptions& Context::insecure() {
+    if (!insecure_)
+        insecure_ = std::make_unique<InsecureOptions>(InsecureOptions::parse(global.insecure_options));
+    return *insecure_;
+}
+
+store::ImageStore& Context::images() {
+    if (!images_) images_ = store::ImageStore::open(global.dir);
+    return *images_;
+}
+
+pod::PodStore& Context::pods() {
+    if (!pods_) pods_ = std::make_unique<pod::PodStore>(global.dir);
+    return *pods_;
+}
+
+void Context::ensure_superuser() {
+    if (::geteuid() != 0) throw Error("cannot run as unprivileged user");
+}
+
+}  // namespace rkt

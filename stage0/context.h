@@ -1,0 +1,57 @@
+// What every command gets: the global flags, and the stores opened on first use.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "stage0/pod/pod_dir.h"
+#include "stage0/store/image_store.h"
+
+namespace rkt {
+
+namespace stdfs = std::filesystem;
+
+// --insecure-options, as rkt spelled them.
+struct InsecureOptions {
+    bool image = false;
+    bool tls = false;
+    bool http = false;
+    bool pubkey = false;
+    bool capabilities = false;
+    bool paths = false;
+    bool seccomp = false;
+
+    static InsecureOptions parse(const std::string& list);
+    std::vector<std::string> names() const;
+};
+
+struct GlobalOptions {
+    std::string dir = "/var/lib/rkt";
+    std::string local_config = "/etc/rkt";
+    std::string system_config = "/usr/lib/rkt";
+    std::string user_config;
+    std::string insecure_options;
+    bool debug = false;
+};
+
+class Context {
+public:
+    GlobalOptions global;
+    int exit_code = 0;
+
+    const InsecureOptions& insecure();
+    store::ImageStore& images();
+    pod::PodStore& pods();
+    stdfs::path data_dir() const { return global.dir; }
+    // Fails with rkt's message when not running as root (run, prepare, gc, rm, ...).
+    static void ensure_superuser();
+
+private:
+    std::unique_ptr<InsecureOptions> insecure_;
+    std::unique_ptr<store::ImageStore> images_;
+    std::unique_ptr<pod::PodStore> pods_;
+};
+
+}  // namespace rkt

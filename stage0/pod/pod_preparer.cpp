@@ -1,0 +1,116 @@
+#include "stage0/pod/pod_preparer.h"
+
+#include <unistd.h>
+
+#include <set>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "stage0/image_source.h"
+#include "stage0/pod/pod_spec_builder.h"
+#include "stage0/user_resolution.h"
+
+extern char** environ;
+
+namespace rkt {
+
+void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& apps) {
+    if (!flags.pod_manifest.empty()) {
+        bool conflicting = !apps.empty() || !flags.volumes.empty() || !flags.ports.empty() ||
+                           flags.inherit_env || !flags.set_env.empty() ||
+                           !flags.set_env_file.empty() || flags.pull_policy != "new";
+        if (conflicting) throw Error("conflicting flags set with --pod-manifest (see --help)");
+    }
+    if (apps.empty() && flags.pod_manifest.empty())
+        throw Error("must provide at least one image or specify the pod manifest");
+    if (flags.interactive && apps.size() > 1)
+        throw Error("interactive option only supports one image");
+    for (const auto& n : flags.net) {
+        if ((n == "none" || n == "host") && !flags.ports.empty())
+            throw Error("--port flag does not work with '" + n + "' networking");
+    }
+    parse_pull_policy(flags.pull_policy);
+    if (flags.private_users && !flags.no_overlay)
+        throw Error("cannot use both overlay and user namespace: add --no-overlay");
+}
+
+RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& stage1) {
+    RunOptions o;
+    o.hostname = flags.hostname;
+    if (!flags.net.empty()) o.net = flags.net;
+    o.dns = flags.dns;
+    o.hosts_entries = flags.hosts_entries;
+    o.insecure_options = ctx.insecure().names();
+    o.interactive = flags.interactive;
+    o.debug = ctx.global.debug;
+    o.engine = stage1.engine;
+    return o;
+}
+
+namespace {
+
+void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
+                     const std::vector<PodAppImage>& images) {
+    const stdfs::path& dir = p.pod.path;
+    fs::write_file(dir / "pod-created", "");
+    fs::write_file_atomic(dir / "pod", manifest.serialize(true));
+    fs::write_file_atomic(dir / "run-options.json", p.run_options.to_json().dump(2));
+    std::error_code ec;
+    stdfs::create_directory_symlink(p.stage1.dir, dir / "stage1", ec);
+    if (ec) throw Error("cannot record the stage1 in the pod: " + ec.message());
+    if (!p.stage1.engine.empty()) fs::write_file(dir / "stage1-engine", p.stage1.engine + "\n");
+    fs::make_dirs(dir / "status");
+    fs::make_dirs(dir / "logs");
+    for (size_t i = 0; i < images.size(); ++i) {
+        stdfs::path info = dir / "appsinfo" / manifest.apps[i].name;
+        fs::make_dirs(info);
+        fs::write_file(info / "manifest", images[i].image.config.to_json().dump(2));
+        if (!images[i].rootfs.empty()) stdfs::create_directory_symlink(images[i].rootfs, info / "rootfs", ec);
+        if (ec) throw Error("cannot link the app's rootfs: " + ec.message());
+        if (!images[i].erofs.empty()) stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
+        if (ec) throw Error("cannot link the app's image: " + ec.message());
+    }
+}
+
+}  // namespace
+
+PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<AppRequest>& apps) {
+    validate_pod_flags(flags, apps);
+    if (!flags.pod_manifest.empty())
+        throw Error("--pod-manifest is not supported yet; give the images on the command line");
+    Stage1 stage1 = select_stage1(flags.stage1, ctx.global.local_config, ctx.global.system_config);
+    stage1.entrypoint("run");  // fail early, before any image work, when it is not built
+
+    // Image gc waits while any pod is being prepared, so images cannot vanish under us before
+    // the pod file that names them exists.
+    fs::make_dirs(ctx.data_dir() / "locks");
+    FileLock prepare_lock =
+        FileLock::acquire(ctx.data_dir() / "locks" / "prepare", FileLock::Mode::kShared);
+
+    PullPolicy policy = parse_pull_policy(flags.pull_policy);
+    std::vector<PodAppImage> images;
+    for (const auto& app : apps) {
+        PodAppImage img;
+        img.image = obtain_image(ctx, {app.image, policy, app.flags.signature.value_or("")});
+        img.rootfs = ctx.images().render_tree(img.image.id);
+        if (stage1.image_format == "erofs") img.erofs = ctx.images().erofs_image(img.image.id);
+        ctx.images().touch(img.image.id);
+        images.push_back(std::move(img));
+    }
+    PodManifest manifest = build_pod_manifest(flags, apps, images);
+
+    PreparedPod p{ctx.pods().create(), stage1, make_run_options(ctx, flags, stage1)};
+    p.run_options.memory = total_memory_limit(manifest);
+    p.run_options.cpu_millis = total_cpu_limit(manifest);
+    try {
+        write_pod_files(p, manifest, images);
+    } catch (...) {
+        fs::remove_tree(p.pod.path);
+        throw;
+    }
+    return p;
+}
+
+}  // namespace rkt
