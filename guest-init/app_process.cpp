@@ -12,10 +12,11 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/safe_path.h"
 #include "guest-init/etc_files.h"
 #include "guest-init/exec_rules.h"
 #include "guest-init/isolation_hook.h"
-#include "guest-init/root_paths.h"
+#include "guest-init/mount_util.h"
 
 namespace rkt::guest_init {
 
@@ -53,12 +54,12 @@ void make_symlink(int dir_fd, const char* target, const char* name) {
 // A fresh, small /dev: the usual character devices, a private devpts and a /dev/shm.
 void mount_dev(int root_fd) {
     {
-        UniqueFd target = open_dir_in_root(root_fd, "/dev", true);
-        mount_checked("dev", fd_path(target.get()), "tmpfs", MS_NOSUID | MS_NOEXEC,
+        UniqueFd target = safe_path::make_dirs_beneath(root_fd, "/dev");
+        mount_checked("dev", safe_path::fd_path(target.get()), "tmpfs", MS_NOSUID | MS_NOEXEC,
                       "mode=0755,size=65536", "/dev");
     }
     // Reopen: the first fd names the directory under the new mount.
-    UniqueFd dev = open_dir_in_root(root_fd, "/dev", false);
+    UniqueFd dev = safe_path::open_beneath(root_fd, "/dev", O_PATH | O_DIRECTORY);
     make_node(dev.get(), "null", 1, 3);
     make_node(dev.get(), "zero", 1, 5);
     make_node(dev.get(), "full", 1, 7);
@@ -70,42 +71,43 @@ void mount_dev(int root_fd) {
     make_symlink(dev.get(), "/proc/self/fd/1", "stdout");
     make_symlink(dev.get(), "/proc/self/fd/2", "stderr");
     make_symlink(dev.get(), "pts/ptmx", "ptmx");
-    UniqueFd pts = open_dir_in_root(root_fd, "/dev/pts", true);
-    mount_checked("devpts", fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
+    UniqueFd pts = safe_path::make_dirs_beneath(root_fd, "/dev/pts");
+    mount_checked("devpts", safe_path::fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
                   "newinstance,ptmxmode=0666,mode=0620", "/dev/pts");
-    UniqueFd shm = open_dir_in_root(root_fd, "/dev/shm", true);
-    mount_checked("shm", fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
+    UniqueFd shm = safe_path::make_dirs_beneath(root_fd, "/dev/shm");
+    mount_checked("shm", safe_path::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
                   "/dev/shm");
 }
 
 void mount_app_filesystems(int root_fd, const guest::GuestApp& app, const guest::PodSpec& pod) {
     constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     {
-        UniqueFd proc = open_dir_in_root(root_fd, "/proc", true);
-        mount_checked("proc", fd_path(proc.get()), "proc", kSafe, "", "/proc");
+        UniqueFd proc = safe_path::make_dirs_beneath(root_fd, "/proc");
+        mount_checked("proc", safe_path::fd_path(proc.get()), "proc", kSafe, "", "/proc");
     }
     {
-        UniqueFd sys = open_dir_in_root(root_fd, "/sys", true);
-        mount_checked("sysfs", fd_path(sys.get()), "sysfs", kSafe | MS_RDONLY, "", "/sys");
+        UniqueFd sys = safe_path::make_dirs_beneath(root_fd, "/sys");
+        mount_checked("sysfs", safe_path::fd_path(sys.get()), "sysfs", kSafe | MS_RDONLY, "",
+                      "/sys");
     }
     mount_dev(root_fd);
     {
-        UniqueFd tmp = open_dir_in_root(root_fd, "/tmp", true);
-        mount_checked("tmp", fd_path(tmp.get()), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
-                      "/tmp");
+        UniqueFd tmp = safe_path::make_dirs_beneath(root_fd, "/tmp");
+        mount_checked("tmp", safe_path::fd_path(tmp.get()), "tmpfs", MS_NOSUID | MS_NODEV,
+                      "mode=1777", "/tmp");
     }
     for (const auto& m : app.mounts) {
         bool read_only = m.read_only;
         for (const auto& v : pod.volumes)
             if (v.name == m.volume && v.read_only) read_only = true;
         {
-            UniqueFd target = open_dir_in_root(root_fd, m.path, true);
-            mount_checked(volume_dir(m.volume), fd_path(target.get()), nullptr,
+            UniqueFd target = safe_path::make_dirs_beneath(root_fd, m.path);
+            mount_checked(volume_dir(m.volume), safe_path::fd_path(target.get()), nullptr,
                           MS_BIND | MS_REC, "", "volume " + m.volume + " on " + m.path);
         }
         if (read_only) {
-            UniqueFd target = open_dir_in_root(root_fd, m.path, false);
-            mount_checked("", fd_path(target.get()), nullptr,
+            UniqueFd target = safe_path::open_beneath(root_fd, m.path, O_PATH | O_DIRECTORY);
+            mount_checked("", safe_path::fd_path(target.get()), nullptr,
                           MS_BIND | MS_REMOUNT | MS_RDONLY, "",
                           "volume " + m.volume + " read-only on " + m.path);
         }
@@ -122,7 +124,7 @@ void pivot_into(const std::string& rootfs) {
 
 // Replaces a file of the app's /etc (after pivot_root: every path is inside the app's root).
 void write_etc_file(const char* path, const std::string& content) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) ::unlink(path);
     UniqueFd fd(::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd) throw system_error(std::string("cannot write ") + path);
@@ -137,7 +139,7 @@ void write_etc_file(const char* path, const std::string& content) {
 void write_etc_files(const guest::PodSpec& pod) {
     if (::mkdir("/etc", 0755) < 0 && errno != EEXIST) throw system_error("cannot create /etc");
     write_etc_file("/etc/hostname", hostname_file(pod));
-    struct stat st{};
+    struct stat st {};
     if (auto hosts = hosts_file(pod, ::lstat("/etc/hosts", &st) == 0))
         write_etc_file("/etc/hosts", *hosts);
     if (auto resolv = resolv_conf(pod)) write_etc_file("/etc/resolv.conf", *resolv);
@@ -186,8 +188,8 @@ void make_working_dir(const std::string& dir) {
         ::setsid();
         ::umask(0);
         int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0 ||
-            ::dup2(out_fd, STDOUT_FILENO) < 0 || ::dup2(err_fd, STDERR_FILENO) < 0)
+        if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 ||
+            ::dup2(err_fd, STDERR_FILENO) < 0)
             throw system_error("cannot set up stdin/stdout/stderr");
         check_sys(::unshare(CLONE_NEWNS), "cannot create a mount namespace");
         check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr),

@@ -11,7 +11,7 @@
 #include "common/fs.h"
 #include "common/strings.h"
 #include "guest-init/exec_rules.h"
-#include "guest-init/root_paths.h"
+#include "guest-init/mount_util.h"
 
 namespace rkt::guest_init {
 
@@ -59,8 +59,7 @@ std::string find_app_disk(const guest::GuestApp& app, std::chrono::milliseconds 
         if (std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (!app.disk_serial.empty())
-        throw Error("no virtio-blk disk has serial " + app.disk_serial);
+    if (!app.disk_serial.empty()) throw Error("no virtio-blk disk has serial " + app.disk_serial);
     throw Error("its disk /dev/" + virtio_disk_name(app.disk) + " (index " +
                 std::to_string(app.disk) + ") does not exist; the VM has fewer disks");
 }

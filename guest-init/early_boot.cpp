@@ -22,8 +22,8 @@ namespace {
 
 constexpr const char* kRerootedMarker = "RKT_GUEST_INIT_REROOTED";
 
-void mount_or_throw(const char* source, const char* target, const char* type,
-                    unsigned long flags, const char* data) {
+void mount_or_throw(const char* source, const char* target, const char* type, unsigned long flags,
+                    const char* data) {
     ::mkdir(target, 0755);
     if (::mount(source, target, type, flags, data) < 0)
         throw system_error(std::string("cannot mount ") + type + " on " + target);
@@ -76,7 +76,8 @@ void mount_kernel_filesystems() {
     mount_or_throw("proc", "/proc", "proc", kSafe, nullptr);
     mount_or_throw("sysfs", "/sys", "sysfs", kSafe, nullptr);
     mount_or_throw("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-    mount_or_throw("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
+    mount_or_throw("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                   "mode=0620,ptmxmode=0666");
     mount_or_throw("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     mount_or_throw("run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
     mount_or_throw("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");

@@ -4,13 +4,16 @@
 
 namespace rkt::guest_init {
 
-std::string hostname_file(const guest::PodSpec& spec) { return spec.hostname + "\n"; }
+std::string hostname_file(const guest::PodSpec& spec) {
+    return spec.hostname + "\n";
+}
 
 std::optional<std::string> hosts_file(const guest::PodSpec& spec, bool image_has_hosts) {
     if (spec.hosts_entries.empty()) {
         if (image_has_hosts) return std::nullopt;
         return "127.0.0.1 localhost localhost.domain localhost4 localhost4.localdomain4 " +
-               spec.hostname + "\n::1 localhost localhost.domain localhost6 localhost6.localdomain6\n";
+               spec.hostname +
+               "\n::1 localhost localhost.domain localhost6 localhost6.localdomain6\n";
     }
     std::string out =
         "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost ip6-localhost ip6-loopback\n";

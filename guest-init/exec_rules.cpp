@@ -9,8 +9,7 @@ namespace rkt::guest_init {
 
 const std::string* find_env(const std::vector<std::string>& env, std::string_view name) {
     for (const auto& e : env) {
-        if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 &&
-            e[name.size()] == '=')
+        if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
             return &e;
     }
     return nullptr;
@@ -40,15 +39,22 @@ ExecFailure describe_exec_failure(const std::string& argv0,
         if (err == ENOENT || err == ENOTDIR) continue;
         std::string what;
         switch (err) {
-            case EACCES: what = "permission denied (not an executable file, or no x bit)"; break;
-            case ENOEXEC: what = "exec format error (not a program this kernel can run)"; break;
-            case EISDIR: what = "is a directory"; break;
-            default: what = std::strerror(err); break;
+            case EACCES:
+                what = "permission denied (not an executable file, or no x bit)";
+                break;
+            case ENOEXEC:
+                what = "exec format error (not a program this kernel can run)";
+                break;
+            case EISDIR:
+                what = "is a directory";
+                break;
+            default:
+                what = std::strerror(err);
+                break;
         }
         return {kExitCannotExecute, "could not execute: " + candidates[i] + ": " + what};
     }
-    if (searched)
-        return {kExitNotFound, "could not execute: " + argv0 + ": not found in PATH"};
+    if (searched) return {kExitNotFound, "could not execute: " + argv0 + ": not found in PATH"};
     return {kExitNotFound, "could not execute: " + argv0 + ": no such file or directory"};
 }
 

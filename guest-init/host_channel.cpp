@@ -25,8 +25,7 @@ void HostChannel::send(const guest::Message& message) {
     }
 }
 
-void HostChannel::log(guest::LogMessage::Level level, std::string_view message,
-                      bool to_console) {
+void HostChannel::log(guest::LogMessage::Level level, std::string_view message, bool to_console) {
     if (to_console) console(message);
     send(guest::LogMessage{level, std::string(message)});
 }

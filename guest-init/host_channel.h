@@ -15,7 +15,7 @@ namespace rkt::guest_init {
 void console(std::string_view message);
 
 class HostChannel {
-public:
+  public:
     explicit HostChannel(UniqueFd port) : port_(std::move(port)) {}
 
     int fd() const { return port_.get(); }
@@ -40,7 +40,7 @@ public:
     // Returns nullopt if the host asked to stop, or went away, before sending one.
     std::optional<guest::PodSpec> wait_for_pod_spec();
 
-private:
+  private:
     void log(guest::LogMessage::Level level, std::string_view message, bool to_console);
 
     UniqueFd port_;

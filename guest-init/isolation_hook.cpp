@@ -21,7 +21,8 @@ void restrict_capabilities(const std::vector<std::string>& keep) {
     for (const auto& name : keep) {
         cap_value_t value;
         if (::cap_from_name(name.c_str(), &value) < 0)
-            throw Error("unknown capability " + name + " (not known to this guest kernel's libcap)");
+            throw Error("unknown capability " + name +
+                        " (not known to this guest kernel's libcap)");
         kept.insert(value);
     }
     // cap_max_bits() is what the running kernel knows, so new capabilities are dropped too.

@@ -39,8 +39,7 @@ sigset_t supervisor_signals() {
     return set;
 }
 
-Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec)
-    : host_(host), spec_(spec) {
+Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec) : host_(host), spec_(spec) {
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_) throw system_error("epoll_create1");
     sigset_t set = supervisor_signals();
@@ -60,7 +59,9 @@ void Supervisor::watch(int fd, uint64_t token) {
     check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
 }
 
-void Supervisor::unwatch(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void Supervisor::unwatch(int fd) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
 
 bool Supervisor::any_running() const {
     for (const auto& a : apps_)
@@ -71,22 +72,20 @@ bool Supervisor::any_running() const {
 void Supervisor::record_exit(const std::string& name, int exit_code) {
     if (exit_code != 0 && !first_failure_) {
         first_failure_ = exit_code;
-        if (!stopping_) stop_all(false, "app " + name + " failed with exit code " +
-                                            std::to_string(exit_code));
+        failure_reason_ = "app " + name + " failed with exit code " + std::to_string(exit_code);
+        if (!starting_ && !stopping_) stop_all(false, failure_reason_);
     }
 }
 
 void Supervisor::start_apps() {
     apps_.reserve(spec_.apps.size());
     for (const auto& spec : spec_.apps) apps_.push_back(App{&spec});
+    // Every app is started, as rkt starts them all at once; a failure among them stops the
+    // others only once all are up, so each failure is reported with its own reason.
+    starting_ = true;
     for (size_t i = 0; i < apps_.size(); ++i) {
         App& app = apps_[i];
         const auto& name = app.spec->name;
-        // An earlier app may already have failed and stopped the pod: start nothing more.
-        if (stopping_) {
-            host_.send(guest::AppExited{name, 0, 0, "not started: the pod was already stopping"});
-            continue;
-        }
         for (const auto& gap : isolation_gaps(app.spec->isolation))
             host_.warn("app " + name + ": " + gap);
         LaunchResult result = LaunchFailure{};
@@ -112,6 +111,8 @@ void Supervisor::start_apps() {
         host_.send(guest::AppStarted{name, app.pid});
         host_.debug("app " + name + " started as pid " + std::to_string(app.pid));
     }
+    starting_ = false;
+    if (first_failure_ && !stopping_) stop_all(false, failure_reason_);
 }
 
 void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
@@ -126,8 +127,8 @@ void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
             fd.reset();
             return;
         }
-        host_.send(guest::AppOutput{app.spec->name, stream,
-                                    std::string(buf, static_cast<size_t>(n))});
+        host_.send(
+            guest::AppOutput{app.spec->name, stream, std::string(buf, static_cast<size_t>(n))});
         if (!drain) return;
     }
 }

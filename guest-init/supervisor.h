@@ -20,12 +20,12 @@ namespace rkt::guest_init {
 sigset_t supervisor_signals();
 
 class Supervisor {
-public:
+  public:
     Supervisor(HostChannel& host, const guest::PodSpec& spec);
     // Runs the pod to its end; returns the first non-zero app exit code (in time), else 0.
     int run();
 
-private:
+  private:
     struct App {
         const guest::GuestApp* spec = nullptr;
         pid_t pid = -1;
@@ -58,6 +58,8 @@ private:
     UniqueFd signals_;
     UniqueFd grace_timer_;
     std::optional<int> first_failure_;
+    std::string failure_reason_;
+    bool starting_ = false;
     bool stopping_ = false;
 };
 

@@ -67,8 +67,8 @@ TEST(GuestProtocol, EveryMessageSurvivesAnyChunking) {
     std::string stream;
     auto messages = sample_messages();
     for (const auto& m : messages) stream += writer.encode(m);
-    for (size_t chunk : {size_t{1}, size_t{3}, size_t{19}, size_t{20}, size_t{21}, size_t{4096},
-                         stream.size()}) {
+    for (size_t chunk :
+         {size_t{1}, size_t{3}, size_t{19}, size_t{20}, size_t{21}, size_t{4096}, stream.size()}) {
         FrameReader reader;
         std::vector<Message> got;
         for (size_t off = 0; off < stream.size(); off += chunk) {
@@ -178,7 +178,9 @@ void expect_decode_error(MessageType type, const std::string& json, const std::s
     }
 }
 
-nlohmann::json pod_json() { return nlohmann::json::parse(to_frame(sample_pod_spec()).json); }
+nlohmann::json pod_json() {
+    return nlohmann::json::parse(to_frame(sample_pod_spec()).json);
+}
 
 TEST(GuestProtocol, DecoderIsStrictAboutTypesAndFields) {
     using K = MessageType;
@@ -195,7 +197,8 @@ TEST(GuestProtocol, DecoderIsStrictAboutTypesAndFields) {
     expect_decode_error(K::kAppStarted, R"({"app":"a","pid":18446744073709551615})",
                         "out of range");
     expect_decode_error(K::kLog, R"({"level":"loud","message":"x"})", "level must be");
-    expect_decode_error(K::kReady, R"({"monotonic_ns":-5,"kernel_release":"x","protocol_version":1})",
+    expect_decode_error(K::kReady,
+                        R"({"monotonic_ns":-5,"kernel_release":"x","protocol_version":1})",
                         "non-negative");
     expect_decode_error(K::kAppOutput, R"({"app":"a","stream":"stdin"})", "stream must be");
     EXPECT_THROW(decode_json(K::kStopPod, R"({"force":true})", "payload"), Error);
@@ -294,7 +297,8 @@ TEST(GuestProtocol, ReadsFromAnFdUntilEndOfFile) {
     // Enough output frames to overflow a pipe: the writer must wait for the reader.
     std::thread producer([&] {
         for (int i = 0; i < 20; ++i)
-            writer.write(w.get(), AppOutput{"a", Stream::kStdout, std::string(kOutputChunkSize, 'a' + i)});
+            writer.write(w.get(),
+                         AppOutput{"a", Stream::kStdout, std::string(kOutputChunkSize, 'a' + i)});
         w.reset();
     });
     FrameReader reader;
