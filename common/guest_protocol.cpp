@@ -58,7 +58,7 @@ std::string_view json_type_name(const json& j) {
 // Reads the fields of one JSON object; every key must be consumed (finish()) so that a typo or
 // a field from a newer peer is an error, not silently ignored.
 class Fields {
-public:
+  public:
     Fields(const json& j, std::string where) : j_(j), where_(std::move(where)) {
         if (!j_.is_object()) fail("must be an object, not " + std::string(json_type_name(j_)));
     }
@@ -141,7 +141,7 @@ public:
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(where_ + ": " + what); }
 
-private:
+  private:
     [[noreturn]] void wrong_type(const std::string& key, std::string_view expected,
                                  const json& got) const {
         fail("\"" + key + "\" must be " + std::string(expected) + ", not " +
@@ -159,7 +159,9 @@ private:
     throw Error(where + ": " + what);
 }
 
-bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) {
+    return s.find('\0') != std::string_view::npos;
+}
 
 // Printable ASCII without spaces: what may go into one token of /etc/hosts or resolv.conf.
 bool is_token(std::string_view s) {
@@ -218,8 +220,8 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
     if (app.uid == UINT32_MAX) invalid(where, "uid 4294967295 is not a valid user");
     if (app.gid == UINT32_MAX) invalid(where, "gid 4294967295 is not a valid group");
     if (app.supplementary_gids.size() > kMaxSupplementaryGids)
-        invalid(where, "more than " + std::to_string(kMaxSupplementaryGids) +
-                           " supplementary groups");
+        invalid(where,
+                "more than " + std::to_string(kMaxSupplementaryGids) + " supplementary groups");
     for (uint32_t g : app.supplementary_gids)
         if (g == UINT32_MAX) invalid(where, "supplementary gid 4294967295 is not a valid group");
     check_absolute_path(where + ": working_dir", app.working_dir);
@@ -247,8 +249,7 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
         if (!volume_names.count(m.volume))
             invalid(where, "mount of unknown volume \"" + m.volume.substr(0, 64) + "\"");
         check_absolute_path(where + ": mount path", m.path);
-        if (!paths.insert(m.path).second)
-            invalid(where, "two mounts on " + m.path.substr(0, 256));
+        if (!paths.insert(m.path).second) invalid(where, "two mounts on " + m.path.substr(0, 256));
     }
 }
 
@@ -256,19 +257,26 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
 
 std::string_view seccomp_mode_name(SeccompSettings::Mode m) {
     switch (m) {
-        case SeccompSettings::Mode::kDefault: return "default";
-        case SeccompSettings::Mode::kAllow: return "allow";
-        case SeccompSettings::Mode::kDeny: return "deny";
+        case SeccompSettings::Mode::kDefault:
+            return "default";
+        case SeccompSettings::Mode::kAllow:
+            return "allow";
+        case SeccompSettings::Mode::kDeny:
+            return "deny";
     }
     return "default";
 }
 
 std::string_view level_name(LogMessage::Level l) {
     switch (l) {
-        case LogMessage::Level::kDebug: return "debug";
-        case LogMessage::Level::kInfo: return "info";
-        case LogMessage::Level::kWarning: return "warning";
-        case LogMessage::Level::kError: return "error";
+        case LogMessage::Level::kDebug:
+            return "debug";
+        case LogMessage::Level::kInfo:
+            return "info";
+        case LogMessage::Level::kWarning:
+            return "warning";
+        case LogMessage::Level::kError:
+            return "error";
     }
     return "info";
 }
@@ -312,12 +320,9 @@ json to_json(const PodSpec& spec) {
     }
     json hosts = json::array();
     for (const auto& h : spec.hosts_entries) hosts.push_back({{"ip", h.ip}, {"names", h.names}});
-    json j = {{"hostname", spec.hostname},
-              {"apps", apps},
-              {"volumes", volumes},
-              {"stop_grace_ms", spec.stop_grace_ms},
-              {"hosts_entries", hosts},
-              {"debug", spec.debug}};
+    json j = {{"hostname", spec.hostname}, {"apps", apps},
+              {"volumes", volumes},        {"stop_grace_ms", spec.stop_grace_ms},
+              {"hosts_entries", hosts},    {"debug", spec.debug}};
     if (spec.dns) {
         j["dns"] = {{"nameservers", spec.dns->nameservers},
                     {"search", spec.dns->search},
@@ -363,8 +368,8 @@ GuestApp app_from_json(const json& j, size_t index) {
     app.gid = static_cast<uint32_t>(f.integer("gid", 0, UINT32_MAX - 1));
     if (f.has("supplementary_gids")) {
         for (const auto& g : f.array("supplementary_gids"))
-            app.supplementary_gids.push_back(
-                static_cast<uint32_t>(f.checked_integer(g, "supplementary_gids", 0, UINT32_MAX - 1)));
+            app.supplementary_gids.push_back(static_cast<uint32_t>(
+                f.checked_integer(g, "supplementary_gids", 0, UINT32_MAX - 1)));
     }
     app.working_dir = f.string_or("working_dir", "/");
     app.disk = static_cast<uint32_t>(f.integer("disk", 0, kMaxDiskIndex));
@@ -392,8 +397,7 @@ PodSpec pod_spec_from_json(const json& j) {
     spec.hostname = f.string("hostname");
     size_t i = 0;
     const json& apps = f.array("apps");
-    if (apps.size() > kMaxApps)
-        f.fail("more than " + std::to_string(kMaxApps) + " apps");
+    if (apps.size() > kMaxApps) f.fail("more than " + std::to_string(kMaxApps) + " apps");
     for (const auto& a : apps) spec.apps.push_back(app_from_json(a, i++));
     if (f.has("volumes")) {
         i = 0;
@@ -472,16 +476,26 @@ std::string dump(const json& j, bool strict_utf8) {
 
 std::string_view message_type_name(MessageType type) {
     switch (type) {
-        case MessageType::kPodSpec: return "PodSpec";
-        case MessageType::kStopPod: return "StopPod";
-        case MessageType::kSignal: return "Signal";
-        case MessageType::kReady: return "Ready";
-        case MessageType::kAppStarted: return "AppStarted";
-        case MessageType::kAppOutput: return "AppOutput";
-        case MessageType::kAppExited: return "AppExited";
-        case MessageType::kPodExited: return "PodExited";
-        case MessageType::kLog: return "Log";
-        case MessageType::kError: return "Error";
+        case MessageType::kPodSpec:
+            return "PodSpec";
+        case MessageType::kStopPod:
+            return "StopPod";
+        case MessageType::kSignal:
+            return "Signal";
+        case MessageType::kReady:
+            return "Ready";
+        case MessageType::kAppStarted:
+            return "AppStarted";
+        case MessageType::kAppOutput:
+            return "AppOutput";
+        case MessageType::kAppExited:
+            return "AppExited";
+        case MessageType::kPodExited:
+            return "PodExited";
+        case MessageType::kLog:
+            return "Log";
+        case MessageType::kError:
+            return "Error";
     }
     return "unknown";
 }
@@ -518,8 +532,7 @@ void validate_pod_spec(const PodSpec& spec) {
     std::set<std::string> volume_names;
     for (const auto& v : spec.volumes) {
         if (!strings::is_valid_acname(v.name))
-            invalid("pod spec: volume \"" + v.name.substr(0, 64) + "\"",
-                    "name must be an ACName");
+            invalid("pod spec: volume \"" + v.name.substr(0, 64) + "\"", "name must be an ACName");
         if (!volume_names.insert(v.name).second)
             invalid("pod spec", "two volumes are named " + v.name);
         if (v.kind == VolumeSpec::Kind::k9p) {
@@ -613,7 +626,8 @@ Message decode_message(const Frame& frame) {
         throw Error(name + ": unexpected binary payload");
     json j = parse_body(frame);
     switch (frame.type) {
-        case MessageType::kPodSpec: return pod_spec_from_json(j);
+        case MessageType::kPodSpec:
+            return pod_spec_from_json(j);
         case MessageType::kStopPod: {
             Fields f(j, name);
             StopPod m{f.boolean("force")};

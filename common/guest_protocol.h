@@ -101,8 +101,8 @@ struct GuestApp {
     uint32_t gid = 0;
     std::vector<uint32_t> supplementary_gids;
     std::string working_dir = "/";
-    uint32_t disk = 0;          // virtio-blk index of the app's erofs image: 0 = /dev/vda
-    std::string disk_serial;    // when set, the disk is found by its virtio-blk serial instead
+    uint32_t disk = 0;        // virtio-blk index of the app's erofs image: 0 = /dev/vda
+    std::string disk_serial;  // when set, the disk is found by its virtio-blk serial instead
     IsolationSettings isolation;
     std::vector<MountSpec> mounts;
     bool operator==(const GuestApp&) const = default;
@@ -193,8 +193,8 @@ struct ErrorMessage {
     bool operator==(const ErrorMessage&) const = default;
 };
 
-using Message = std::variant<PodSpec, StopPod, SignalApps, Ready, AppStarted, AppOutput,
-                             AppExited, PodExited, LogMessage, ErrorMessage>;
+using Message = std::variant<PodSpec, StopPod, SignalApps, Ready, AppStarted, AppOutput, AppExited,
+                             PodExited, LogMessage, ErrorMessage>;
 
 MessageType message_type(const Message& message);
 
@@ -224,7 +224,7 @@ std::string serialize_frame(const Frame& frame);
 // unknown version or type, oversized length, out-of-sequence number) throws rkt::Error, and every
 // later call throws the same error: a stream that lost its framing cannot be trusted again.
 class FrameReader {
-public:
+  public:
     void feed(std::string_view bytes);
     // The next complete frame, or nullopt when more bytes are needed.
     std::optional<Frame> next();
@@ -235,7 +235,7 @@ public:
     bool read_from(int fd);
     size_t buffered() const { return buffer_.size() - consumed_; }
 
-private:
+  private:
     [[noreturn]] void fail(std::string message);
     std::string buffer_;
     size_t consumed_ = 0;
@@ -245,14 +245,14 @@ private:
 
 // Numbers frames from 1 and writes them.
 class FrameWriter {
-public:
+  public:
     // The bytes of the next frame (assigns its sequence number).
     std::string encode(const Message& message);
     // Writes the whole frame to `fd`, waiting (poll) while a non-blocking fd is full.
     // Throws rkt::Error when the fd fails or the peer is gone.
     void write(int fd, const Message& message);
 
-private:
+  private:
     uint32_t next_sequence_ = 1;
 };
 
