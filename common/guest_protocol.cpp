@@ -23,6 +23,7 @@ constexpr char kMagic[4] = {'R', 'K', 'T', 'G'};
 constexpr uint32_t kMaxStopGraceMs = 3600 * 1000;
 constexpr size_t kMaxSupplementaryGids = 256;
 constexpr int kMaxSignal = 64;
+constexpr size_t kMaxSyscalls = 1024;
 
 // ---- little-endian helpers ----
 
@@ -189,6 +190,17 @@ bool is_capability_name(std::string_view s) {
                        [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; });
 }
 
+// appc's user/group: a decimal id, a user or group name, or an absolute path.
+bool is_user_or_group(std::string_view s) {
+    if (s.empty() || s.size() > 4096 || has_nul(s)) return false;
+    if (s.front() == '/') return true;
+    if (s.size() > 256) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == '.' || c == '$';
+    });
+}
+
 bool is_syscall_name(std::string_view s) {
     if (s.empty() || s.size() > 64) return false;
     return std::all_of(s.begin(), s.end(), [](char c) {
@@ -217,8 +229,10 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
             invalid(where, "environment entry \"" + e.substr(0, 64) + "\" is not NAME=value");
         if (has_nul(e)) invalid(where, "an environment entry contains a NUL byte");
     }
-    if (app.uid == UINT32_MAX) invalid(where, "uid 4294967295 is not a valid user");
-    if (app.gid == UINT32_MAX) invalid(where, "gid 4294967295 is not a valid group");
+    if (!is_user_or_group(app.user))
+        invalid(where, "user must be a number, a name or an absolute path");
+    if (!is_user_or_group(app.group))
+        invalid(where, "group must be a number, a name or an absolute path");
     if (app.supplementary_gids.size() > kMaxSupplementaryGids)
         invalid(where,
                 "more than " + std::to_string(kMaxSupplementaryGids) + " supplementary groups");
@@ -236,14 +250,17 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
                 invalid(where, "\"" + c.substr(0, 64) + "\" is not a capability name (CAP_...)");
     }
     if (const auto& sc = app.isolation.seccomp) {
-        for (const auto& s : sc->syscalls)
-            if (!is_syscall_name(s))
-                invalid(where, "\"" + s.substr(0, 64) + "\" is not a system call name");
-        if (sc->mode == SeccompSettings::Mode::kDefault && !sc->syscalls.empty())
-            invalid(where, "seccomp mode \"default\" takes no syscall list");
+        for (const auto* list : {&sc->syscalls, &sc->argument_filtered})
+            for (const auto& s : *list)
+                if (!is_syscall_name(s))
+                    invalid(where, "\"" + s.substr(0, 64) + "\" is not a system call name");
+        if (sc->syscalls.size() > kMaxSyscalls || sc->argument_filtered.size() > kMaxSyscalls)
+            invalid(where, "more than " + std::to_string(kMaxSyscalls) + " system calls");
         if (sc->errno_value < 0 || sc->errno_value > 4095)
             invalid(where, "seccomp errno must be 0..4095");
     }
+    if (const auto& adj = app.isolation.oom_score_adj)
+        if (*adj < -1000 || *adj > 1000) invalid(where, "oom_score_adj must be -1000..1000");
     std::set<std::string> paths;
     for (const auto& m : app.mounts) {
         if (!volume_names.count(m.volume))
@@ -256,15 +273,7 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
 // ---- JSON <-> structs ----
 
 std::string_view seccomp_mode_name(SeccompSettings::Mode m) {
-    switch (m) {
-        case SeccompSettings::Mode::kDefault:
-            return "default";
-        case SeccompSettings::Mode::kAllow:
-            return "allow";
-        case SeccompSettings::Mode::kDeny:
-            return "deny";
-    }
-    return "default";
+    return m == SeccompSettings::Mode::kRetain ? "retain" : "remove";
 }
 
 std::string_view level_name(LogMessage::Level l) {
@@ -282,22 +291,27 @@ std::string_view level_name(LogMessage::Level l) {
 }
 
 json to_json(const GuestApp& app) {
-    json iso = {{"masked_paths", app.isolation.masked_paths},
-                {"no_new_privileges", app.isolation.no_new_privileges}};
+    json iso = {
+        {"masked_paths", app.isolation.masked_paths},
+        {"no_new_privileges", app.isolation.no_new_privileges},
+        {"capabilities_granted_to_non_root", app.isolation.capabilities_granted_to_non_root}};
     if (app.isolation.capabilities) iso["capabilities"] = *app.isolation.capabilities;
     if (const auto& sc = app.isolation.seccomp) {
         iso["seccomp"] = {{"mode", seccomp_mode_name(sc->mode)},
+                          {"all", sc->all},
                           {"syscalls", sc->syscalls},
+                          {"argument_filtered", sc->argument_filtered},
                           {"errno", sc->errno_value}};
     }
+    if (app.isolation.oom_score_adj) iso["oom_score_adj"] = *app.isolation.oom_score_adj;
     json mounts = json::array();
     for (const auto& m : app.mounts)
         mounts.push_back({{"volume", m.volume}, {"path", m.path}, {"read_only", m.read_only}});
     json j = {{"name", app.name},
               {"exec", app.exec},
               {"env", app.env},
-              {"uid", app.uid},
-              {"gid", app.gid},
+              {"user", app.user},
+              {"group", app.group},
               {"supplementary_gids", app.supplementary_gids},
               {"working_dir", app.working_dir},
               {"disk", app.disk},
@@ -335,25 +349,28 @@ IsolationSettings isolation_from_json(const json& j, const std::string& where) {
     Fields f(j, where);
     IsolationSettings iso;
     if (f.has("capabilities")) iso.capabilities = f.strings("capabilities");
+    iso.capabilities_granted_to_non_root = f.boolean_or("capabilities_granted_to_non_root", false);
     if (f.has("seccomp")) {
         Fields s(f.raw("seccomp"), where + ".seccomp");
         SeccompSettings sc;
         std::string mode = s.string("mode");
-        if (mode == "default")
-            sc.mode = SeccompSettings::Mode::kDefault;
-        else if (mode == "allow")
-            sc.mode = SeccompSettings::Mode::kAllow;
-        else if (mode == "deny")
-            sc.mode = SeccompSettings::Mode::kDeny;
+        if (mode == "retain")
+            sc.mode = SeccompSettings::Mode::kRetain;
+        else if (mode == "remove")
+            sc.mode = SeccompSettings::Mode::kRemove;
         else
-            s.fail("mode must be \"default\", \"allow\" or \"deny\"");
+            s.fail("mode must be \"retain\" or \"remove\"");
+        sc.all = s.boolean_or("all", false);
         sc.syscalls = s.strings_or_empty("syscalls");
-        sc.errno_value = static_cast<int>(s.integer_or("errno", 0, 4095, 0));
+        sc.argument_filtered = s.strings_or_empty("argument_filtered");
+        sc.errno_value = static_cast<int>(s.integer("errno", 0, 4095));
         s.finish();
         iso.seccomp = std::move(sc);
     }
     iso.masked_paths = f.boolean("masked_paths");
     iso.no_new_privileges = f.boolean("no_new_privileges");
+    if (f.has("oom_score_adj"))
+        iso.oom_score_adj = static_cast<int>(f.integer("oom_score_adj", -1000, 1000));
     f.finish();
     return iso;
 }
@@ -364,8 +381,8 @@ GuestApp app_from_json(const json& j, size_t index) {
     app.name = f.string("name");
     app.exec = f.strings("exec");
     app.env = f.strings_or_empty("env");
-    app.uid = static_cast<uint32_t>(f.integer("uid", 0, UINT32_MAX - 1));
-    app.gid = static_cast<uint32_t>(f.integer("gid", 0, UINT32_MAX - 1));
+    app.user = f.string("user");
+    app.group = f.string("group");
     if (f.has("supplementary_gids")) {
         for (const auto& g : f.array("supplementary_gids"))
             app.supplementary_gids.push_back(static_cast<uint32_t>(

@@ -53,24 +53,32 @@ bool is_known_message_type(uint16_t type);
 
 // ---- host → guest ----
 
+// The isolation settings mirror common/isolation's Policy, computed on the host from the app's
+// isolators and --insecure-options; guest-init applies them with the same shared code.
 struct SeccompSettings {
     enum class Mode {
-        kDefault,  // the project's default allow-list (common/isolation)
-        kAllow,    // only `syscalls` are allowed
-        kDeny,     // everything but `syscalls` is allowed
+        kRetain,  // allow-list: only `syscalls` are allowed
+        kRemove,  // deny-list: everything but `syscalls` is allowed
     };
-    Mode mode = Mode::kDefault;
-    std::vector<std::string> syscalls;  // names, e.g. "read"; empty for kDefault
-    int errno_value = 0;                // 0: a violation kills with SIGSYS; else fails with it
+    Mode mode = Mode::kRetain;
+    bool all = false;                   // @appc.io/all: retain = no restriction, remove = deny all
+    std::vector<std::string> syscalls;  // names, groups already expanded by the host
+    // Allowed only with Docker's argument checks (clone, personality) when they came from a
+    // default group.
+    std::vector<std::string> argument_filtered;
+    int errno_value = 1;  // what a denied call returns; 0 kills the process (SIGSYS)
     bool operator==(const SeccompSettings&) const = default;
 };
 
 struct IsolationSettings {
-    // The capability bounding set to keep ("CAP_CHOWN", ...); nullopt = do not restrict.
+    // The capability bounding set ("CAP_CHOWN", ...); nullopt = not restricted.
     std::optional<std::vector<std::string>> capabilities;
+    // The capabilities were named explicitly (a retain-set): a non-root app holds them too.
+    bool capabilities_granted_to_non_root = false;
     std::optional<SeccompSettings> seccomp;  // nullopt = no filter
-    bool masked_paths = true;                // mask /proc and /sys paths as rkt did
-    bool no_new_privileges = false;
+    bool masked_paths = true;                // mask and make read-only /proc and /sys paths
+    bool no_new_privileges = true;
+    std::optional<int> oom_score_adj;  // -1000..1000
     bool operator==(const IsolationSettings&) const = default;
 };
 
@@ -97,8 +105,10 @@ struct GuestApp {
     std::string name;               // ACName, unique in the pod
     std::vector<std::string> exec;  // argv; exec[0] absolute, or looked up in the env's PATH
     std::vector<std::string> env;   // "NAME=value"
-    uint32_t uid = 0;
-    uint32_t gid = 0;
+    // appc user and group: a number, a name (from the image's /etc/passwd, /etc/group) or an
+    // absolute path (its owner). Resolved in the guest, where the image is mounted.
+    std::string user = "0";
+    std::string group = "0";
     std::vector<uint32_t> supplementary_gids;
     std::string working_dir = "/";
     uint32_t disk = 0;        // virtio-blk index of the app's erofs image: 0 = /dev/vda

@@ -182,7 +182,8 @@ void make_working_dir(const std::string& dir) {
 }
 
 [[noreturn]] void child_main(const guest::GuestApp& app, const guest::PodSpec& pod,
-                             const AppPaths& paths, int out_fd, int err_fd, int report_fd) {
+                             const AppPaths& paths, const AppCredentials& creds, int out_fd,
+                             int err_fd, int report_fd) {
     try {
         reset_signals();
         ::setsid();
@@ -203,9 +204,6 @@ void make_working_dir(const std::string& dir) {
         write_etc_files(pod);
         make_working_dir(app.working_dir);
         ::umask(022);
-        AppCredentials creds{app.uid, app.gid, {}};
-        creds.supplementary_gids.assign(app.supplementary_gids.begin(),
-                                        app.supplementary_gids.end());
         enter_app_security_context(app.isolation, creds);
         if (::chdir(app.working_dir.c_str()) < 0)
             throw system_error("cannot enter the working directory " + app.working_dir);
@@ -231,12 +229,13 @@ Pipe make_pipe() {
 
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
                         const AppPaths& paths) {
+    AppCredentials creds = resolve_app_credentials(app, paths.rootfs);
     Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork for app " + app.name);
     if (pid == 0) {
         report.read.reset();
-        child_main(app, pod, paths, out.write.get(), err.write.get(), report.write.get());
+        child_main(app, pod, paths, creds, out.write.get(), err.write.get(), report.write.get());
     }
     out.write.reset();
     err.write.reset();

@@ -27,6 +27,7 @@ struct LaunchFailure {
 
 using LaunchResult = std::variant<LaunchedApp, LaunchFailure>;
 
+// Throws rkt::Error for failures before fork (e.g. an unresolvable user).
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
                         const AppPaths& paths);
 

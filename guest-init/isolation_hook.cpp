@@ -1,13 +1,16 @@
 #include "guest-init/isolation_hook.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <optional>
 #include <set>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace rkt::guest_init {
 
@@ -50,6 +53,23 @@ void set_credentials(const AppCredentials& c) {
     check_sys(::setresuid(c.uid, c.uid, c.uid), "cannot set uid " + std::to_string(c.uid));
 }
 
+void set_oom_score_adj(int value) {
+    std::string text = std::to_string(value);
+    int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw system_error("cannot open /proc/self/oom_score_adj");
+    ssize_t n = ::write(fd, text.data(), text.size());
+    int err = errno;
+    ::close(fd);
+    if (n < 0) throw system_error("cannot set oom_score_adj to " + text, err);
+}
+
+std::optional<uint32_t> numeric_id(const std::string& s) {
+    if (!strings::is_decimal(s) || s.size() > 10) return std::nullopt;
+    uint64_t v = std::stoull(s);
+    if (v >= UINT32_MAX) return std::nullopt;
+    return static_cast<uint32_t>(v);
+}
+
 // ISOLATION HOOK (masked paths): call the shared masked-path code of common/isolation here.
 // Runs after pivot_root with the app's /proc and /sys mounted, while still root.
 void apply_masked_paths(const guest::IsolationSettings& /*isolation*/) {}
@@ -60,9 +80,27 @@ void install_seccomp_filter(const guest::IsolationSettings& /*isolation*/) {}
 
 }  // namespace
 
+// ISOLATION HOOK (identity): resolve names and paths with the shared resolver of
+// common/isolation (the image's /etc/passwd and /etc/group, read inside `rootfs`), and add the
+// user's /etc/group memberships to the supplementary groups. Until then: numbers only.
+AppCredentials resolve_app_credentials(const guest::GuestApp& app, const std::string& /*rootfs*/) {
+    auto uid = numeric_id(app.user);
+    auto gid = numeric_id(app.group);
+    if (!uid)
+        throw Error("user \"" + app.user +
+                    "\" is not a number; this build of guest-init resolves numeric ids only");
+    if (!gid)
+        throw Error("group \"" + app.group +
+                    "\" is not a number; this build of guest-init resolves numeric ids only");
+    AppCredentials c{*uid, *gid, {}};
+    c.supplementary_gids.assign(app.supplementary_gids.begin(), app.supplementary_gids.end());
+    return c;
+}
+
 void enter_app_security_context(const guest::IsolationSettings& isolation,
                                 const AppCredentials& credentials) {
     if (isolation.masked_paths) apply_masked_paths(isolation);
+    if (isolation.oom_score_adj) set_oom_score_adj(*isolation.oom_score_adj);
     if (isolation.capabilities) restrict_capabilities(*isolation.capabilities);
     set_credentials(credentials);
     if (isolation.no_new_privileges)
@@ -70,8 +108,13 @@ void enter_app_security_context(const guest::IsolationSettings& isolation,
     if (isolation.seccomp) install_seccomp_filter(isolation);
 }
 
-std::vector<std::string> isolation_gaps(const guest::IsolationSettings& isolation) {
+std::vector<std::string> isolation_gaps(const guest::GuestApp& app) {
+    const auto& isolation = app.isolation;
     std::vector<std::string> gaps;
+    if (isolation.capabilities_granted_to_non_root && app.user != "0")
+        gaps.push_back(
+            "capabilities are not granted to a non-root user in this build of "
+            "guest-init (it keeps only the bounding set)");
     if (isolation.masked_paths)
         gaps.push_back("masked /proc and /sys paths are not applied in this build of guest-init");
     if (isolation.seccomp)

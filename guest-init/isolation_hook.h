@@ -20,12 +20,16 @@ struct AppCredentials {
     std::vector<gid_t> supplementary_gids;
 };
 
+// The app's user and groups, resolved before fork with its root mounted at `rootfs`. Throws
+// rkt::Error naming what cannot be resolved.
+AppCredentials resolve_app_credentials(const guest::GuestApp& app, const std::string& rootfs);
+
 // Runs in the child (single-threaded, still root). Throws rkt::Error on the first failure.
 void enter_app_security_context(const guest::IsolationSettings& isolation,
                                 const AppCredentials& credentials);
 
-// What of `isolation` this build cannot apply yet, one line each (sent to the host as warnings
-// before the app starts, so a missing protection is never silent).
-std::vector<std::string> isolation_gaps(const guest::IsolationSettings& isolation);
+// What of the app's isolation this build cannot apply yet, one line each (sent to the host as
+// warnings before the app starts, so a missing protection is never silent).
+std::vector<std::string> isolation_gaps(const guest::GuestApp& app);
 
 }  // namespace rkt::guest_init

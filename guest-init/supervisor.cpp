@@ -86,8 +86,7 @@ void Supervisor::start_apps() {
     for (size_t i = 0; i < apps_.size(); ++i) {
         App& app = apps_[i];
         const auto& name = app.spec->name;
-        for (const auto& gap : isolation_gaps(app.spec->isolation))
-            host_.warn("app " + name + ": " + gap);
+        for (const auto& gap : isolation_gaps(*app.spec)) host_.warn("app " + name + ": " + gap);
         LaunchResult result = LaunchFailure{};
         try {
             AppPaths paths = prepare_app_rootfs(*app.spec, kDiskTimeout);

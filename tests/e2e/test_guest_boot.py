@@ -156,7 +156,7 @@ def test_app_context(boot):
               "ls /dev; touch /tmp/w && echo tmp-writable; "
               "ls /opt 2>&1 || true; cat /proc/1/cmdline; echo")
     run = run_pod(vm, pod_spec(
-        [app("ctx", ["sh", "-c", script], uid=1000, gid=1000, supplementary_gids=[1001],
+        [app("ctx", ["sh", "-c", script], user="1000", group="1000", supplementary_gids=[1001],
              working_dir="/work/dir", env=["PATH=/bin", "FOO=bar baz"],
              isolation={"masked_paths": False, "no_new_privileges": True,
                         "capabilities": ["CAP_CHOWN", "CAP_KILL"]})],

@@ -189,7 +189,7 @@ def find_guest_artifacts(build_dir: Path) -> tuple[Optional[Path], Optional[Path
 def app(name: str, exec_: list[str], disk: int = 0, **kw) -> dict:
     """One app of a PodSpec with the defaults a test wants."""
     spec = {
-        "name": name, "exec": exec_, "env": ["PATH=/bin"], "uid": 0, "gid": 0,
+        "name": name, "exec": exec_, "env": ["PATH=/bin"], "user": "0", "group": "0",
         "supplementary_gids": [], "working_dir": "/", "disk": disk,
         "isolation": {"masked_paths": False, "no_new_privileges": False}, "mounts": [],
     }

@@ -22,20 +22,25 @@ PodSpec sample_pod_spec() {
     app.name = "hello";
     app.exec = {"/bin/echo", "hello", "wörld"};
     app.env = {"PATH=/usr/bin:/bin", "EMPTY="};
-    app.uid = 1000;
-    app.gid = 1000;
+    app.user = "1000";
+    app.group = "www-data";
     app.supplementary_gids = {10, 20};
     app.working_dir = "/srv";
     app.disk = 1;
     app.disk_serial = "rkt-app-1";
     app.isolation.capabilities = std::vector<std::string>{"CAP_CHOWN", "CAP_KILL"};
-    app.isolation.seccomp = SeccompSettings{SeccompSettings::Mode::kDeny, {"reboot"}, 1};
+    app.isolation.capabilities_granted_to_non_root = true;
+    app.isolation.seccomp =
+        SeccompSettings{SeccompSettings::Mode::kRemove, false, {"reboot", "kexec_load"}, {}, 1};
     app.isolation.no_new_privileges = true;
+    app.isolation.oom_score_adj = -500;
     app.mounts = {{"data", "/data", true}};
     spec.apps.push_back(app);
     GuestApp second;
     second.name = "sidecar";
     second.exec = {"sleep", "100"};
+    second.isolation.seccomp =
+        SeccompSettings{SeccompSettings::Mode::kRetain, false, {"read", "clone"}, {"clone"}, 0};
     spec.apps.push_back(second);
     spec.volumes = {{"data", VolumeSpec::Kind::k9p, "vol0", false},
                     {"scratch", VolumeSpec::Kind::kEmpty, "", false}};
@@ -215,10 +220,21 @@ TEST(GuestProtocol, DecoderChecksThePodSpec) {
     // The unmodified sample decodes to itself.
     EXPECT_EQ(std::get<PodSpec>(decode_json(K::kPodSpec, pod_json().dump())), sample_pod_spec());
 
-    expect_bad([](auto& j) { j["apps"][0]["uid"] = "0"; }, "\"uid\" must be an integer");
-    expect_bad([](auto& j) { j["apps"][0]["uid"] = -1; }, "expected 0..4294967294");
-    expect_bad([](auto& j) { j["apps"][0]["uid"] = 1.5; }, "must be an integer");
-    expect_bad([](auto& j) { j["apps"][0]["gid"] = 4294967295u; }, "expected 0..4294967294");
+    expect_bad([](auto& j) { j["apps"][0]["user"] = 0; }, "\"user\" must be a string");
+    expect_bad([](auto& j) { j["apps"][0]["user"] = "a b"; }, "user must be a number, a name");
+    expect_bad([](auto& j) { j["apps"][0]["group"] = ""; }, "group must be a number, a name");
+    expect_bad([](auto& j) { j["apps"][0].erase("group"); }, "missing field \"group\"");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {-1}; },
+               "expected 0..4294967294");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {1.5}; }, "must be an integer");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {4294967295u}; },
+               "expected 0..4294967294");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["oom_score_adj"] = 1001; },
+               "expected -1000..1000");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"].erase("errno"); },
+               "missing field \"errno\"");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"]["all"] = "yes"; },
+               "must be a boolean");
     expect_bad([](auto& j) { j["apps"][0]["exec"] = nlohmann::json::array(); }, "exec must name");
     expect_bad([](auto& j) { j["apps"][0]["exec"] = {"/bin/sh", 1}; }, "array of strings");
     expect_bad([](auto& j) { j["apps"][0]["exec"][1] = std::string("a\0b", 3); }, "NUL");
@@ -263,13 +279,15 @@ TEST(GuestProtocol, DecoderChecksThePodSpec) {
 
 TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
     auto m = decode_json(MessageType::kPodSpec, R"({"hostname":"h","apps":[{"name":"a",
-        "exec":["/x"],"uid":0,"gid":0,"disk":0,
+        "exec":["/x"],"user":"0","group":"0","disk":0,
         "isolation":{"masked_paths":true,"no_new_privileges":false}}]})");
     const auto& spec = std::get<PodSpec>(m);
     EXPECT_EQ(spec.stop_grace_ms, kDefaultStopGraceMs);
     EXPECT_EQ(spec.apps[0].working_dir, "/");
     EXPECT_FALSE(spec.apps[0].isolation.capabilities.has_value());
     EXPECT_FALSE(spec.apps[0].isolation.seccomp.has_value());
+    EXPECT_FALSE(spec.apps[0].isolation.capabilities_granted_to_non_root);
+    EXPECT_FALSE(spec.apps[0].isolation.oom_score_adj.has_value());
     EXPECT_FALSE(spec.dns.has_value());
 }
 
