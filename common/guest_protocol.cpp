@@ -184,10 +184,12 @@ bool is_hostname(std::string_view s) {
     return true;
 }
 
+// "CAP_CHOWN", or "CAP_41" for a number without a name (as common/isolation prints them).
 bool is_capability_name(std::string_view s) {
     if (s.size() < 5 || s.size() > 64 || s.substr(0, 4) != "CAP_") return false;
-    return std::all_of(s.begin() + 4, s.end(),
-                       [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; });
+    return std::all_of(s.begin() + 4, s.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
 }
 
 // appc's user/group: a decimal id, a user or group name, or an absolute path.

@@ -1,5 +1,6 @@
 #include "guest-init/host_channel.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -23,6 +24,23 @@ void HostChannel::send(const guest::Message& message) {
         connected_ = false;
         console(std::string("lost the host: ") + e.what());
     }
+}
+
+void HostChannel::send_last(const guest::Message& message, std::chrono::milliseconds timeout) {
+    if (!connected_) return;
+    pollfd p{port_.get(), POLLOUT, 0};
+    int r;
+    do {
+        r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0 || !(p.revents & POLLOUT)) {
+        connected_ = false;
+        console("the host is not reading the port any more; ending without telling it");
+        return;
+    }
+    int flags = ::fcntl(port_.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(port_.get(), F_SETFL, flags & ~O_NONBLOCK);
+    send(message);
 }
 
 void HostChannel::log(guest::LogMessage::Level level, std::string_view message, bool to_console) {

@@ -2,6 +2,7 @@
 // diagnostics that go both to the host (Log frames) and to the kernel console.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,11 @@ class HostChannel {
     // Sends a message; a failure marks the host as gone (logged once) and is not thrown:
     // guest-init must still clean up and power off.
     void send(const guest::Message& message);
+    // Sends the last message before the VM ends and returns only once the host has taken it off
+    // the virtqueue (a blocking write to a virtio port waits for that; a non-blocking one does
+    // not, and a reset right after could lose it). Gives up if the port is not writable within
+    // `timeout` (the host is gone).
+    void send_last(const guest::Message& message, std::chrono::milliseconds timeout);
 
     void debug(std::string_view message);
     void info(std::string_view message);

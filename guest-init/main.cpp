@@ -27,6 +27,7 @@ namespace rkt::guest_init {
 namespace {
 
 constexpr auto kPortTimeout = std::chrono::seconds(10);
+constexpr auto kLastMessageTimeout = std::chrono::seconds(5);
 
 uint64_t monotonic_ns() {
     timespec ts{};
@@ -77,12 +78,12 @@ int run_pod(HostChannel& host) {
         ::fcntl(host->fd(), F_SETFL, ::fcntl(host->fd(), F_GETFL) | O_NONBLOCK);
 
         int code = run_pod(*host);
-        host->send(guest::PodExited{code});
+        host->send_last(guest::PodExited{code}, kLastMessageTimeout);
     } catch (const std::exception& e) {
         console(std::string("fatal: ") + e.what());
         if (host) {
             host->send(guest::ErrorMessage{e.what()});
-            host->send(guest::PodExited{kErrorExitCode});
+            host->send_last(guest::PodExited{kErrorExitCode}, kLastMessageTimeout);
         }
     }
     power_off();

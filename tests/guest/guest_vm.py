@@ -237,11 +237,14 @@ class GuestVM:
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(self.sock_path))
         self.server.listen(1)
+        # reboot=t and no_timer_check are built into the kernel too (kernel-config/guest.config);
+        # noapictimer saves ~250 ms of APIC timer calibration that TCG then rejects anyway.
         cmd = ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max",
                "-m", str(memory_mb), "-smp", "1", "-nodefaults", "-no-reboot", "-display", "none",
                "-serial", f"file:{self.console_log}",
                "-kernel", str(kernel), "-initrd", str(initramfs),
-               "-append", f"console=ttyS0 quiet reboot=t panic=-1 {append}".strip()]
+               "-append", f"console=ttyS0 quiet reboot=t panic=-1 no_timer_check noapictimer "
+               f"{append}".strip()]
         for i, disk in enumerate(disks):
             cmd += ["-drive", f"id=disk{i},file={disk},format=raw,if=none,readonly=on",
                     "-device", f"virtio-blk-device,drive=disk{i},serial=rkt-disk-{i}"]
@@ -274,12 +277,12 @@ class GuestVM:
                 return frame
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no frame within {timeout} s; console:\n{self.console()}")
+                raise TimeoutError(f"no frame within {timeout} s; {self.diagnostics()}")
             ready, _, _ = select.select([self.conn], [], [], left)
             if ready:
                 data = self.conn.recv(65536)
                 if not data:
-                    raise EOFError(f"the guest closed the channel; console:\n{self.console()}")
+                    raise EOFError(f"the guest closed the channel; {self.diagnostics()}")
                 self.reader.feed(data)
 
     def expect(self, type_name: str, timeout: float = 60.0, into: Optional[PodRun] = None) -> Frame:
@@ -305,6 +308,19 @@ class GuestVM:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"QEMU still running {timeout} s after the pod ended; "
                                  f"console:\n{self.console()}")
+
+    def diagnostics(self) -> str:
+        """QEMU's state and output and the guest console, for a failure message."""
+        try:
+            code = self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            code = None
+        out = ""
+        if code is not None and self.proc.stdout is not None:
+            out = self.proc.stdout.read().decode(errors="replace")
+        state = "QEMU still running" if code is None else f"QEMU exited with {code}"
+        return (f"{state}; QEMU output:\n{out}\nframes so far: {self.reader.expected - 1}; "
+                f"console:\n{self.console()}")
 
     def console(self) -> str:
         try:

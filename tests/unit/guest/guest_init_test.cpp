@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "guest-init/early_boot.h"
 #include "guest-init/etc_files.h"
 #include "guest-init/exec_rules.h"
+#include "guest-init/isolation_hook.h"
 
 namespace rkt::guest_init {
 namespace {
@@ -101,6 +103,30 @@ TEST(EarlyBoot, KernelParameters) {
     EXPECT_EQ(p["rkt.guest_port"], "/dev/hvc0");
     EXPECT_EQ(p.count("rkt.debug"), 1u);
     EXPECT_EQ(p["rkt.debug"], "");
+}
+
+TEST(IsolationHook, NumericCredentials) {
+    guest::GuestApp app;
+    app.user = "1000";
+    app.group = "5";
+    app.supplementary_gids = {7, 8};
+    auto c = resolve_app_credentials(app, "/nonexistent");
+    EXPECT_EQ(c.uid, 1000u);
+    EXPECT_EQ(c.gid, 5u);
+    EXPECT_EQ(c.supplementary_gids, (std::vector<gid_t>{7, 8}));
+    app.user = "nginx";
+    EXPECT_THROW(resolve_app_credentials(app, "/nonexistent"), Error);
+    app.user = "4294967295";
+    EXPECT_THROW(resolve_app_credentials(app, "/nonexistent"), Error);
+}
+
+TEST(IsolationHook, GapsAreNamed) {
+    guest::GuestApp app;
+    app.isolation.masked_paths = false;
+    EXPECT_TRUE(isolation_gaps(app).empty());
+    app.isolation.seccomp = guest::SeccompSettings{};
+    app.isolation.masked_paths = true;
+    EXPECT_EQ(isolation_gaps(app).size(), 2u);
 }
 
 }  // namespace
