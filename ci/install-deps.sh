@@ -9,7 +9,7 @@ packages=(
   libtss2-dev
   qemu-system-x86 erofs-utils busybox-static e2fsprogs
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4
-  runc skopeo docker-registry umoci swtpm swtpm-tools tpm2-tools containernetworking-plugins
+  runc skopeo docker-registry apache2-utils umoci swtpm swtpm-tools tpm2-tools containernetworking-plugins
   iproute2 python3 python3-pytest hyperfine zstd
 )
 missing=()

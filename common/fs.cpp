@@ -66,7 +66,8 @@ void write_file(const stdfs::path& path, std::string_view data, mode_t mode) {
     write_all(fd.get(), data, path);
 }
 
-void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mode) {
+void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mode,
+                       Durability durability) {
     std::random_device rd;
     stdfs::path tmp = path;
     tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
@@ -74,14 +75,16 @@ void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mo
         UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
         write_all(fd.get(), data, tmp);
         if (::fchmod(fd.get(), mode) < 0) throw system_error("cannot chmod " + tmp.string());
-        if (::fsync(fd.get()) < 0) throw system_error("cannot fsync " + tmp.string());
+        if (durability == Durability::kFsync && ::fsync(fd.get()) < 0)
+            throw system_error("cannot fsync " + tmp.string());
         if (::rename(tmp.c_str(), path.c_str()) < 0)
             throw system_error("cannot rename " + tmp.string() + " to " + path.string());
     } catch (...) {
         ::unlink(tmp.c_str());
         throw;
     }
-    fsync_dir(path.parent_path().empty() ? stdfs::path(".") : path.parent_path());
+    if (durability == Durability::kFsync)
+        fsync_dir(path.parent_path().empty() ? stdfs::path(".") : path.parent_path());
 }
 
 void make_dirs(const stdfs::path& path, mode_t mode) {

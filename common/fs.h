@@ -19,9 +19,15 @@ std::string read_file(const stdfs::path& path);
 std::string read_file_limited(const stdfs::path& path, size_t limit);
 std::optional<std::string> read_file_if_exists(const stdfs::path& path);
 
-// Writes `data` to a temporary file next to `path`, fsyncs it and renames it over `path`:
-// readers see the old content or the new one, never a torn file.
-void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mode = 0644);
+// Whether a write must survive a power loss (fsync) or only be atomic for concurrent readers
+// and killed writers (rename alone). Pod bookkeeping files are the latter: they are on the
+// start-up path of every pod.
+enum class Durability { kFsync, kAtomicOnly };
+
+// Writes `data` to a temporary file next to `path` and renames it over `path`: readers see the
+// old content or the new one, never a torn file.
+void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mode = 0644,
+                       Durability durability = Durability::kFsync);
 void write_file(const stdfs::path& path, std::string_view data, mode_t mode = 0644);
 
 void make_dirs(const stdfs::path& path, mode_t mode = 0755);

@@ -17,7 +17,8 @@ PodManifest read_manifest(const stdfs::path& pod_dir) {
 }
 
 void write_pid(const stdfs::path& pod_dir, pid_t pid) {
-    fs::write_file_atomic(pod_dir / "pid", std::to_string(pid) + "\n");
+    fs::write_file_atomic(pod_dir / "pid", std::to_string(pid) + "\n", 0644,
+                          fs::Durability::kAtomicOnly);
 }
 
 std::optional<pid_t> read_pid(const stdfs::path& pod_dir) {
@@ -30,7 +31,8 @@ std::optional<pid_t> read_pid(const stdfs::path& pod_dir) {
 
 void write_app_status(const stdfs::path& pod_dir, const std::string& app, int exit_code) {
     fs::make_dirs(pod_dir / "status");
-    fs::write_file_atomic(pod_dir / "status" / app, std::to_string(exit_code));
+    fs::write_file_atomic(pod_dir / "status" / app, std::to_string(exit_code), 0644,
+                          fs::Durability::kAtomicOnly);
 }
 
 stdfs::path app_log_path(const stdfs::path& pod_dir, const std::string& app) {

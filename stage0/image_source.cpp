@@ -4,6 +4,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "stage0/registry/fetcher.h"
+#include "stage0/registry/progress.h"
 
 namespace rkt {
 
@@ -31,11 +33,11 @@ LocalSource split_oci_ref(const std::string& rest) {
 }
 
 bool is_dir(const stdfs::path& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 bool is_file(const stdfs::path& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -43,7 +45,38 @@ void require_trust(Context& ctx, const std::string& ref) {
     if (ctx.insecure().image) return;
     throw Error("image \"" + ref +
                 "\" is not signed: local images carry no signature; to run it anyway, pass "
-                "--insecure-options=image");
+                "--insecure-options=image (or push it to a registry and sign it there, see "
+                "docs/registry.md)");
+}
+
+}  // namespace
+
+registry::FetchOptions registry_options(Context& ctx) {
+    registry::FetchOptions o;
+    const InsecureOptions& insecure = ctx.insecure();
+    o.insecure_image = insecure.image;
+    o.insecure_http = insecure.http;
+    o.insecure_tls = insecure.tls;
+    o.system_config = ctx.global.system_config;
+    o.local_config = ctx.global.local_config;
+    o.user_config = ctx.global.user_config;
+    o.show_progress = registry::Progress::stderr_is_terminal();
+    return o;
+}
+
+namespace {
+
+// docker://: the store first under --pull-policy=new/never, the registry otherwise.
+store::ImageInfo fetch_docker(Context& ctx, const ImageRequest& req) {
+    registry::ImageReference ref = registry::parse_docker_url(req.ref);
+    if (req.pull_policy != PullPolicy::kUpdate) {
+        if (auto have = ctx.images().resolve(ref.name() + ":" + registry::store_tag_for(ref)))
+            return *have;
+        if (req.pull_policy == PullPolicy::kNever)
+            throw Error("image " + ref.to_string() +
+                        " is not in the store and --pull-policy=never forbids fetching it");
+    }
+    return registry::fetch_image(ctx.images(), ref, registry_options(ctx));
 }
 
 store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::string& ref) {
@@ -53,14 +86,10 @@ store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::s
         if (!is_file(src.path / "oci-layout"))
             throw Error(src.path.string() + " is a directory but not an OCI image layout (no " +
                         "oci-layout file)");
-        return with_context("cannot import " + src.path.string(), [&] {
-            return ctx.images().import_oci_layout(src.path, src.tag, name);
-        });
+        return ctx.images().import_oci_layout(src.path, src.tag, name);
     }
     if (is_file(src.path))
-        return with_context("cannot import " + src.path.string(), [&] {
-            return ctx.images().import_archive(src.path, src.tag, name);
-        });
+        return ctx.images().import_archive(src.path, src.tag, name);
     throw Error("image " + src.path.string() + " does not exist");
 }
 
@@ -69,9 +98,7 @@ store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::s
 store::ImageInfo obtain_image(Context& ctx, const ImageRequest& req) {
     const std::string& ref = req.ref;
     if (ref.empty()) throw Error("empty image name");
-    if (ref.rfind("docker://", 0) == 0)
-        throw Error("cannot fetch " + ref +
-                    ": docker:// registries are not supported by this build yet");
+    if (ref.rfind("docker://", 0) == 0) return fetch_docker(ctx, req);
     if (ref.rfind("oci:", 0) == 0) return import_local(ctx, split_oci_ref(ref.substr(4)), ref);
     if (ref.rfind("oci-archive:", 0) == 0 || ref.rfind("docker-archive:", 0) == 0) {
         auto rest = ref.substr(ref.find(':') + 1);

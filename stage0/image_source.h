@@ -6,6 +6,7 @@
 #include <string>
 
 #include "stage0/context.h"
+#include "stage0/registry/fetcher.h"
 
 namespace rkt {
 
@@ -20,5 +21,8 @@ struct ImageRequest {
 
 // Imports or finds the image; verifies its signature unless --insecure-options=image.
 store::ImageInfo obtain_image(Context& ctx, const ImageRequest& req);
+
+// The registry client's options from the global flags (--insecure-options, config dirs).
+registry::FetchOptions registry_options(Context& ctx);
 
 }  // namespace rkt

@@ -20,8 +20,19 @@ int main(int argc, char** argv) {
     app.add_option("--user-config", ctx.global.user_config, "user configuration directory");
     app.add_option("--insecure-options", ctx.global.insecure_options,
                    "comma-separated list of security features to disable: none, image, tls, "
-                   "http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all");
-    app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr");
+                   "http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all")
+        ->check([](const std::string& value) -> std::string {
+            try {
+                rkt::InsecureOptions::parse(value);
+                return {};
+            } catch (const rkt::Error& e) {
+                return e.what();
+            }
+        })
+        ->multi_option_policy(CLI::MultiOptionPolicy::Join)
+        ->delimiter(',');
+    app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr")
+        ->each([](const std::string&) { rkt::log::set_debug(true); });
     app.add_flag("--trust-keys-from-https")->description("accepted for compatibility; has no effect");
 
     using namespace rkt::commands;
@@ -38,6 +49,7 @@ int main(int argc, char** argv) {
     add_fetch(app, ctx);
     add_image(app, ctx);
     add_enter(app, ctx);
+    add_trust(app, ctx);
 
     return rkt::run_main("rkt", [&] {
         try {

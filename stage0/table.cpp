@@ -17,9 +17,9 @@ void Table::print(std::ostream& out, bool with_header) const {
         for (size_t i = 0; i < width.size(); ++i) {
             std::string cell = i < row.size() ? row[i] : "";
             line += cell;
-            if (i + 1 < width.size()) line += std::string(width[i] - cell.size() + 1, ' ') + "\t";
+            if (i + 1 < width.size()) line += std::string(width[i] - cell.size() + 2, ' ');
         }
-        while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.pop_back();
+        while (!line.empty() && line.back() == ' ') line.pop_back();
         out << line << "\n";
     };
     if (with_header) emit(header_);

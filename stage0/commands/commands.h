@@ -20,5 +20,7 @@ void add_cat_manifest(CLI::App& app, Context& ctx);
 void add_fetch(CLI::App& app, Context& ctx);
 void add_image(CLI::App& app, Context& ctx);
 void add_enter(CLI::App& app, Context& ctx);
+void add_trust(CLI::App& app, Context& ctx);
+void add_image_sign(CLI::App& image, Context& ctx);
 
 }  // namespace rkt::commands

@@ -87,7 +87,7 @@ void add_rm(CLI::App* image, Context& ctx) {
             }
         }
         if (removed) log::info(std::to_string(removed) + " image(s) successfully removed");
-        if (failed) throw Error(std::to_string(failed) + " image(s) cannot be removed");
+        if (failed) ctx.exit_code = kErrorExitCode;
     });
 }
 
@@ -205,6 +205,7 @@ void add_image(CLI::App& app, Context& ctx) {
     add_extract(image, ctx, "render", "Render an image's root filesystem to a directory");
     add_cat_manifest(image, ctx);
     add_verify(image, ctx);
+    add_image_sign(*image, ctx);
 }
 
 }  // namespace rkt::commands

@@ -93,7 +93,7 @@ void add_pod_flags(CLI::App* cmd, RunCommandState& st) {
 }
 
 void save_uuid(const std::string& path, const std::string& uuid) {
-    if (!path.empty()) fs::write_file_atomic(path, uuid + "\n");
+    if (!path.empty()) fs::write_file_atomic(path, uuid + "\n", 0644, fs::Durability::kAtomicOnly);
 }
 
 [[noreturn]] void do_run(Context& ctx, RunCommandState& st, const std::vector<std::string>& rest) {
@@ -131,7 +131,8 @@ void do_prepare(Context& ctx, RunCommandState& st, const std::vector<std::string
     if (!st.flags.hosts_entries.empty()) options.hosts_entries = st.flags.hosts_entries;
     if (st.flags.interactive) options.interactive = true;
     options.debug = options.debug || ctx.global.debug;
-    fs::write_file_atomic(run_path / "run-options.json", options.to_json().dump(2));
+    fs::write_file_atomic(run_path / "run-options.json", options.to_json().dump(2), 0644,
+                          fs::Durability::kAtomicOnly);
     exec_stage1_run(stage1, run_path, p.uuid(), lock.release(), options);
 }
 

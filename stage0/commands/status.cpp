@@ -1,6 +1,7 @@
 // rkt status
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -67,6 +68,12 @@ void add_status(CLI::App& app, Context& ctx) {
         log::set_prefix("status");
         if (!o->format.empty() && o->format != "json" && o->format != "json-pretty")
             throw Error("--format must be json or json-pretty");
+        // `--wait UUID`: the optional value of --wait took the UUID; give it back.
+        for (std::string* v : {&o->wait, &o->wait_ready}) {
+            bool value_like = v->empty() || *v == "true" || *v == "false" ||
+                              strings::parse_duration(*v).has_value();
+            if (!value_like && o->uuid.empty()) o->uuid = std::exchange(*v, "");
+        }
         std::vector<std::string> uuids;
         if (!o->uuid.empty()) uuids.push_back(o->uuid);
         pod::Pod p = resolve_pods(ctx, uuids, o->uuid_file).front();

@@ -55,8 +55,10 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
                      const std::vector<PodAppImage>& images) {
     const stdfs::path& dir = p.pod.path;
     fs::write_file(dir / "pod-created", "");
-    fs::write_file_atomic(dir / "pod", manifest.serialize(true));
-    fs::write_file_atomic(dir / "run-options.json", p.run_options.to_json().dump(2));
+    fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644,
+                          fs::Durability::kAtomicOnly);
+    fs::write_file_atomic(dir / "run-options.json", p.run_options.to_json().dump(2), 0644,
+                          fs::Durability::kAtomicOnly);
     std::error_code ec;
     stdfs::create_directory_symlink(p.stage1.dir, dir / "stage1", ec);
     if (ec) throw Error("cannot record the stage1 in the pod: " + ec.message());

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,6 +48,8 @@ struct ImageInfo {
     Clock::time_point import_time;
     Clock::time_point last_used;
     ImageConfig config;
+    // Every "name:tag" bound to this image, most recently bound first (name/tag is the first).
+    std::vector<std::string> names;
 
     std::string short_id() const { return id.substr(0, 7 + 12); }
     std::string full_name() const { return tag.empty() ? name : name + ":" + tag; }
@@ -72,12 +75,19 @@ public:
     virtual void commit() = 0;
     // Discards any partial data (e.g. when the server cannot resume).
     virtual void restart() = 0;
+    // True when the blob was already in the store when this writer started (e.g. another process
+    // committed it while this one waited for the digest's lock). write() then discards its data
+    // and commit() does nothing; a fetcher should skip the download.
+    virtual bool already_present() const = 0;
 };
 
+// One ImageStore object is meant for one thread; several processes may share the store.
 class ImageStore {
 public:
-    // Opens (creating if needed) the store under <data_dir>/cas.
-    static std::unique_ptr<ImageStore> open(const stdfs::path& data_dir);
+    // Opens (creating if needed) the store under <data_dir>/cas, and removes tmp/ debris that
+    // killed processes left behind.
+    static std::unique_ptr<ImageStore> open(const stdfs::path& data_dir,
+                                            const ImportLimits& limits = {});
     virtual ~ImageStore() = default;
 
     // Imports an OCI image layout directory; `ref` selects a tag (org.opencontainers.image.ref.name)
@@ -89,7 +99,9 @@ public:
     virtual ImageInfo import_archive(const stdfs::path& tar, const std::string& ref,
                                      const std::string& name) = 0;
 
-    // Blob plumbing for fetchers (registry issue).
+    // Blob plumbing for fetchers (registry issue). From the first has_blob()/begin_blob() until
+    // register_image() (or the store object's end) this object holds a shared lease that stops
+    // blob gc, so blobs that no image references yet are not collected under the fetch.
     virtual bool has_blob(const std::string& digest) const = 0;
     virtual std::unique_ptr<BlobWriter> begin_blob(const std::string& digest,
                                                    std::optional<uint64_t> size) = 0;

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""`rkt run --stage1=fly` of a cached image whose app exits at once, against `runc run` of the
+same root filesystem. Prints the medians and their ratio."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import benchlib
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+
+    build = benchlib.build_dir()
+    rkt = build / "bin" / "rkt"
+    inspect = build / "tests" / "fixtures" / "inspect"
+    benchlib.require(rkt.exists() and inspect.exists(), f"rkt or inspect not built in {build}")
+    benchlib.require(shutil.which("runc") is not None, "runc not installed (Debian package runc)")
+
+    with tempfile.TemporaryDirectory(prefix="rkt-bench-") as tmp:
+        tmp = Path(tmp)
+        layout = tmp / "image"
+        benchlib.oci_pack.write_layout(layout, benchlib.images.inspect_image(inspect))
+        data = tmp / "data"
+        base = [str(rkt), f"--dir={data}", f"--local-config={tmp / 'etc'}", "--insecure-options=image"]
+        subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
+
+        # The same root filesystem for runc: the image's rendered tree.
+        bundle = tmp / "bundle"
+        (bundle / "rootfs").mkdir(parents=True)
+        shutil.copy2(inspect, bundle / "rootfs" / "inspect")
+        subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["/inspect"]
+        spec["root"]["readonly"] = False
+        (bundle / "config.json").write_text(json.dumps(spec))
+
+        rkt_samples = benchlib.time_command(base + ["run", "--stage1=fly", str(layout)], args.runs)
+        runc_samples = benchlib.time_command(
+            ["runc", "--root", str(tmp / "runc-state"), "run", "-b", str(bundle), "bench"],
+            args.runs)
+        benchlib.report("pod start to exit, app exits at once (fly vs runc)", rkt_samples,
+                        "runc", runc_samples)
+        subprocess.run(base + ["gc", "--grace-period=0s"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

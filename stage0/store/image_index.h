@@ -1,0 +1,75 @@
+// The SQLite index of the image store (db.sqlite): images, their names and the blobs each one
+// references. Every write is one short IMMEDIATE transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stage0/store/sqlite_db.h"
+
+namespace rkt::store {
+
+struct ImageRecord {
+    std::string id;
+    std::string manifest_digest;
+    std::string manifest_media_type;
+    std::string config_digest;
+    std::string config_json;  // the normalised ImageConfig
+    uint64_t blobs_size = 0;
+    uint64_t tree_size = 0;
+    bool rendered = false;
+    bool erofs = false;
+    int64_t import_time_ms = 0;
+    int64_t last_used_ms = 0;
+};
+
+struct BlobRef {
+    std::string digest;
+    uint64_t size = 0;
+    std::string role;  // "manifest", "config", "layer"
+    int position = 0;
+};
+
+struct NameBinding {
+    std::string name;
+    std::string tag;
+};
+
+class ImageIndex {
+public:
+    static constexpr int kSchemaVersion = 1;
+
+    explicit ImageIndex(const std::filesystem::path& db_path);
+
+    std::optional<ImageRecord> find(const std::string& id);
+    std::vector<ImageRecord> all();
+    std::vector<std::string> ids_with_prefix(const std::string& id_prefix);
+    std::optional<std::string> id_for_name(const std::string& name, const std::string& tag);
+    // Most recently bound first.
+    std::vector<NameBinding> names_of(const std::string& id);
+    std::vector<BlobRef> blobs_of(const std::string& id);
+    std::set<std::string> referenced_blobs();
+    // How many images other than `id` reference `digest`.
+    int64_t other_references(const std::string& digest, const std::string& id);
+
+    // Inserts the image with its blobs (unless it exists) and binds the name, atomically.
+    void insert(const ImageRecord& image, const std::vector<BlobRef>& blobs,
+                const std::optional<NameBinding>& name);
+    void bind_name(const std::string& id, const NameBinding& name);
+    void set_last_used(const std::string& id, int64_t ms);
+    void set_tree(const std::string& id, bool rendered, uint64_t size);
+    void set_erofs(const std::string& id, bool built);
+    bool erase(const std::string& id);
+
+private:
+    void init_schema();
+    ImageRecord read_record(SqliteStatement& s);
+    SqliteDb db_;
+};
+
+int64_t now_ms();
+
+}  // namespace rkt::store

@@ -1,0 +1,208 @@
+// Rendering an image's layers into tree/<id>/rootfs and building erofs/<id>.img from it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "stage0/store/layer_reader.h"
+#include "stage0/store/safe_fs.h"
+#include "stage0/store/store_impl.h"
+#include "stage0/store/tree_writer.h"
+
+namespace rkt::store {
+namespace {
+
+bool exists_nofollow(const stdfs::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0;
+}
+
+void fsync_path(const stdfs::path& p) {
+    UniqueFd fd = fs::open_file(p, O_RDONLY);
+    if (::fsync(fd.get()) < 0) throw system_error("cannot fsync " + p.string());
+}
+
+// Gives a verified source file a second name in the staging area; copies when linking fails
+// (another file system, or no /proc).
+void link_or_copy(int src_fd, const stdfs::path& dst) {
+    std::string proc = "/proc/self/fd/" + std::to_string(src_fd);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0) return;
+    UniqueFd out = fs::open_file(dst, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    loff_t in_off = 0;
+    for (;;) {
+        ssize_t n = ::copy_file_range(src_fd, &in_off, out.get(), nullptr, 1 << 30, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("cannot copy a blob to " + dst.string());
+        }
+        if (n == 0) break;
+    }
+}
+
+std::string compression_name(oci::Compression c) {
+    switch (c) {
+        case oci::Compression::kGzip: return "gzip";
+        case oci::Compression::kZstd: return "zstd";
+        default: return "none";
+    }
+}
+
+// A filesystem UUID derived from the image id, so the same image gives the same erofs bytes.
+std::string uuid_for(const std::string& id) {
+    std::string h = id.substr(7, 32);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+           "-" + h.substr(20, 12);
+}
+
+}  // namespace
+
+bool StoreImpl::blob_in_store(const std::string& digest) const {
+    struct stat st {};
+    return ::stat(layout_.blob_path(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& manifest,
+                                const oci::ParsedConfig& config, const BlobSource* source,
+                                const stdfs::path& work, std::vector<std::string>* staged) {
+    stdfs::path rootfs = work / "tree" / "rootfs";
+    fs::make_dirs(rootfs);
+    UniqueFd root_fd = fs::open_dir(rootfs);
+    TreeWriterOptions opts;
+    opts.limits = limits_;
+    opts.image_layer = true;
+    opts.preserve_owner = preserve_owner_;
+    TreeWriter writer(root_fd.get(), opts);
+
+    for (size_t i = 0; i < manifest.layers.size(); ++i) {
+        const oci::Descriptor& layer = manifest.layers[i];
+        std::string what = "layer " + std::to_string(i) + " (" + layer.digest.substr(0, 19) + ")";
+        stdfs::path staged_path = work / "blobs" / layer.hex();
+        bool is_staged = staged && std::find(staged->begin(), staged->end(), layer.digest) !=
+                                       staged->end();
+        UniqueFd in;
+        UniqueFd tee;
+        bool link = false;
+        if (blob_in_store(layer.digest)) {
+            in = fs::open_file(layout_.blob_path(layer.digest), O_RDONLY);
+        } else if (is_staged) {
+            in = fs::open_file(staged_path, O_RDONLY);
+        } else if (source && staged) {
+            in = source->open(layer);
+            if (source->owned())
+                link = true;
+            else
+                tee = fs::open_file(staged_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        } else {
+            throw Error(what + " of image " + id +
+                        " is missing from the store; remove the image and fetch it again");
+        }
+
+        LayerReader reader(in.get(), what, layer.size, tee ? tee.get() : -1);
+        writer.apply(reader);
+        LayerDigests got = reader.finish();
+        if (got.size != layer.size)
+            throw Error(what + ": " + std::to_string(got.size) + " bytes, but the manifest says " +
+                        std::to_string(layer.size));
+        if (got.digest != layer.digest)
+            throw Error(what + ": digest mismatch (content hashes to " + got.digest + ")");
+        if (got.diff_id != config.diff_ids[i])
+            throw Error(what + ": DiffID mismatch (the uncompressed layer hashes to " +
+                        got.diff_id + ", the image config says " + config.diff_ids[i] + ")");
+        auto declared = oci::layer_compression(layer.media_type);
+        if (declared && *declared != got.compression)
+            log::debug(what + ": media type " + layer.media_type + " but the data is " +
+                       compression_name(got.compression) + "-compressed; used the data's");
+        if (link) link_or_copy(in.get(), staged_path);
+        if (tee || link) staged->push_back(layer.digest);
+    }
+    return fs::tree_size(rootfs);
+}
+
+void StoreImpl::publish_blobs(const stdfs::path& work, const std::vector<std::string>& staged) {
+    for (const auto& digest : staged) {
+        stdfs::path src = work / "blobs" / digest.substr(7);
+        fsync_path(src);
+        stdfs::path dst = layout_.blob_path(digest);
+        // NOREPLACE: a blob already in place was verified by whoever put it there.
+        if (::renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) < 0 &&
+            errno != EEXIST)
+            throw system_error("cannot move blob " + digest + " into the store");
+    }
+    if (!staged.empty()) fs::fsync_dir(layout_.blobs_dir);
+}
+
+void StoreImpl::publish_tree(const std::string& id, const stdfs::path& work) {
+    stdfs::path tree = work / "tree";
+    fs::write_file(tree / ".rendered", id + "\n");
+    stdfs::path dst = layout_.tree_path(id);
+    if (exists_nofollow(dst)) {
+        if (exists_nofollow(layout_.rendered_marker(id))) return;  // a complete tree is there
+        TmpEntry stale = TmpEntry::reserve_file(layout_, "stale");
+        if (::rename(dst.c_str(), stale.path().c_str()) < 0)
+            throw system_error("cannot move an incomplete " + dst.string() + " away");
+    }
+    if (::rename(tree.c_str(), dst.c_str()) < 0)
+        throw system_error("cannot move the rendered tree to " + dst.string());
+    fs::fsync_dir(layout_.tree_dir);
+}
+
+stdfs::path StoreImpl::render_locked(const std::string& id) {
+    if (exists_nofollow(layout_.rendered_marker(id))) return layout_.rootfs_path(id);
+    ImageRecord r = require(id);
+    return with_context("cannot render image " + id, [&] {
+        std::string manifest_bytes = read_store_blob(r.manifest_digest, limits_.max_manifest_bytes);
+        oci::Manifest m = oci::parse_manifest(manifest_bytes, r.manifest_media_type,
+                                              limits_.max_manifest_bytes);
+        std::string config_bytes = read_store_blob(m.config.digest, limits_.max_manifest_bytes);
+        oci::ParsedConfig pc = oci::parse_config(config_bytes, limits_.max_manifest_bytes);
+        if (pc.diff_ids.size() != m.layers.size())
+            throw Error("the image config and manifest disagree on the number of layers");
+        TmpEntry work = TmpEntry::make_dir(layout_, "render");
+        uint64_t size = render_into(id, m, pc, nullptr, work.path(), nullptr);
+        publish_tree(id, work.path());
+        index_.set_tree(id, true, size);
+        return layout_.rootfs_path(id);
+    });
+}
+
+stdfs::path StoreImpl::render_tree(const std::string& id) {
+    require(id);
+    if (exists_nofollow(layout_.rendered_marker(id))) return layout_.rootfs_path(id);
+    FileLock image_lock = lock_image(id);
+    return render_locked(id);
+}
+
+stdfs::path StoreImpl::erofs_image(const std::string& id) {
+    require(id);
+    stdfs::path img = layout_.erofs_path(id);
+    if (exists_nofollow(img)) return img;
+    FileLock image_lock = lock_image(id);
+    if (exists_nofollow(img)) return img;
+    stdfs::path rootfs = render_locked(id);
+    auto mkfs = find_executable("mkfs.erofs");
+    if (!mkfs)
+        throw Error("mkfs.erofs is not installed (Debian package erofs-utils); it builds the "
+                    "erofs images of the kvm stage1");
+    TmpEntry out = TmpEntry::reserve_file(layout_, "erofs", ".img");
+    SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.capture_stderr = true;
+    with_context("cannot build the erofs image of " + id, [&] {
+        run_command_checked({*mkfs, "--quiet", "--preserve-mtime", "-U" + uuid_for(id),
+                             out.path().string(), rootfs.string()},
+                            opts);
+    });
+    fsync_path(out.path());
+    if (::rename(out.path().c_str(), img.c_str()) < 0)
+        throw system_error("cannot move the erofs image to " + img.string());
+    fs::fsync_dir(layout_.erofs_dir);
+    index_.set_erofs(id, true);
+    return img;
+}
+
+}  // namespace rkt::store

@@ -1,0 +1,76 @@
+// The pod's cgroups. Where the pod goes: `rkt-<uuid>` right under the cgroup the `run` process
+// was started in, in every hierarchy used, so that whatever wraps `rkt run` (systemd-run, a
+// kubelet's pod cgroup) also wraps the pod. Inside it: `pod-init` for the pod's PID 1 and
+// `app-<name>` for each app (leaves, as cgroup v2 wants). Limits: resource/memory and
+// resource/cpu isolators on the app cgroups, run-options.json's memory/cpuMillis on rkt-<uuid>.
+//
+// cgroup v2 is used when /sys/fs/cgroup is a cgroup2 mount. Otherwise (v1, or the hybrid layout
+// of these machines: v1 controllers plus a cgroup2 at /sys/fs/cgroup/unified with no useful
+// controller) the v1 hierarchies of memory, cpu and pids are used.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rkt::nspawn {
+
+namespace stdfs = std::filesystem;
+
+struct CgroupLimits {
+    std::optional<uint64_t> memory_bytes;
+    std::optional<uint64_t> cpu_millis;
+    std::optional<uint64_t> cpu_shares;  // cpu.shares (v1), turned into cpu.weight on v2
+};
+
+struct CgroupLayout {
+    bool v2 = false;
+    // One directory per hierarchy: the pod's rkt-<uuid> in it. The first one is where a pod's
+    // processes are looked up (`enter`).
+    std::vector<stdfs::path> pod_dirs;
+};
+
+class PodCgroups {
+  public:
+    // Reads the hierarchies from `mountinfo` and the caller's place from `self_cgroup` (the
+    // text of /proc/self/mountinfo and /proc/self/cgroup); `root` prefixes every path (tests).
+    static CgroupLayout plan(const std::string& uuid, const std::string& mountinfo,
+                             const std::string& self_cgroup, const stdfs::path& root = "/");
+    static CgroupLayout plan_for_this_process(const std::string& uuid);
+
+    // Creates the pod's cgroups and applies the limits; throws an Error naming what failed.
+    // An app with limits on a machine without the controller is an error, not a silent no-op.
+    static PodCgroups create(const CgroupLayout& layout, const std::vector<std::string>& apps,
+                             const std::vector<CgroupLimits>& app_limits,
+                             const CgroupLimits& pod_limits);
+
+    // The layout recorded in the pod directory's `cgroups` file (one directory per line).
+    static PodCgroups load(const stdfs::path& file);
+    void save(const stdfs::path& file) const;
+
+    const CgroupLayout& layout() const { return layout_; }
+    // The cgroup.procs files a process writes "0" to, to join the pod init's or an app's cgroups.
+    std::vector<stdfs::path> init_procs() const { return procs_files("pod-init"); }
+    std::vector<stdfs::path> app_procs(const std::string& app) const {
+        return procs_files("app-" + app);
+    }
+    // Host pids of the processes of an app (from the first hierarchy).
+    std::vector<pid_t> app_pids(const std::string& app) const;
+
+    // Kills what is left and removes every cgroup of the pod; missing ones are fine.
+    void remove() const;
+
+  private:
+    std::vector<stdfs::path> procs_files(const std::string& leaf) const;
+    CgroupLayout layout_;
+};
+
+// Writes "0" (this process) to each cgroup.procs file. Returns false and sets errno on failure;
+// it allocates nothing, so a forked child can call it.
+bool join_cgroups(const std::vector<std::string>& procs_files) noexcept;
+
+}  // namespace rkt::nspawn

@@ -1,0 +1,207 @@
+// stage1 `run` (nspawn): checks every app's plan, creates the pod's cgroups, forks the pod init
+// into new PID, mount, UTS, IPC (and network) namespaces, writes `pid`, and waits: this process
+// lives as long as the pod and keeps the pod lock (RKT_LOCK_FD) open.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/main_wrapper.h"
+#include "common/process.h"
+#include "common/strings.h"
+#include "stage1-nspawn/app_plan.h"
+#include "stage1-nspawn/cgroups.h"
+#include "stage1-nspawn/etc_files.h"
+#include "stage1-nspawn/network.h"
+#include "stage1-nspawn/pod.h"
+#include "stage1-nspawn/pod_init.h"
+
+namespace {
+
+using namespace rkt;
+using namespace rkt::nspawn;
+
+volatile sig_atomic_t g_pod_init = 0;
+
+void forward_stop(int) {
+    if (g_pod_init > 0) ::kill(g_pod_init, SIGTERM);
+}
+
+struct RunFlags {
+    bool debug = false;
+    std::optional<std::string> net;
+    bool interactive = false;
+    std::optional<std::string> hostname;
+    bool disable_capabilities = false;
+    bool disable_paths = false;
+    bool disable_seccomp = false;
+    std::string uuid;
+};
+
+RunFlags parse_flags(int argc, char** argv) {
+    RunFlags f;
+    CLI::App app{"nspawn stage1 run"};
+    std::string ignored;
+    app.add_flag("--debug", f.debug);
+    app.add_option("--net", f.net);
+    app.add_flag("--interactive", f.interactive);
+    app.add_option("--hostname", f.hostname);
+    app.add_flag("--disable-capabilities-restriction", f.disable_capabilities);
+    app.add_flag("--disable-paths", f.disable_paths);
+    app.add_flag("--disable-seccomp", f.disable_seccomp);
+    // Accepted for rkt's ABI; they change nothing here.
+    app.add_option("--engine,--local-config,--mds-token,--dns-conf-mode,--ipc", ignored);
+    app.add_option("uuid", f.uuid)->required();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        throw Error(std::string("bad arguments: ") + e.what());
+    }
+    return f;
+}
+
+int lock_fd_from_env() {
+    const char* text = std::getenv("RKT_LOCK_FD");
+    if (!text || !strings::is_decimal(text) || std::strlen(text) > 6)
+        throw Error("RKT_LOCK_FD is not set to the pod lock's descriptor (rkt sets it)");
+    int fd = std::atoi(text);
+    if (::fcntl(fd, F_GETFD) < 0) throw Error("RKT_LOCK_FD=" + std::string(text) + " is not open");
+    return fd;
+}
+
+char read_byte(int fd) {
+    char c = 0;
+    for (;;) {
+        ssize_t n = ::read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        return n == 1 ? c : 0;
+    }
+}
+
+int wait_for(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) throw system_error("cannot wait for the pod");
+    return exit_code_from_wait_status(status);
+}
+
+int run(int argc, char** argv) {
+    RunFlags flags = parse_flags(argc, argv);
+    Pod pod = Pod::open_current(flags.uuid);
+    RunOptions& o = pod.options();
+    if (flags.debug) o.debug = true;
+    if (flags.net) o.net = strings::split(*flags.net, ',');
+    if (flags.interactive) o.interactive = true;
+    if (flags.hostname) o.hostname = *flags.hostname;
+    if (flags.disable_capabilities) o.insecure_options.push_back("capabilities");
+    if (flags.disable_paths) o.insecure_options.push_back("paths");
+    if (flags.disable_seccomp) o.insecure_options.push_back("seccomp");
+    log::set_debug(o.debug);
+    int lock_fd = lock_fd_from_env();
+    (void)lock_fd;  // kept open by this process and the pod init; the apps never get it
+
+    std::string hostname = o.hostname.empty() ? default_hostname(pod.uuid()) : o.hostname;
+    if (!is_valid_hostname(hostname)) throw Error("bad hostname \"" + hostname + "\"");
+    network::Plan net = network::plan(o.net);
+    if (o.interactive && pod.manifest().apps.size() != 1)
+        throw Error("interactive mode needs exactly one app");
+
+    // Everything that can be wrong is found here, before any process or cgroup exists.
+    EtcFiles etc = prepare_etc_files(pod, hostname, net.host);
+    prepare_shared_volumes(pod);
+    isolation::InsecureOptions insecure = insecure_options(o);
+    PodInitConfig config;
+    config.pod = &pod;
+    config.hostname = hostname;
+    config.private_network = !net.host;
+    config.interactive = o.interactive;
+    std::vector<std::string> names;
+    std::vector<CgroupLimits> limits;
+    for (const auto& app : pod.manifest().apps) {
+        AppPlan plan = plan_app(pod, app, etc, insecure, o.interactive);
+        isolation::PreparedIsolation prepared = with_context("app \"" + app.name + "\"", [&] {
+            return isolation::PreparedIsolation::prepare(plan.policy, plan.identity);
+        });
+        names.push_back(app.name);
+        limits.push_back(
+            {plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares});
+        config.apps.push_back({std::move(plan), std::move(prepared), {}});
+    }
+    for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
+
+    PodCgroups cgroups = PodCgroups::create(PodCgroups::plan_for_this_process(pod.uuid()), names,
+                                            limits, {o.memory, o.cpu_millis});
+    cgroups.save(pod.cgroups_file());
+    for (auto& launch : config.apps)
+        for (const auto& f : cgroups.app_procs(launch.plan.name))
+            launch.cgroup_procs.push_back(f.string());
+    std::vector<std::string> init_procs;
+    for (const auto& f : cgroups.init_procs()) init_procs.push_back(f.string());
+    if (!join_cgroups(init_procs)) throw system_error("cannot join the pod's cgroup");
+
+    int go[2], ready[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(ready, O_CLOEXEC) != 0)
+        throw system_error("cannot create a pipe");
+    config.go_fd = go[0];
+    config.ready_fd = ready[1];
+
+    // The pod init is the first process of a new PID namespace; this process stays outside it
+    // (and forks any later helper, e.g. CNI plugins, in the host's).
+    UniqueFd host_pid_ns = fs::open_file("/proc/self/ns/pid", O_RDONLY);
+    if (::unshare(CLONE_NEWPID) != 0) throw system_error("cannot create a PID namespace");
+    pid_t pid = ::fork();
+    if (pid < 0) throw system_error("cannot fork the pod init");
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the pod never outlives `run`
+        ::close(go[1]);
+        ::close(ready[0]);
+        host_pid_ns.reset();
+        pod_init_main(config);
+    }
+    if (::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
+        throw system_error("cannot return to the host's PID namespace");
+    ::close(go[0]);
+    ::close(ready[1]);
+    UniqueFd go_w(go[1]), ready_r(ready[0]);
+
+    g_pod_init = pid;
+    struct sigaction sa {};
+    sa.sa_handler = forward_stop;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+    if (o.interactive) {
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGQUIT, SIG_IGN);
+    } else {
+        ::sigaction(SIGINT, &sa, nullptr);
+    }
+
+    try {
+        if (read_byte(ready_r.get()) != 'N') return wait_for(pid);
+        network::setup(pod, net, pid);
+        if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
+        if (read_byte(ready_r.get()) == 'R') {
+            fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n");
+            log::debug("pod started, init pid " + std::to_string(pid));
+        }
+    } catch (...) {
+        ::kill(pid, SIGKILL);
+        wait_for(pid);
+        throw;
+    }
+    return wait_for(pid);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return rkt::run_main("stage1", [&] { return run(argc, argv); });
+}

@@ -1,0 +1,420 @@
+"""rkt's command line end to end, with the fly stage1: every command of the foundation, its
+output formats and exit codes, and bad input that must fail with one clear line (exit 254)
+while the image store and other pods stay intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tarfile
+
+import pytest
+
+import harness
+from harness import images, oci_pack as op, pack, require_stage1
+
+FLY = "--stage1=fly"
+
+
+@pytest.fixture
+def fly(build_dir):
+    require_stage1(build_dir, "fly")
+
+
+def one_error_line(res, *needles):
+    """rkt's errors: exit 254 and one line on stderr that names the problem."""
+    assert res.code == 254, repr(res)
+    lines = [l for l in res.err.splitlines() if l.strip()]
+    assert len(lines) == 1, repr(res)
+    for n in needles:
+        assert n in lines[0], repr(res)
+    return lines[0]
+
+
+def store_snapshot(rkt):
+    """What must not change when an import fails: the image list and the blobs on disk."""
+    code, out, _ = rkt.run("image", "list", "--full", "--no-legend")
+    assert code == 0
+    blobs = sorted(p.name for p in (rkt.data_dir / "cas" / "blobs").rglob("*") if p.is_file()) \
+        if (rkt.data_dir / "cas" / "blobs").exists() else []
+    return out, blobs
+
+
+# ---- version, help ----------------------------------------------------------------------------
+
+def test_version(rkt):
+    res = rkt.run("version").expect(0)
+    assert res.out.startswith("rkt Version:")
+    assert "appc Version:" in res.out
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["prepare"], ["run-prepared"], ["list"], ["status"],
+                                 ["stop"], ["rm"], ["gc"], ["cat-manifest"], ["fetch"], ["enter"],
+                                 ["image"], ["image", "list"], ["image", "rm"], ["image", "gc"],
+                                 ["image", "export"], ["image", "extract"], ["image", "render"],
+                                 ["image", "cat-manifest"], ["image", "verify"], ["version"]])
+def test_help_everywhere(rkt, cmd):
+    res = rkt.run(*cmd, "--help")
+    assert res.code == 0, repr(res)
+    assert "Usage:" in res.out or "Options:" in res.out
+
+
+def test_unknown_command_and_flag(rkt):
+    one_error_line(rkt.run("frobnicate"))
+    one_error_line(rkt.run("list", "--bogus"))
+    one_error_line(rkt.run("--insecure-options=everything", "list"), "everything")
+
+
+# ---- run, status, list, rm, gc ------------------------------------------------------------------
+
+def test_run_prints_and_exits_with_the_app_code(rkt, fly, inspect_image):
+    for code in (0, 1, 3):
+        res, uuid = rkt.run_pod(FLY, inspect_image.arg, "--exec=/inspect", "--",
+                                "--print-msg=hello", f"--exit-code={code}")
+        assert res.code == code, repr(res)
+        assert "hello" in res.out
+        st = rkt.status(uuid)
+        assert st["state"] == "exited"
+        assert st["exited"] == "true"
+        assert st["app-inspect"] == str(code)
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ", st["created"])
+        assert "started" in st and "pid" in st
+
+
+def test_list_formats(rkt, fly, inspect_image):
+    res, uuid = rkt.run_pod(FLY, inspect_image.arg)
+    res.expect(0)
+    out = rkt.run("list").expect(0).out.splitlines()
+    assert out[0].split() == ["UUID", "APP", "IMAGE", "NAME", "STATE", "CREATED", "STARTED", "NETWORKS"]
+    assert out[1].split()[0] == uuid[:8] and "exited" in out[1]
+    no_legend = rkt.run("list", "--no-legend").expect(0).out.splitlines()
+    assert len(no_legend) == 1 and not no_legend[0].startswith("UUID")
+    full = rkt.run("list", "--full").expect(0).out.splitlines()
+    assert "IMAGE ID" in full[0] and full[1].split()[0] == uuid
+    pods = json.loads(rkt.run("list", "--format=json").expect(0).out)
+    assert pods[0]["name"] == uuid and pods[0]["state"] == "exited"
+    assert pods[0]["app_names"] == ["inspect"]
+    assert pods[0]["apps"][0]["exit_code"] == 0
+    pretty = rkt.run("list", "--format=json-pretty").expect(0).out
+    assert "\n" in pretty.strip() and json.loads(pretty) == pods
+    one_error_line(rkt.run("list", "--format=yaml"), "json")
+
+
+def test_status_uuid_file_prefix_and_json(rkt, fly, inspect_image):
+    res, uuid = rkt.run_pod(FLY, inspect_image.arg, "--", "--exit-code=2")
+    assert res.code == 2
+    f = rkt.scratch / "uuid"
+    f.write_text(uuid + "\n")
+    assert rkt.status(uuid[:6])["app-inspect"] == "2"
+    code, out, _ = rkt.run("status", f"--uuid-file={f}")
+    assert code == 0 and "state=exited" in out
+    j = json.loads(rkt.run("status", "--format=json", uuid).expect(0).out)
+    assert j["name"] == uuid and j["apps"][0]["exit_code"] == 2
+    one_error_line(rkt.run("status"), "UUID")
+    one_error_line(rkt.run("status", "0f746094-3438-42bc-ab37-3cf85f132e60"), "no matches found")
+    # --wait on an exited pod returns at once; with a duration too.
+    rkt.run("status", "--wait", uuid).expect(0)
+    rkt.run("status", "--wait=5s", uuid).expect(0)
+
+
+def test_ambiguous_prefix(rkt, fly, inspect_image):
+    uuids = set()
+    while True:
+        _, uuid = rkt.run_pod(FLY, inspect_image.arg)
+        if any(u[0] == uuid[0] for u in uuids):
+            first = uuid[0]
+            break
+        uuids.add(uuid)
+    one_error_line(rkt.run("status", first), "ambiguous")
+
+
+def test_rm_and_gc(rkt, fly, inspect_image):
+    _, exited = rkt.run_pod(FLY, inspect_image.arg)
+    res = rkt.run("rm", exited).expect(0)
+    assert res.out.strip() == f'"{exited}"'
+    for d in ("run", "prepared", "exited-garbage"):
+        assert not any((rkt.data_dir / "pods" / d).iterdir())
+    one_error_line(rkt.run("rm", "0f746094-3438-42bc-ab37-3cf85f132e60"), "no matches found")
+    one_error_line(rkt.run("rm", ""), "UUID cannot be empty")
+
+    _, a = rkt.run_pod(FLY, inspect_image.arg)
+    prepared = rkt.run("prepare", "--quiet", FLY, inspect_image.arg).expect(0).out.strip()
+    assert len(prepared) == 36
+    rkt.run("gc", "--mark-only", "--expire-prepared=0s", "--grace-period=0s").expect(0)
+    assert (rkt.data_dir / "pods" / "exited-garbage" / a).is_dir()
+    res = rkt.run("gc").expect(0)
+    assert "still within grace period" in res.err
+    rkt.run("gc", "--expire-prepared=0s", "--grace-period=0s").expect(0)
+    for d in ("run", "prepared", "exited-garbage", "garbage"):
+        assert not any((rkt.data_dir / "pods" / d).iterdir()), d
+    one_error_line(rkt.run("gc", "--grace-period=soon"), "grace-period")
+
+
+def test_prepare_and_run_prepared(rkt, fly, inspect_image):
+    uuid = rkt.run("prepare", "--quiet", FLY, inspect_image.arg, "--", "--print-msg=later",
+                   "--exit-code=4").expect(0).out.strip()
+    assert rkt.status(uuid)["state"] == "prepared"
+    no_legend = rkt.run("list", "--no-legend").expect(0).out
+    assert "prepared" in no_legend
+    res = rkt.run("run-prepared", uuid)
+    assert res.code == 4 and "later" in res.out
+    assert rkt.status(uuid)["state"] == "exited"
+    one_error_line(rkt.run("run-prepared", uuid), "not prepared")
+    rkt.run("rm", uuid).expect(0)
+
+
+def test_rm_refuses_running_pod_and_stop(rkt, fly, inspect_image):
+    uuid_file = rkt.uuid_file()
+    proc = rkt.spawn("run", FLY, f"--uuid-file-save={uuid_file}", inspect_image.arg, "--",
+                     "--print-msg=started", "--sleep=60")
+    uuid = harness.wait_for_uuid(uuid_file) if hasattr(harness, "wait_for_uuid") else None
+    if uuid is None:
+        import time
+        for _ in range(200):
+            if uuid_file.exists() and uuid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        uuid = uuid_file.read_text().strip()
+    rkt.run("status", "--wait-ready=10s", uuid).expect(0)
+    assert rkt.status(uuid)["state"] == "running"
+    one_error_line(rkt.run("rm", uuid), "running")
+    res = rkt.run("stop", uuid).expect(0)
+    assert res.out.strip() == f'"{uuid}"'
+    assert proc.wait(timeout=30) == 128 + 15
+    st = rkt.status(uuid)
+    assert st["state"] == "exited" and st["app-inspect"] == str(128 + 15)
+    res = rkt.run("stop", uuid).expect(0)
+    assert "is already stopped" in res.err
+
+
+def test_stop_force_kills_a_pod_that_ignores_sigterm(rkt, fly, inspect_image):
+    import time
+    uuid_file = rkt.uuid_file()
+    proc = rkt.spawn("run", FLY, f"--uuid-file-save={uuid_file}", inspect_image.arg, "--",
+                     "--silent-sigterm", "--sleep=60")
+    for _ in range(200):
+        if uuid_file.exists() and uuid_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    uuid = uuid_file.read_text().strip()
+    rkt.run("status", "--wait-ready=10s", uuid).expect(0)
+    rkt.run("stop", "--force", f"--uuid-file={uuid_file}").expect(0)
+    assert proc.wait(timeout=30) == 128 + 9
+
+
+def test_cat_manifest(rkt, fly, inspect_image):
+    _, uuid = rkt.run_pod(FLY, inspect_image.arg, "--", "--print-msg=x")
+    m = json.loads(rkt.run("cat-manifest", "--pretty-print=false", uuid).expect(0).out)
+    assert m["acKind"] == "PodManifest"
+    assert m["apps"][0]["name"] == "inspect"
+    assert m["apps"][0]["app"]["exec"] == ["/inspect", "--print-msg=x"]
+    assert m["apps"][0]["image"]["id"] == inspect_image.id
+
+
+# ---- apps: exec, env, user, group, working dir, names ------------------------------------------
+
+def test_exec_args_and_app_flags(rkt, fly, busybox_image):
+    env_file = rkt.scratch / "env"
+    env_file.write_text("# comment\n; comment\n\nVAR_OTHER=file\nVAR_BOTH=file\n")
+    res, _ = rkt.run_pod(FLY, f"--set-env-file={env_file}", "--set-env=VAR_BOTH=setenv",
+                         busybox_image.arg, "--exec=/inspect", "--user=1000", "--group=1001",
+                         "--working-dir=/tmp", "--", "--print-env=VAR_OTHER",
+                         "--print-env=VAR_BOTH", "--print-user", "--print-cwd", "--print-exec")
+    res.expect(0)
+    assert "VAR_OTHER=file" in res.out
+    assert "VAR_BOTH=setenv" in res.out
+    assert "uid=1000" in res.out and "gid=1001" in res.out
+    assert "cwd: /tmp" in res.out
+    assert "/inspect" in res.out
+
+
+def test_user_by_name_from_the_image(rkt, fly, busybox_image):
+    res, _ = rkt.run_pod(FLY, busybox_image.arg, "--exec=/inspect", "--user=nobody", "--",
+                         "--print-user")
+    res.expect(0)
+    assert "uid=65534" in res.out
+    one_error_line(rkt.run("run", FLY, busybox_image.arg, "--exec=/inspect", "--user=nosuchuser"),
+                   "nosuchuser")
+
+
+def test_env_precedence(rkt, fly, inspect_image):
+    res, _ = rkt.run_pod(FLY, inspect_image.arg, "--", "--print-env=VAR_FROM_MANIFEST")
+    assert "VAR_FROM_MANIFEST=manifest" in res.out
+    res, _ = rkt.run_pod(FLY, "--set-env=VAR_FROM_MANIFEST=setenv", inspect_image.arg, "--",
+                         "--print-env=VAR_FROM_MANIFEST")
+    assert "VAR_FROM_MANIFEST=setenv" in res.out
+    env = dict(os.environ, VAR_FROM_MANIFEST="host", VAR_ONLY_HOST="host")
+    res = rkt.run("run", FLY, "--inherit-env", inspect_image.arg, "--",
+                  "--print-env=VAR_FROM_MANIFEST", "--print-env=VAR_ONLY_HOST", env=env)
+    assert "VAR_FROM_MANIFEST=manifest" in res.out and "VAR_ONLY_HOST=host" in res.out
+
+
+def test_stdin_is_not_a_terminal_without_interactive(rkt, fly, inspect_image):
+    res, _ = rkt.run_pod(FLY, inspect_image.arg, "--", "--check-tty")
+    assert "stdin is not a terminal" in res.out
+
+
+def test_missing_entrypoint_is_reported(rkt, fly, inspect_image):
+    res, uuid = rkt.run_pod(FLY, inspect_image.arg, "--exec=/does-not-exist")
+    assert res.code == 127, repr(res)
+    assert "/does-not-exist" in res.err
+    assert rkt.status(uuid)["app-inspect"] == "127"
+
+
+# ---- fetch and image commands -------------------------------------------------------------------
+
+def test_fetch_and_image_commands(rkt, inspect_image, tmp_path):
+    res = rkt.run("fetch", inspect_image.arg).expect(0)
+    short = res.out.strip()
+    assert re.fullmatch(r"sha256-[0-9a-f]{32}", short)
+    full = rkt.run("fetch", "--full", inspect_image.arg).expect(0).out.strip()
+    assert full == inspect_image.id and full.startswith(short)
+    lst = rkt.run("image", "list").expect(0).out.splitlines()
+    assert lst[0].split()[:2] == ["ID", "NAME"] and "LAST USED" in lst[0]
+    assert lst[1].split()[0] == inspect_image.id[:19]
+    assert not rkt.run("image", "list", "--no-legend").expect(0).out.startswith("ID")
+    assert inspect_image.id in rkt.run("image", "list", "--full").expect(0).out
+    j = json.loads(rkt.run("image", "list", "--format=json").expect(0).out)
+    assert j[0]["id"] == inspect_image.id and j[0]["name"] == "inspect:latest"
+    assert '"id": "' in rkt.run("image", "list", "--format=json-pretty").expect(0).out
+
+    m = json.loads(rkt.run("image", "cat-manifest", "--pretty-print=false", "inspect").expect(0).out)
+    assert m["schemaVersion"] == 2 and len(m["layers"]) == 1
+
+    rkt.run("image", "extract", "--rootfs-only", "inspect", str(tmp_path / "x")).expect(0)
+    assert (tmp_path / "x" / "inspect").is_file() and not (tmp_path / "x" / "manifest").exists()
+    rkt.run("image", "render", "inspect", str(tmp_path / "r")).expect(0)
+    assert (tmp_path / "r" / "rootfs" / "inspect").is_file()
+    one_error_line(rkt.run("image", "render", "inspect", str(tmp_path / "r")), "--overwrite")
+    rkt.run("image", "render", "--overwrite", "inspect", str(tmp_path / "r")).expect(0)
+
+    rkt.run("image", "export", inspect_image.id[:13], str(tmp_path / "out.tar")).expect(0)
+    with tarfile.open(tmp_path / "out.tar") as t:
+        names = t.getnames()
+    assert "oci-layout" in names and "index.json" in names
+    # The exported archive imports back as the same image.
+    again = rkt.run("fetch", "--full", str(tmp_path / "out.tar")).expect(0).out.strip()
+    assert again == inspect_image.id
+
+    rkt.run("image", "verify").expect(0)
+    res = rkt.run("image", "rm", inspect_image.id).expect(0)
+    assert inspect_image.id in res.out and "1 image(s) successfully removed" in res.err
+    assert rkt.run("image", "list", "--no-legend").expect(0).out.strip() == ""
+    one_error_line(rkt.run("image", "rm", "sha256-0123456789ab"), "sha256-0123456789ab")
+
+
+def test_image_gc_keeps_images_of_pods(rkt, fly, inspect_image, busybox_image):
+    _, uuid = rkt.run_pod(FLY, inspect_image.arg)
+    rkt.run("fetch", busybox_image.arg).expect(0)
+    rkt.run("image", "gc", "--grace-period=0s").expect(0)
+    out = rkt.run("image", "list", "--full", "--no-legend").expect(0).out
+    assert inspect_image.id in out
+    assert busybox_image.id not in out
+    one_error_line(rkt.run("image", "rm", inspect_image.id), uuid)
+    rkt.run("rm", uuid).expect(0)
+    rkt.run("image", "gc", "--grace-period=0s").expect(0)
+    assert rkt.run("image", "list", "--no-legend").expect(0).out.strip() == ""
+
+
+def test_image_list_after_image_rm_keeps_pod_listing(rkt, fly, inspect_image):
+    _, uuid = rkt.run_pod(FLY, inspect_image.arg)
+    rkt.run("rm", uuid).expect(0)
+    rkt.run("image", "rm", "inspect").expect(0)
+
+
+# ---- bad input: one clear line, exit 254, store intact ------------------------------------------
+
+def test_signature_required_by_default(rkt, inspect_image):
+    rkt.insecure_options = None
+    before = store_snapshot(rkt)
+    one_error_line(rkt.run("run", FLY, inspect_image.arg), "--insecure-options=image")
+    assert store_snapshot(rkt) == before
+
+
+@pytest.mark.parametrize("broken,needle", [
+    ("layer-digest", "digest"),
+    ("manifest-digest", "manifest"),
+    ("diffid", "iff"),
+    ("truncated-layer", ""),
+    ("missing-layer", ""),
+    ("bad-config-json", "config"),
+])
+def test_corrupt_images_are_refused(rkt, inspect_binary, tmp_path, broken, needle):
+    # An unrelated image already in the store must survive the failed import untouched.
+    unrelated = op.Image(layers=[[op.File("hello", "hello")]], entrypoint=["/hello"])
+    rkt.run("fetch", pack(unrelated, tmp_path / "good").arg).expect(0)
+    before = store_snapshot(rkt)
+    bad = pack(images.inspect_image(inspect_binary, broken=[broken]), tmp_path / "bad")
+    res = rkt.run("run", FLY, bad.arg)
+    line = one_error_line(res)
+    assert needle.lower() in line.lower(), line
+    assert store_snapshot(rkt) == before
+    assert not any((rkt.data_dir / "pods").rglob("pod")), "a pod was left behind"
+    rkt.run("image", "verify").expect(0)
+
+
+@pytest.mark.parametrize("entry,needle", [
+    (op.File("../escape", "x"), ".."),
+    (op.File("/abs", "x"), "absolute"),
+])
+def test_hostile_layers_are_refused(rkt, tmp_path, inspect_binary, entry, needle):
+    hostile = op.Image(layers=[images.inspect_entries(inspect_binary), [entry]],
+                       entrypoint=["/inspect"])
+    img = pack(hostile, tmp_path / "hostile")
+    before = store_snapshot(rkt)
+    line = one_error_line(rkt.run("fetch", img.arg))
+    assert needle in line, line
+    assert store_snapshot(rkt) == before
+    assert not (tmp_path / "escape").exists()
+
+
+def test_missing_image(rkt, fly):
+    one_error_line(rkt.run("run", FLY, "/no/such/image"), "/no/such/image")
+    one_error_line(rkt.run("run", FLY, "no-such-name"), "no-such-name")
+    one_error_line(rkt.run("fetch", "oci:/no/such/layout:v1"), "/no/such/layout")
+
+
+def test_duplicate_app_name(rkt, fly, inspect_image):
+    res = rkt.run("prepare", FLY, inspect_image.arg, inspect_image.arg)
+    one_error_line(res, "inspect")
+    assert not any((rkt.data_dir / "pods").rglob("pod"))
+    rkt.run("prepare", "--quiet", FLY, inspect_image.arg, "--name=a", "---",
+            inspect_image.arg, "--name=b").expect(0)
+
+
+def test_conflicting_and_invalid_flags(rkt, fly, inspect_image):
+    one_error_line(rkt.run("run", "--pod-manifest=/dev/null", "--inherit-env"),
+                   "conflicting flags set with --pod-manifest")
+    one_error_line(rkt.run("run", "--pod-manifest=/dev/null", inspect_image.arg),
+                   "conflicting flags set with --pod-manifest")
+    one_error_line(rkt.run("run", "--interactive", FLY, inspect_image.arg, inspect_image.arg),
+                   "interactive option only supports one image")
+    one_error_line(rkt.run("run", "--net=none", "--port=x:80", FLY, inspect_image.arg),
+                   "--port flag does not work with 'none' networking")
+    one_error_line(rkt.run("run", FLY), "must provide at least one image")
+    one_error_line(rkt.run("run", "--stage1=fly", "--stage1-name=nspawn", inspect_image.arg),
+                   "conflicting stage1 flags")
+    one_error_line(rkt.run("run", "--stage1=warp", inspect_image.arg), "warp")
+    one_error_line(rkt.run("run", FLY, inspect_image.arg, "--caps-retain=CAP_KILL",
+                           "--caps-remove=CAP_CHOWN"), "--caps-retain and --caps-remove")
+    one_error_line(rkt.run("run", FLY, inspect_image.arg, "--memory=lots"), "--memory")
+    one_error_line(rkt.run("run", FLY, "--volume=v,kind=host,source=/this/directory/does/not/exist",
+                           inspect_image.arg), "/this/directory/does/not/exist")
+    one_error_line(rkt.run("run", FLY, inspect_image.arg, "--mount=volume=nope,target=/x"), "nope")
+    one_error_line(rkt.run("run", FLY, inspect_image.arg, "--bogus"), "--bogus")
+    assert not any((rkt.data_dir / "pods").rglob("pod"))
+
+
+def test_fly_runs_exactly_one_app(rkt, fly, inspect_image):
+    res = rkt.run("run", FLY, inspect_image.arg, "--name=a", "---", inspect_image.arg, "--name=b")
+    one_error_line(res, "exactly one app")
+
+
+def test_not_root(rkt, inspect_image):
+    harness.require_root()
+    for cmd in (["run", inspect_image.arg], ["prepare", inspect_image.arg], ["gc"],
+                ["rm", "x"], ["run-prepared", "x"], ["enter", "x"]):
+        res = rkt.run(*cmd, user=65534)
+        assert res.code == 254, repr(res)
+        assert "cannot run as unprivileged user" in res.err, repr(res)
