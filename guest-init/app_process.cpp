@@ -13,9 +13,9 @@
 
 #include "common/error.h"
 #include "common/safe_path.h"
+#include "guest-init/app_isolation.h"
 #include "guest-init/etc_files.h"
 #include "guest-init/exec_rules.h"
-#include "guest-init/isolation_hook.h"
 #include "guest-init/mount_util.h"
 
 namespace rkt::guest_init {
@@ -181,9 +181,16 @@ void make_working_dir(const std::string& dir) {
     report_and_exit(report_fd, f.exit_code, f.reason);
 }
 
+[[noreturn]] void report_failure(int report_fd, const isolation::Failure& failure) {
+    char buf[512];
+    std::string reason = "could not start: ";
+    reason.append(buf, isolation::format_failure(failure, buf, sizeof buf));
+    report_and_exit(report_fd, kExitCannotExecute, reason);
+}
+
 [[noreturn]] void child_main(const guest::GuestApp& app, const guest::PodSpec& pod,
-                             const AppPaths& paths, const AppCredentials& creds, int out_fd,
-                             int err_fd, int report_fd) {
+                             const AppPaths& paths, const isolation::PreparedIsolation& isolation,
+                             int out_fd, int err_fd, int report_fd) {
     try {
         reset_signals();
         ::setsid();
@@ -202,11 +209,13 @@ void make_working_dir(const std::string& dir) {
         }
         pivot_into(paths.rootfs);
         write_etc_files(pod);
+        if (auto f = isolation.restrict_paths()) report_failure(report_fd, f);
         make_working_dir(app.working_dir);
         ::umask(022);
-        enter_app_security_context(app.isolation, creds);
-        if (::chdir(app.working_dir.c_str()) < 0)
-            throw system_error("cannot enter the working directory " + app.working_dir);
+        // The user, groups, capabilities, no_new_privs and the seccomp filter; the working
+        // directory is entered as the app's user. Nothing but exec comes after it.
+        if (auto f = isolation.drop_privileges(app.working_dir.c_str()))
+            report_failure(report_fd, f);
         exec_app(app, report_fd);
     } catch (const std::exception& e) {
         report_and_exit(report_fd, kExitCannotExecute, std::string("could not start: ") + e.what());
@@ -229,13 +238,14 @@ Pipe make_pipe() {
 
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
                         const AppPaths& paths) {
-    AppCredentials creds = resolve_app_credentials(app, paths.rootfs);
+    isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
     Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork for app " + app.name);
     if (pid == 0) {
         report.read.reset();
-        child_main(app, pod, paths, creds, out.write.get(), err.write.get(), report.write.get());
+        child_main(app, pod, paths, isolation, out.write.get(), err.write.get(),
+                   report.write.get());
     }
     out.write.reset();
     err.write.reset();

@@ -14,7 +14,6 @@
 #include "common/process.h"
 #include "guest-init/app_process.h"
 #include "guest-init/app_rootfs.h"
-#include "guest-init/isolation_hook.h"
 
 namespace rkt::guest_init {
 
@@ -86,7 +85,6 @@ void Supervisor::start_apps() {
     for (size_t i = 0; i < apps_.size(); ++i) {
         App& app = apps_[i];
         const auto& name = app.spec->name;
-        for (const auto& gap : isolation_gaps(*app.spec)) host_.warn("app " + name + ": " + gap);
         LaunchResult result = LaunchFailure{};
         try {
             AppPaths paths = prepare_app_rootfs(*app.spec, kDiskTimeout);

@@ -181,6 +181,39 @@ def test_app_context(boot):
     assert "/init" in out  # PID 1 is guest-init, seen through the app's /proc
 
 
+def test_masked_paths_and_seccomp(boot):
+    vm = boot()
+    script = ("stat -c '%A %n' /sys/firmware; "
+              "echo 1 > /proc/sys/vm/panic_on_oom 2>&1 || true; "
+              "mkdir /tmp/d 2>&1 || echo mkdir-denied; echo still-running")
+    run = run_pod(vm, pod_spec([app(
+        "locked", ["/bin/sh", "-c", script],
+        isolation={"masked_paths": True, "no_new_privileges": True,
+                   "seccomp": {"mode": "remove", "syscalls": ["mkdir", "mkdirat"], "errno": 1}})]))
+    out = run.output("locked") + run.output("locked", "stderr")
+    assert run.exited("locked")["exit_code"] == 0, out
+    # rkt's masked and read-only paths (this kernel has no /proc/kcore, sysrq or core_pattern).
+    assert "d--------- /sys/firmware" in out
+    assert "Read-only file system" in out
+    assert "mkdir-denied" in out and "Operation not permitted" in out
+    assert "still-running" in out
+
+
+def test_user_and_group_by_name(boot):
+    vm = boot()
+    run = run_pod(vm, pod_spec([app("named", ["/bin/id"], user="user", group="user")]))
+    assert "uid=1000(user) gid=1000(user) groups=1001(extra)" in run.output("named"), \
+        run.output("named") + run.output("named", "stderr")
+
+
+def test_unknown_user_is_an_app_error(boot):
+    vm = boot()
+    run = run_pod(vm, pod_spec([app("ghost", ["/bin/id"], user="ghost")]))
+    exited = run.exited("ghost")
+    assert exited["exit_code"] == 126 and "could not start" in exited["error"], exited
+    assert "ghost" in exited["error"]
+
+
 def test_root_app_keeps_only_its_capabilities(boot):
     vm = boot()
     run = run_pod(vm, pod_spec([app(

@@ -1,14 +1,19 @@
 // The pure parts of guest-init: how a program is looked up and a failure worded, disk names,
-// the /etc files, kernel parameters. The rest runs as PID 1 in a VM (tests/e2e/test_guest_boot.py).
+// the /etc files, kernel parameters, the isolation settings. The rest runs as PID 1 in a VM
+// (tests/e2e/test_guest_boot.py).
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "common/fs.h"
+#include "guest-init/app_isolation.h"
 #include "guest-init/early_boot.h"
 #include "guest-init/etc_files.h"
 #include "guest-init/exec_rules.h"
-#include "guest-init/isolation_hook.h"
 
 namespace rkt::guest_init {
 namespace {
@@ -105,28 +110,59 @@ TEST(EarlyBoot, KernelParameters) {
     EXPECT_EQ(p["rkt.debug"], "");
 }
 
-TEST(IsolationHook, NumericCredentials) {
-    guest::GuestApp app;
-    app.user = "1000";
-    app.group = "5";
-    app.supplementary_gids = {7, 8};
-    auto c = resolve_app_credentials(app, "/nonexistent");
-    EXPECT_EQ(c.uid, 1000u);
-    EXPECT_EQ(c.gid, 5u);
-    EXPECT_EQ(c.supplementary_gids, (std::vector<gid_t>{7, 8}));
-    app.user = "nginx";
-    EXPECT_THROW(resolve_app_credentials(app, "/nonexistent"), Error);
-    app.user = "4294967295";
-    EXPECT_THROW(resolve_app_credentials(app, "/nonexistent"), Error);
+TEST(AppIsolation, PolicyMirrorsTheSettings) {
+    guest::IsolationSettings settings;
+    settings.capabilities = std::vector<std::string>{"CAP_CHOWN", "CAP_KILL"};
+    settings.capabilities_granted_to_non_root = true;
+    settings.seccomp =
+        guest::SeccompSettings{guest::SeccompSettings::Mode::kRemove, false, {"mkdir"}, {}, 0};
+    settings.masked_paths = false;
+    settings.no_new_privileges = false;
+    settings.oom_score_adj = 250;
+    isolation::Policy p = policy_from_settings(settings);
+    ASSERT_TRUE(p.capabilities.has_value());
+    EXPECT_EQ(p.capabilities->mask(), (uint64_t{1} << 0) | (uint64_t{1} << 5));
+    EXPECT_TRUE(p.capabilities_granted_to_non_root);
+    ASSERT_TRUE(p.seccomp.has_value());
+    EXPECT_EQ(p.seccomp->mode, isolation::SeccompMode::kRemove);
+    EXPECT_EQ(p.seccomp->syscalls, (std::set<std::string>{"mkdir"}));
+    EXPECT_EQ(p.seccomp->errno_code, 0);
+    EXPECT_FALSE(p.mask_paths);
+    EXPECT_FALSE(p.no_new_privileges);
+    EXPECT_EQ(p.oom_score_adj, 250);
+
+    settings.capabilities.reset();
+    settings.seccomp.reset();
+    p = policy_from_settings(settings);
+    EXPECT_FALSE(p.capabilities.has_value());  // not restricted
+    EXPECT_FALSE(p.seccomp.has_value());
+
+    settings.capabilities = std::vector<std::string>{"CAP_NOPE"};
+    EXPECT_THROW(policy_from_settings(settings), Error);
 }
 
-TEST(IsolationHook, GapsAreNamed) {
+TEST(AppIsolation, IdentityComesFromTheImage) {
+    char tmpl[] = "/tmp/guest-identity-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string root = tmpl;
+    ::mkdir((root + "/etc").c_str(), 0755);
+    fs::write_file(root + "/etc/passwd",
+                   "root:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n");
+    fs::write_file(root + "/etc/group", "root:x:0:\nuser:x:1000:\nextra:x:1001:user\n");
     guest::GuestApp app;
-    app.isolation.masked_paths = false;
-    EXPECT_TRUE(isolation_gaps(app).empty());
-    app.isolation.seccomp = guest::SeccompSettings{};
-    app.isolation.masked_paths = true;
-    EXPECT_EQ(isolation_gaps(app).size(), 2u);
+    app.user = "user";
+    app.group = "user";
+    app.supplementary_gids = {7};
+    auto id = resolve_app_identity(app, root);
+    EXPECT_EQ(id.uid, 1000u);
+    EXPECT_EQ(id.gid, 1000u);
+    EXPECT_NE(std::find(id.supplementary_gids.begin(), id.supplementary_gids.end(), 1001u),
+              id.supplementary_gids.end());
+    EXPECT_NE(std::find(id.supplementary_gids.begin(), id.supplementary_gids.end(), 7u),
+              id.supplementary_gids.end());
+    app.user = "nobody-here";
+    EXPECT_THROW(resolve_app_identity(app, root), Error);
+    fs::remove_tree(root);
 }
 
 }  // namespace
