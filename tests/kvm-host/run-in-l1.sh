@@ -92,7 +92,8 @@ tmp="$(mktemp -d /tmp/rkt-l1.XXXXXX)" || { say "L1 failed: mktemp"; exit 125; }
 qemu_pid=""
 readers=()
 cleanup() {
-  [[ -n "$qemu_pid" ]] && kill -KILL "$qemu_pid" 2>/dev/null
+  # timeout(1) leads its own process group (it and QEMU): end both.
+  [[ -n "$qemu_pid" ]] && { kill -KILL -- "-$qemu_pid" 2>/dev/null || kill -KILL "$qemu_pid" 2>/dev/null; }
   for fifo in "$tmp"/*.fifo; do [[ -p "$fifo" ]] && : 2>/dev/null <>"$fifo"; done
   for r in "${readers[@]}"; do wait "$r" 2>/dev/null; done
   rm -rf "$tmp"
@@ -173,7 +174,7 @@ timeout --kill-after=5 "$timeout_s" "$qemu" \
   -M microvm,acpi=off -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
   -nodefaults -no-user-config -no-reboot -display none \
   -kernel "$l1_kernel" -initrd "$initramfs" \
-  -append "console=ttyS0 panic=-1 reboot=t quiet tsc_early_khz=$tsc_khz" \
+  -append "console=ttyS0 panic=-1 reboot=t quiet tsc_early_khz=$tsc_khz tsc=reliable" \
   -chardev "file,id=console,path=$console_path" -serial chardev:console \
   -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap" \
   -device "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot" \
