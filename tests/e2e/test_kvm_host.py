@@ -45,12 +45,13 @@ def test_command_status_output_cwd_env_and_shares(tmp_path):
         "echo kept > result && "  # the working directory (under /tmp) is shared back
         "touch /usr/share/rkt-l1-overlay-probe && echo overlay-writable; "  # throwaway overlay
         "test -c /dev/kvm && echo has-kvm; "
+        "unshare -U -r true && echo userns-ok; "  # a real root, not a chroot
         "exit 7")
     code, out = run_in_l1(["sh", "-c", script], timeout=300, cwd=tmp_path,
                           env={"L1_TEST_VAR": "carried"}, force_l1=True)
     assert code == 7, out
     for want in ("to-stdout", "to-stderr", str(tmp_path), "var=carried in_l1=1", "handed in",
-                 "overlay-writable", "has-kvm"):
+                 "overlay-writable", "has-kvm", "userns-ok"):
         assert want in out
     assert (tmp_path / "result").read_text() == "kept\n"
     assert not Path("/usr/share/rkt-l1-overlay-probe").exists()

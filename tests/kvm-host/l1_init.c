@@ -329,7 +329,13 @@ int main(void) {
     int out_pipe[2], err_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
         fail("pipe: %s", strerror(errno));
-    if (chroot(ROOT) != 0 || chdir("/") != 0) fail("chroot into the host root: %s", strerror(errno));
+    /* switch_root: the new root moved onto /, not a chroot below it (a chrooted process may
+       not create user namespaces, which rootless tools and some stage1s need). */
+    if (chdir(ROOT) != 0 || mount(ROOT, "/", NULL, MS_MOVE, NULL) != 0 || chroot(".") != 0 ||
+        chdir("/") != 0)
+        fail("switching to the host root: %s", strerror(errno));
+    /* Shared propagation, as systemd sets it up on an ordinary host. */
+    mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL);
     if (chdir(cwd) != 0)
         fail("the working directory %s does not exist in the L1: %s (the L1 sees the host's "
              "root, but /tmp, /var/tmp and /run are its own; share it with --share)",
