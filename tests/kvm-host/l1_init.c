@@ -101,8 +101,8 @@ static void mount_or_fail(const char* src, const char* target, const char* type,
         fail("mount %s (%s) on %s: %s", src, type, target, strerror(errno));
 }
 
-static int mount_quiet(const char* src, const char* target, const char* type,
-                       unsigned long flags, const char* data) {
+static int mount_quiet(const char* src, const char* target, const char* type, unsigned long flags,
+                       const char* data) {
     mkdir(target, 0755);
     return mount(src, target, type, flags, data);
 }
@@ -301,8 +301,7 @@ int main(void) {
     /* The job directory first: every later failure is reported through it. */
     mkdir(JOB_DIR, 0755);
     if (mount("rktjob", JOB_DIR, "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") != 0) {
-        console_line("error: cannot mount the job directory (9p tag rktjob): %s",
-                     strerror(errno));
+        console_line("error: cannot mount the job directory (9p tag rktjob): %s", strerror(errno));
         power_off();
     }
     job_dir_fd = open(JOB_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -337,9 +336,10 @@ int main(void) {
     /* Shared propagation, as systemd sets it up on an ordinary host. */
     mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL);
     if (chdir(cwd) != 0)
-        fail("the working directory %s does not exist in the L1: %s (the L1 sees the host's "
-             "root, but /tmp, /var/tmp and /run are its own; share it with --share)",
-             cwd, strerror(errno));
+        fail(
+            "the working directory %s does not exist in the L1: %s (the L1 sees the host's "
+            "root, but /tmp, /var/tmp and /run are its own; share it with --share)",
+            cwd, strerror(errno));
 
     double job_start_s = boottime_s();
     pid_t job = fork();

@@ -18,7 +18,7 @@ for f in "$helpers/l2_init" "$helpers/port_peer"; do
   [[ -x "$f" ]] || { echo "no $f (cmake --build build --target linux_boot_helpers)"; exit 1; }
 done
 for f in vmlinux bzImage; do
-  [[ -f "$guest/$f" ]] || { echo "no guest kernel $guest/$f (cmake --build build --target guest-kernel)"; exit 1; }
+  [[ -f "$guest/$f" ]] || { echo "skipped: no guest kernel $guest/$f (built by the guest-kernel target unless RKT_BUILD_KERNEL=OFF)"; exit 77; }
 done
 if ! probe=$("$vmm" --probe); then
   echo "skipped: this host's KVM cannot run Linux guests ($probe); run it in the KVM test host: tests/kvm-host/run-in-l1.sh -- $0"
