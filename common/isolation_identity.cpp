@@ -120,8 +120,11 @@ Identity resolve_identity(const AppSpec& app, int root_fd) {
     }
 
     std::vector<GroupEntry> groups = read_group(root_fd);
-    const std::string& group = app.group.empty() ? std::string("0") : app.group;
-    if (auto gid = parse_id(group)) {
+    const std::string& group = app.group;
+    if (group.empty()) {
+        // No group given: the user's primary group, as Docker does (0 for an unknown uid).
+        id.gid = entry ? entry->gid : 0;
+    } else if (auto gid = parse_id(group)) {
         id.gid = *gid;
     } else if (group[0] == '/') {
         id.gid = stat_in_root(root_fd, group, "group file").st_gid;

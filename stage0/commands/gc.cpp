@@ -52,6 +52,8 @@ void add_gc(CLI::App& app, Context& ctx) {
             }
         }
         if (o->mark_only) return;
+        // Marking just now set the marked pods' ctime: measure the grace period from here.
+        now = pod::Clock::now();
         for (const auto& p : ctx.pods().list()) {
             try {
                 if (p.state() == State::kExitedGarbage) {

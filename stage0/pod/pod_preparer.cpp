@@ -10,7 +10,6 @@
 #include "common/strings.h"
 #include "stage0/image_source.h"
 #include "stage0/pod/pod_spec_builder.h"
-#include "stage0/user_resolution.h"
 
 extern char** environ;
 

@@ -3,7 +3,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/strings.h"
-#include "stage0/user_resolution.h"
+#include "common/isolation.h"
 
 extern char** environ;
 
@@ -64,43 +64,7 @@ void add_isolators(AppSpec& app, const AppFlags& f) {
             throw Error("--cpu-shares must be a number, not \"" + *f.cpu_shares + "\"");
         app.set_isolator("resource/cpu-shares", {{"value", std::stoul(*f.cpu_shares)}});
     }
-    if (f.caps_retain && f.caps_remove)
-        throw Error("--caps-retain and --caps-remove cannot be used together");
-    auto cap_list = [](const std::string& s) {
-        std::vector<std::string> caps;
-        for (const auto& c : strings::split(s, ',')) {
-            std::string name = strings::trim(c);
-            if (name.empty()) continue;
-            std::string upper;
-            for (char ch : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
-            if (upper.rfind("CAP_", 0) != 0) upper = "CAP_" + upper;
-            caps.push_back(upper);
-        }
-        return caps;
-    };
-    if (f.caps_retain)
-        app.set_isolator("os/linux/capabilities-retain-set", {{"set", cap_list(*f.caps_retain)}});
-    if (f.caps_remove)
-        app.set_isolator("os/linux/capabilities-remove-set", {{"set", cap_list(*f.caps_remove)}});
-    if (f.seccomp) {
-        std::string mode;
-        std::string err;
-        std::vector<std::string> names;
-        for (const auto& [k, v] : parse_kv_list(*f.seccomp)) {
-            if (k == "mode") mode = v;
-            else if (k == "errno") err = v;
-            else if (k.empty() && !v.empty()) names.push_back(v);
-            else throw Error("--seccomp: unknown option \"" + k + "\"");
-        }
-        if (mode != "retain" && mode != "remove")
-            throw Error("--seccomp needs mode=retain or mode=remove");
-        if (names.empty()) throw Error("--seccomp needs at least one syscall or @group");
-        nlohmann::json v = {{"set", names}};
-        if (!err.empty()) v["errno"] = err;
-        app.set_isolator(mode == "retain" ? "os/linux/seccomp-retain-set"
-                                          : "os/linux/seccomp-remove-set",
-                         v);
-    }
+    isolation::apply_isolator_flags(app, {f.caps_retain, f.caps_remove, f.seccomp});
     if (f.oom_score_adj) {
         int v = 0;
         try {
@@ -254,13 +218,8 @@ PodManifest build_pod_manifest(const PodFlags& flags, const std::vector<AppReque
             img_group = img_user.substr(c + 1);
             img_user = img_user.substr(0, c);
         }
-        std::string user = req.flags.user.value_or(img_user);
-        std::string group = req.flags.group.value_or(req.flags.user ? "" : img_group);
-        ResolvedIds ids = with_context("app " + ra.name, [&] {
-            return resolve_user_group(images[i].rootfs, user, group);
-        });
-        app.user = std::to_string(ids.uid);
-        app.group = std::to_string(ids.gid);
+        app.user = req.flags.user.value_or(img_user);
+        app.group = req.flags.group.value_or(req.flags.user ? "" : img_group);
         if (req.flags.supplementary_gids) {
             for (const auto& g : strings::split(*req.flags.supplementary_gids, ',')) {
                 if (!strings::is_decimal(g) || g.size() > 10)
@@ -268,6 +227,12 @@ PodManifest build_pod_manifest(const PodFlags& flags, const std::vector<AppReque
                 app.supplementary_gids.push_back(static_cast<uint32_t>(std::stoul(g)));
             }
         }
+        isolation::Identity ids = with_context("app " + ra.name, [&] {
+            return isolation::resolve_identity(app, images[i].rootfs);
+        });
+        app.user = std::to_string(ids.uid);
+        app.group = std::to_string(ids.gid);
+        app.supplementary_gids.assign(ids.supplementary_gids.begin(), ids.supplementary_gids.end());
         app.working_directory = req.flags.working_dir.value_or(cfg.working_dir);
         if (app.working_directory.empty()) app.working_directory = "/";
         if (app.working_directory[0] != '/')

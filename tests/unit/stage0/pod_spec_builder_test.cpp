@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "common/error.h"
-#include "stage0/user_resolution.h"
+#include "common/isolation.h"
 
 namespace fs = std::filesystem;
 
@@ -51,23 +51,25 @@ protected:
     fs::path root;
 };
 
-TEST_F(RootfsTest, ResolvesNamesAgainstTheImage) {
-    auto ids = rkt::resolve_user_group(root, "www", "");
-    EXPECT_EQ(ids.uid, 33u);
-    EXPECT_EQ(ids.gid, 34u);  // primary group
-    ids = rkt::resolve_user_group(root, "www", "staff");
-    EXPECT_EQ(ids.gid, 50u);
-    ids = rkt::resolve_user_group(root, "1234", "");
-    EXPECT_EQ(ids.uid, 1234u);
-    EXPECT_EQ(ids.gid, 0u);
-    EXPECT_THROW(rkt::resolve_user_group(root, "nobody", ""), rkt::Error);
-    EXPECT_THROW(rkt::resolve_user_group(root, "0", "wheel"), rkt::Error);
+rkt::isolation::Identity resolve(const fs::path& root, const std::string& user,
+                                 const std::string& group) {
+    rkt::AppSpec app;
+    app.user = user;
+    app.group = group;
+    return rkt::isolation::resolve_identity(app, root);
 }
 
-TEST_F(RootfsTest, PasswdSymlinkOutOfTheImageIsNotFollowed) {
-    fs::remove(root / "etc/passwd");
-    fs::create_symlink("/etc/passwd", root / "etc/passwd");  // absolute: resolved inside the root
-    EXPECT_THROW(rkt::resolve_user_group(root, "root", ""), rkt::Error);
+TEST_F(RootfsTest, ResolvesNamesAgainstTheImage) {
+    auto ids = resolve(root, "www", "");
+    EXPECT_EQ(ids.uid, 33u);
+    EXPECT_EQ(ids.gid, 34u);  // no group given: the user's primary group
+    ids = resolve(root, "www", "staff");
+    EXPECT_EQ(ids.gid, 50u);
+    ids = resolve(root, "1234", "");
+    EXPECT_EQ(ids.uid, 1234u);
+    EXPECT_EQ(ids.gid, 0u);
+    EXPECT_THROW(resolve(root, "nobody", ""), rkt::Error);
+    EXPECT_THROW(resolve(root, "0", "wheel"), rkt::Error);
 }
 
 TEST(PodSpecBuilder, EnvFile) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""`rkt run --stage1=fly` of a cached image whose app exits at once, against `runc run` of the
-same root filesystem. Prints the medians and their ratio."""
+"""`rkt run --stage1=fly|nspawn` of a cached image whose app exits at once, against `runc run` of
+the same root filesystem. Prints the medians and their ratio, one line per stage1."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import benchlib
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--stage1", action="append", choices=["fly", "nspawn"],
+                    help="stage1(s) to measure (default: fly and nspawn)")
     args = ap.parse_args()
 
     build = benchlib.build_dir()
@@ -44,12 +46,19 @@ def main() -> int:
         spec["root"]["readonly"] = False
         (bundle / "config.json").write_text(json.dumps(spec))
 
-        rkt_samples = benchlib.time_command(base + ["run", "--stage1=fly", str(layout)], args.runs)
-        runc_samples = benchlib.time_command(
-            ["runc", "--root", str(tmp / "runc-state"), "run", "-b", str(bundle), "bench"],
-            args.runs)
-        benchlib.report("pod start to exit, app exits at once (fly vs runc)", rkt_samples,
-                        "runc", runc_samples)
+        for stage1 in args.stage1 or ["fly", "nspawn"]:
+            if not (build / "lib" / "rkt" / "stage1" / stage1 / "run").exists():
+                print(f"{stage1}: skipped, stage1 not built")
+                continue
+            # Interleave the two so that load from elsewhere hits both alike.
+            rkt_samples, runc_samples = [], []
+            for _ in range(args.runs):
+                rkt_samples += benchlib.time_command(
+                    base + ["run", f"--stage1={stage1}", str(layout)], 1)
+                runc_samples += benchlib.time_command(
+                    ["runc", "--root", str(tmp / "runc-state"), "run", "-b", str(bundle), "bench"], 1)
+            benchlib.report(f"pod start to exit, app exits at once ({stage1} vs runc)", rkt_samples,
+                            "runc", runc_samples)
         subprocess.run(base + ["gc", "--grace-period=0s"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     return 0
