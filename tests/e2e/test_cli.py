@@ -165,18 +165,7 @@ def test_prepare_and_run_prepared(rkt, fly, inspect_image):
 
 
 def test_rm_refuses_running_pod_and_stop(rkt, fly, inspect_image):
-    uuid_file = rkt.uuid_file()
-    proc = rkt.spawn("run", FLY, f"--uuid-file-save={uuid_file}", inspect_image.arg, "--",
-                     "--print-msg=started", "--sleep=60")
-    uuid = harness.wait_for_uuid(uuid_file) if hasattr(harness, "wait_for_uuid") else None
-    if uuid is None:
-        import time
-        for _ in range(200):
-            if uuid_file.exists() and uuid_file.read_text().strip():
-                break
-            time.sleep(0.05)
-        uuid = uuid_file.read_text().strip()
-    rkt.run("status", "--wait-ready=10s", uuid).expect(0)
+    proc, uuid = rkt.spawn_pod(FLY, inspect_image.arg, "--", "--print-msg=started", "--sleep=60")
     assert rkt.status(uuid)["state"] == "running"
     one_error_line(rkt.run("rm", uuid), "running")
     res = rkt.run("stop", uuid).expect(0)
@@ -189,16 +178,9 @@ def test_rm_refuses_running_pod_and_stop(rkt, fly, inspect_image):
 
 
 def test_stop_force_kills_a_pod_that_ignores_sigterm(rkt, fly, inspect_image):
-    import time
-    uuid_file = rkt.uuid_file()
-    proc = rkt.spawn("run", FLY, f"--uuid-file-save={uuid_file}", inspect_image.arg, "--",
-                     "--silent-sigterm", "--sleep=60")
-    for _ in range(200):
-        if uuid_file.exists() and uuid_file.read_text().strip():
-            break
-        time.sleep(0.05)
-    uuid = uuid_file.read_text().strip()
-    rkt.run("status", "--wait-ready=10s", uuid).expect(0)
+    proc, uuid = rkt.spawn_pod(FLY, inspect_image.arg, "--", "--silent-sigterm", "--sleep=60")
+    uuid_file = rkt.scratch / "uuid-for-stop"
+    uuid_file.write_text(uuid)
     rkt.run("stop", "--force", f"--uuid-file={uuid_file}").expect(0)
     assert proc.wait(timeout=30) == 128 + 9
 
