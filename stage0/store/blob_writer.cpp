@@ -1,5 +1,10 @@
 // Resumable, verified blob writes for fetchers: tmp/blob-<hex>.partial, owned through its lock
 // while a writer has it open, renamed into blobs/ only when digest and size match.
+//
+// A writer never waits for another writer of the same digest: when the partial file is taken,
+// it writes a private file instead (not resumable). Waiting could deadlock two fetches that
+// open writers for shared blobs in different orders; the price is a duplicate download when
+// two processes fetch the same blob at the same moment.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,22 +21,32 @@ namespace rkt::store {
 namespace {
 
 class BlobWriterImpl : public BlobWriter {
-public:
+  public:
     BlobWriterImpl(const StoreLayout& layout, std::string digest, std::optional<uint64_t> size)
         : layout_(layout), digest_(std::move(digest)), expected_size_(size) {
-        std::string name = partial_blob_name(digest_);
-        lock_path_ = layout_.tmp_owner_lock(name);
-        partial_path_ = layout_.tmp_dir / name;
-        // Waits while another process writes the same blob, then finds it done or resumable.
-        lock_ = lock_deletable(lock_path_, true);
         struct stat st {};
         if (::stat(layout_.blob_path(digest_).c_str(), &st) == 0) {
+            present_ = true;
+            return;
+        }
+        std::string name = partial_blob_name(digest_);
+        lock_path_ = layout_.tmp_owner_lock(name);
+        lock_ = lock_deletable(lock_path_, false);
+        if (!lock_.valid()) {
+            private_ = TmpEntry::reserve_file(layout_, "blob", ".download");
+            partial_path_ = private_.path();
+            fd_ = fs::open_file(partial_path_, O_RDWR | O_CREAT | O_EXCL, 0644);
+            return;
+        }
+        if (::stat(layout_.blob_path(digest_).c_str(), &st) == 0) {  // committed meanwhile
             present_ = true;
             release_lock();
             return;
         }
+        partial_path_ = layout_.tmp_dir / name;
         fd_ = fs::open_file(partial_path_, O_RDWR | O_CREAT, 0644);
-        if (::fstat(fd_.get(), &st) < 0) throw system_error("cannot stat " + partial_path_.string());
+        if (::fstat(fd_.get(), &st) < 0)
+            throw system_error("cannot stat " + partial_path_.string());
         uint64_t have = static_cast<uint64_t>(st.st_size);
         if (expected_size_ && have > *expected_size_) {
             truncate();
@@ -85,8 +100,13 @@ public:
         }
         if (::fsync(fd_.get()) < 0) throw system_error("cannot fsync " + partial_path_.string());
         stdfs::path dst = layout_.blob_path(digest_);
-        if (::rename(partial_path_.c_str(), dst.c_str()) < 0)
-            throw system_error("cannot move blob " + digest_ + " into the store");
+        // NOREPLACE: a blob already in place was verified by whoever put it there.
+        if (::renameat2(AT_FDCWD, partial_path_.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) <
+            0) {
+            if (errno != EEXIST)
+                throw system_error("cannot move blob " + digest_ + " into the store");
+            ::unlink(partial_path_.c_str());
+        }
         fs::fsync_dir(layout_.blobs_dir);
         fd_.reset();
         committed_ = true;
@@ -99,7 +119,7 @@ public:
         truncate();
     }
 
-private:
+  private:
     void truncate() {
         if (::ftruncate(fd_.get(), 0) < 0 || ::lseek(fd_.get(), 0, SEEK_SET) < 0)
             throw system_error("cannot truncate " + partial_path_.string());
@@ -112,6 +132,7 @@ private:
         release_lock();
     }
     void release_lock() {
+        private_ = TmpEntry();
         if (!lock_.valid()) return;
         unlink_lock(lock_path_);
         lock_ = FileLock();
@@ -123,6 +144,7 @@ private:
     stdfs::path lock_path_;
     stdfs::path partial_path_;
     FileLock lock_;
+    TmpEntry private_;  // when another writer has the partial file
     UniqueFd fd_;
     Sha256 hash_;
     uint64_t written_ = 0;

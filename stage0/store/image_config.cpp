@@ -34,7 +34,8 @@ ImageConfig ImageConfig::from_json(const json& j) {
         if (auto it = j.find("env"); it != j.end()) {
             if (!it->is_array()) throw Error("image config: \"env\" is not an array");
             for (const auto& e : *it)
-                c.env.push_back({e.at("name").get<std::string>(), e.at("value").get<std::string>()});
+                c.env.push_back(
+                    {e.at("name").get<std::string>(), e.at("value").get<std::string>()});
         }
         c.user = j.value("user", std::string());
         c.working_dir = j.value("workingDir", std::string());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -86,9 +87,8 @@ struct Selection {
     std::optional<oci::Descriptor> top;  // the top-level entry, for its ref annotation
 };
 
-Selection select_manifest(const oci::Index& index, const BlobSource& source,
-                          const std::string& ref, const std::string& display,
-                          const ImportLimits& limits, int depth) {
+Selection select_manifest(const oci::Index& index, const BlobSource& source, const std::string& ref,
+                          const std::string& display, const ImportLimits& limits, int depth) {
     std::vector<oci::Descriptor> candidates;
     if (depth == 0 && !ref.empty()) {
         for (const auto& d : index.manifests) {
@@ -183,13 +183,13 @@ ImageInfo StoreImpl::import_oci_layout(const stdfs::path& dir, const std::string
 ImageInfo StoreImpl::import_archive(const stdfs::path& tar, const std::string& ref,
                                     const std::string& name) {
     return with_context("cannot import " + tar.string(), [&] {
-        FileLock lease =
-            FileLock::acquire(layout_.blobs_lock_path(), FileLock::Mode::kShared);
+        FileLock lease = FileLock::acquire(layout_.blobs_lock_path(), FileLock::Mode::kShared);
         UniqueFd in = fs::open_file(tar, O_RDONLY);
         TmpEntry work = TmpEntry::make_dir(layout_, "archive");
         UniqueFd work_fd = fs::open_dir(work.path());
         {
-            LayerReader reader(in.get(), tar.filename().string());
+            LayerReader reader(in.get(), tar.filename().string(), std::nullopt,
+                               std::numeric_limits<uint64_t>::max());
             TreeWriterOptions opts;
             opts.limits = limits_;
             opts.image_layer = false;
@@ -205,13 +205,13 @@ ImageInfo StoreImpl::import_archive(const stdfs::path& tar, const std::string& r
         std::string display = tar.string();
         // docker save (Docker >= 25 also writes an OCI layout next to it): manifest.json wins.
         if (is_file("manifest.json"))
-            return import_docker_save(work_fd.get(), display, ref, name,
-                                      archive_display_name(tar));
+            return import_docker_save(work_fd.get(), display, ref, name, archive_display_name(tar));
         if (is_file("index.json"))
             return import_layout_fd(work_fd.get(), display, ref, name, archive_display_name(tar),
                                     true);
-        throw Error("neither an OCI archive (index.json) nor a docker save archive "
-                    "(manifest.json)");
+        throw Error(
+            "neither an OCI archive (index.json) nor a docker save archive "
+            "(manifest.json)");
     });
 }
 
@@ -221,11 +221,10 @@ ImageInfo StoreImpl::import_layout_fd(int dir_fd, const std::string& display,
     // Until the image is registered, nothing references the blobs this import relies on.
     FileLock lease = FileLock::acquire(layout_.blobs_lock_path(), FileLock::Mode::kShared);
     int probe = safe_fs::open_beneath_raw(dir_fd, "oci-layout", O_RDONLY);
-    if (probe < 0)
-        throw Error("not an OCI image layout (no oci-layout file)");
+    if (probe < 0) throw Error("not an OCI image layout (no oci-layout file)");
     ::close(probe);
-    std::string layout_text =
-        with_context("oci-layout", [&] { return safe_fs::read_beneath(dir_fd, "oci-layout", 4096); });
+    std::string layout_text = with_context(
+        "oci-layout", [&] { return safe_fs::read_beneath(dir_fd, "oci-layout", 4096); });
     nlohmann::json layout_json = oci::parse_json(layout_text, "oci-layout", 4096);
     if (!layout_json.is_object() || !layout_json.contains("imageLayoutVersion"))
         throw Error("oci-layout has no imageLayoutVersion");
@@ -233,13 +232,14 @@ ImageInfo StoreImpl::import_layout_fd(int dir_fd, const std::string& display,
     std::string index_text = with_context("index.json", [&] {
         return safe_fs::read_beneath(dir_fd, "index.json", limits_.max_manifest_bytes);
     });
-    oci::Index index =
-        with_context("index.json", [&] { return oci::parse_index(index_text, limits_.max_manifest_bytes); });
+    oci::Index index = with_context(
+        "index.json", [&] { return oci::parse_index(index_text, limits_.max_manifest_bytes); });
     LayoutBlobSource source(dir_fd, owned);
     Selection sel = select_manifest(index, source, ref, display, limits_, 0);
 
     ImportPlan plan;
-    plan.manifest_bytes = source.read_verified(sel.manifest, limits_.max_manifest_bytes, "manifest");
+    plan.manifest_bytes =
+        source.read_verified(sel.manifest, limits_.max_manifest_bytes, "manifest");
     plan.manifest_media_type = sel.manifest.media_type;
     plan.source = &source;
     const std::string* annotation =
@@ -282,8 +282,12 @@ ImageInfo StoreImpl::import_docker_save(int dir_fd, const std::string& display,
     std::string config_bytes = with_context("config " + config_path, [&] {
         return safe_fs::read_beneath(dir_fd, config_path, limits_.max_manifest_bytes);
     });
-    oci::Descriptor config{std::string(oci::media::kOciConfig), sha256_digest(config_bytes),
-                           config_bytes.size(), {}, {}, std::nullopt};
+    oci::Descriptor config{std::string(oci::media::kOciConfig),
+                           sha256_digest(config_bytes),
+                           config_bytes.size(),
+                           {},
+                           {},
+                           std::nullopt};
     // Both layouts name the config by its digest ("<hex>.json" or "blobs/sha256/<hex>").
     std::string stem = stdfs::path(config_path).stem().string();
     if (stem.size() == 64 && "sha256:" + stem != config.digest)
@@ -292,22 +296,26 @@ ImageInfo StoreImpl::import_docker_save(int dir_fd, const std::string& display,
     oci::ParsedConfig pc = oci::parse_config(config_bytes, limits_.max_manifest_bytes);
     if (pc.diff_ids.size() != chosen->layer_paths.size())
         throw Error("the image config lists " + std::to_string(pc.diff_ids.size()) +
-                    " layers but manifest.json has " +
-                    std::to_string(chosen->layer_paths.size()));
+                    " layers but manifest.json has " + std::to_string(chosen->layer_paths.size()));
 
     // docker save layers are the uncompressed tars themselves: digest = DiffID.
     std::map<std::string, std::string> paths{{config.digest, config_path}};
     std::vector<oci::Descriptor> layers;
     for (size_t i = 0; i < chosen->layer_paths.size(); ++i) {
-        std::string rel = safe_fs::normalize_entry_path(chosen->layer_paths[i], limits_.max_path_length);
+        std::string rel =
+            safe_fs::normalize_entry_path(chosen->layer_paths[i], limits_.max_path_length);
         UniqueFd fd = safe_fs::open_beneath(dir_fd, rel, O_RDONLY);
         struct stat st {};
         if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
             throw Error("layer " + rel + " is not a regular file");
         if (looks_compressed(fd.get()))
             throw Error("layer " + rel + " is compressed; docker save archives hold plain tars");
-        layers.push_back({std::string(oci::media::kOciLayer), pc.diff_ids[i],
-                          static_cast<uint64_t>(st.st_size), {}, {}, std::nullopt});
+        layers.push_back({std::string(oci::media::kOciLayer),
+                          pc.diff_ids[i],
+                          static_cast<uint64_t>(st.st_size),
+                          {},
+                          {},
+                          std::nullopt});
         paths.emplace(pc.diff_ids[i], rel);
     }
     PathBlobSource source(dir_fd, std::move(paths));
@@ -331,8 +339,8 @@ ImageInfo StoreImpl::import_manifest(const ImportPlan& plan) {
         return info_for(require(id));
     }
 
-    oci::Manifest m =
-        oci::parse_manifest(plan.manifest_bytes, plan.manifest_media_type, limits_.max_manifest_bytes);
+    oci::Manifest m = oci::parse_manifest(plan.manifest_bytes, plan.manifest_media_type,
+                                          limits_.max_manifest_bytes);
     std::string config_bytes =
         plan.source->read_verified(m.config, limits_.max_manifest_bytes, "config");
     oci::ParsedConfig pc = oci::parse_config(config_bytes, limits_.max_manifest_bytes);
@@ -344,7 +352,8 @@ ImageInfo StoreImpl::import_manifest(const ImportPlan& plan) {
     fs::make_dirs(work.path() / "blobs");
     std::vector<std::string> staged;
     auto stage_bytes = [&](const std::string& digest, const std::string& bytes) {
-        if (blob_in_store(digest) || std::find(staged.begin(), staged.end(), digest) != staged.end())
+        if (blob_in_store(digest) ||
+            std::find(staged.begin(), staged.end(), digest) != staged.end())
             return;
         stdfs::path p = work.path() / "blobs" / digest.substr(7);
         UniqueFd fd = fs::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0644);

@@ -53,7 +53,9 @@ int64_t now_ms() {
         .count();
 }
 
-ImageIndex::ImageIndex(const std::filesystem::path& db_path) : db_(db_path) { init_schema(); }
+ImageIndex::ImageIndex(const std::filesystem::path& db_path) : db_(db_path) {
+    init_schema();
+}
 
 void ImageIndex::init_schema() {
     auto version = [&] {
@@ -99,8 +101,8 @@ std::optional<ImageRecord> ImageIndex::find(const std::string& id) {
 }
 
 std::vector<ImageRecord> ImageIndex::all() {
-    SqliteStatement s(db_, std::string("SELECT ") + kImageColumns +
-                               " FROM images ORDER BY import_time, id");
+    SqliteStatement s(
+        db_, std::string("SELECT ") + kImageColumns + " FROM images ORDER BY import_time, id");
     std::vector<ImageRecord> out;
     while (s.step()) out.push_back(read_record(s));
     return out;
@@ -139,8 +141,8 @@ std::vector<BlobRef> ImageIndex::blobs_of(const std::string& id) {
     s.bind(1, id);
     std::vector<BlobRef> out;
     while (s.step())
-        out.push_back({s.column_text(0), static_cast<uint64_t>(s.column_int(1)),
-                       s.column_text(2), static_cast<int>(s.column_int(3))});
+        out.push_back({s.column_text(0), static_cast<uint64_t>(s.column_int(1)), s.column_text(2),
+                       static_cast<int>(s.column_int(3))});
     return out;
 }
 

@@ -19,7 +19,8 @@ namespace {
 constexpr std::chrono::hours kKeepPartialBlobs{24};
 
 bool is_image_id(const std::string& s) {
-    return s.size() == 7 + 64 && s.starts_with("sha256-") && is_valid_sha256_digest("sha256:" + s.substr(7));
+    return s.size() == 7 + 64 && s.starts_with("sha256-") &&
+           is_valid_sha256_digest("sha256:" + s.substr(7));
 }
 
 std::string normalise_id(const std::string& s) {
@@ -168,7 +169,8 @@ std::vector<std::string> StoreImpl::verify() const {
         try {
             std::string actual = hash_file(e.path());
             if (actual != digest)
-                problems.push_back("blob " + digest + " is corrupt: its content hashes to " + actual);
+                problems.push_back("blob " + digest + " is corrupt: its content hashes to " +
+                                   actual);
         } catch (const Error& err) {
             problems.push_back("blob " + digest + ": " + err.what());
         }

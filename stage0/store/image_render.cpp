@@ -46,9 +46,12 @@ void link_or_copy(int src_fd, const stdfs::path& dst) {
 
 std::string compression_name(oci::Compression c) {
     switch (c) {
-        case oci::Compression::kGzip: return "gzip";
-        case oci::Compression::kZstd: return "zstd";
-        default: return "none";
+        case oci::Compression::kGzip:
+            return "gzip";
+        case oci::Compression::kZstd:
+            return "zstd";
+        default:
+            return "none";
     }
 }
 
@@ -71,6 +74,11 @@ uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& mani
                                 const stdfs::path& work, std::vector<std::string>* staged) {
     stdfs::path rootfs = work / "tree" / "rootfs";
     fs::make_dirs(rootfs);
+    // Layers do not set the root's mode (their "./" entry is skipped); containers expect 0755,
+    // whatever our umask.
+    for (const stdfs::path& d : {rootfs.parent_path(), rootfs})
+        if (::chmod(d.c_str(), 0755) < 0)
+            throw system_error("cannot set the mode of " + d.string());
     UniqueFd root_fd = fs::open_dir(rootfs);
     TreeWriterOptions opts;
     opts.limits = limits_;
@@ -82,8 +90,8 @@ uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& mani
         const oci::Descriptor& layer = manifest.layers[i];
         std::string what = "layer " + std::to_string(i) + " (" + layer.digest.substr(0, 19) + ")";
         stdfs::path staged_path = work / "blobs" / layer.hex();
-        bool is_staged = staged && std::find(staged->begin(), staged->end(), layer.digest) !=
-                                       staged->end();
+        bool is_staged =
+            staged && std::find(staged->begin(), staged->end(), layer.digest) != staged->end();
         UniqueFd in;
         UniqueFd tee;
         bool link = false;
@@ -102,7 +110,8 @@ uint64_t StoreImpl::render_into(const std::string& id, const oci::Manifest& mani
                         " is missing from the store; remove the image and fetch it again");
         }
 
-        LayerReader reader(in.get(), what, layer.size, tee ? tee.get() : -1);
+        LayerReader reader(in.get(), what, layer.size, limits_.max_layer_bytes,
+                           tee ? tee.get() : -1);
         writer.apply(reader);
         LayerDigests got = reader.finish();
         if (got.size != layer.size)
@@ -156,8 +165,8 @@ stdfs::path StoreImpl::render_locked(const std::string& id) {
     ImageRecord r = require(id);
     return with_context("cannot render image " + id, [&] {
         std::string manifest_bytes = read_store_blob(r.manifest_digest, limits_.max_manifest_bytes);
-        oci::Manifest m = oci::parse_manifest(manifest_bytes, r.manifest_media_type,
-                                              limits_.max_manifest_bytes);
+        oci::Manifest m =
+            oci::parse_manifest(manifest_bytes, r.manifest_media_type, limits_.max_manifest_bytes);
         std::string config_bytes = read_store_blob(m.config.digest, limits_.max_manifest_bytes);
         oci::ParsedConfig pc = oci::parse_config(config_bytes, limits_.max_manifest_bytes);
         if (pc.diff_ids.size() != m.layers.size())
@@ -186,8 +195,9 @@ stdfs::path StoreImpl::erofs_image(const std::string& id) {
     stdfs::path rootfs = render_locked(id);
     auto mkfs = find_executable("mkfs.erofs");
     if (!mkfs)
-        throw Error("mkfs.erofs is not installed (Debian package erofs-utils); it builds the "
-                    "erofs images of the kvm stage1");
+        throw Error(
+            "mkfs.erofs is not installed (Debian package erofs-utils); it builds the "
+            "erofs images of the kvm stage1");
     TmpEntry out = TmpEntry::reserve_file(layout_, "erofs", ".img");
     SpawnOptions opts;
     opts.capture_stdout = true;

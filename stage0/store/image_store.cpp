@@ -21,14 +21,18 @@ bool is_lower_hex(std::string_view s) {
 }
 
 Clock::time_point from_ms(int64_t ms) {
-    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-        std::chrono::milliseconds(ms)));
+    return Clock::time_point(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
 }  // namespace
 
-std::string id_from_digest(const std::string& digest) { return "sha256-" + digest.substr(7); }
-std::string digest_from_id(const std::string& id) { return "sha256:" + id.substr(7); }
+std::string id_from_digest(const std::string& digest) {
+    return "sha256-" + digest.substr(7);
+}
+std::string digest_from_id(const std::string& id) {
+    return "sha256:" + id.substr(7);
+}
 
 std::unique_ptr<ImageStore> ImageStore::open(const stdfs::path& data_dir,
                                              const ImportLimits& limits) {
@@ -43,7 +47,9 @@ StoreImpl::StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits)
       }()),
       limits_(limits),
       preserve_owner_(::geteuid() == 0),
+      open_lock_(FileLock::acquire(layout_.open_lock_path(), FileLock::Mode::kExclusive)),
       index_(layout_.db_path) {
+    open_lock_ = FileLock();
     clean_tmp(layout_, kKeepPartialBlobs);
 }
 
@@ -78,8 +84,7 @@ std::optional<ImageInfo> StoreImpl::resolve(const std::string& ref) const {
         explicit_id = true;
     }
     if (explicit_id || (is_lower_hex(s) && s.size() >= kMinIdPrefix && s.size() <= 64)) {
-        if (!is_lower_hex(s) || s.size() > 64)
-            throw Error("malformed image id \"" + ref + "\"");
+        if (!is_lower_hex(s) || s.size() > 64) throw Error("malformed image id \"" + ref + "\"");
         if (s.size() < kMinIdPrefix)
             throw Error("image id prefix \"" + ref + "\" is too short; give at least " +
                         std::to_string(kMinIdPrefix) + " hex digits");
@@ -113,9 +118,8 @@ std::vector<ImageInfo> StoreImpl::list() const {
 }
 
 std::string StoreImpl::read_store_blob(const std::string& digest, uint64_t limit) const {
-    std::string data = with_context("blob " + digest, [&] {
-        return fs::read_file_limited(layout_.blob_path(digest), limit);
-    });
+    std::string data = with_context(
+        "blob " + digest, [&] { return fs::read_file_limited(layout_.blob_path(digest), limit); });
     if (sha256_digest(data) != digest)
         throw Error("blob " + digest + " in the store is corrupt; run `rkt image verify`");
     return data;
@@ -176,6 +180,13 @@ ImageInfo StoreImpl::register_image(const std::string& manifest_digest, const st
             refs.push_back({l.digest, l.size, "layer", static_cast<int>(i)});
             if (counted.insert(l.digest).second) blobs_size += l.size;
         }
+        // Rendering checks every layer's digest and DiffID (and unpacks it safely) before the
+        // image becomes visible, as an import does; `rkt run` then finds the tree ready.
+        TmpEntry work = TmpEntry::make_dir(layout_, "render");
+        uint64_t tree_size = with_context("cannot register image " + id, [&] {
+            return render_into(id, m, pc, nullptr, work.path(), nullptr);
+        });
+        publish_tree(id, work.path());
         ImageRecord r;
         r.id = id;
         r.manifest_digest = manifest_digest;
@@ -183,6 +194,8 @@ ImageInfo StoreImpl::register_image(const std::string& manifest_digest, const st
         r.config_digest = m.config.digest;
         r.config_json = pc.config.to_json().dump();
         r.blobs_size = blobs_size;
+        r.tree_size = tree_size;
+        r.rendered = true;
         r.import_time_ms = r.last_used_ms = now_ms();
         index_.insert(r, refs, binding);
     } else if (binding) {

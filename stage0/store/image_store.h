@@ -61,13 +61,15 @@ struct ImportLimits {
     uint64_t max_entry_bytes = 8ull << 30;  // one file in a layer
     uint64_t max_layer_entries = 1'000'000;
     uint64_t max_path_length = 4096;
+    // The decompressed size of one layer: bounds the work a small compressed bomb can cause.
+    uint64_t max_layer_bytes = 64ull << 30;
 };
 
 // Writes one blob: hashed while written, renamed into place by commit() only when the digest
 // and size match. An uncommitted writer leaves a partial file that a later writer for the same
-// digest resumes from (resume_offset()).
+// digest resumes from (resume_offset()). Writers of different blobs may run in parallel threads.
 class BlobWriter {
-public:
+  public:
     virtual ~BlobWriter() = default;
     virtual uint64_t resume_offset() const = 0;
     virtual void write(const void* data, size_t size) = 0;
@@ -76,23 +78,25 @@ public:
     // Discards any partial data (e.g. when the server cannot resume).
     virtual void restart() = 0;
     // True when the blob was already in the store when this writer started (e.g. another process
-    // committed it while this one waited for the digest's lock). write() then discards its data
-    // and commit() does nothing; a fetcher should skip the download.
+    // committed it after has_blob() said no). write() then discards its data and commit() does
+    // nothing; a fetcher should skip the download. A writer never waits for another writer of
+    // the same digest: if one is busy with the partial file, this one writes a private file.
     virtual bool already_present() const = 0;
 };
 
 // One ImageStore object is meant for one thread; several processes may share the store.
 class ImageStore {
-public:
+  public:
     // Opens (creating if needed) the store under <data_dir>/cas, and removes tmp/ debris that
     // killed processes left behind.
     static std::unique_ptr<ImageStore> open(const stdfs::path& data_dir,
                                             const ImportLimits& limits = {});
     virtual ~ImageStore() = default;
 
-    // Imports an OCI image layout directory; `ref` selects a tag (org.opencontainers.image.ref.name)
-    // when the index holds several. `name` is the name to record (empty: derive from the ref or
-    // the directory name). Re-importing an image already present only updates its name.
+    // Imports an OCI image layout directory; `ref` selects a tag
+    // (org.opencontainers.image.ref.name) when the index holds several. `name` is the name to
+    // record (empty: derive from the ref or the directory name). Re-importing an image already
+    // present only updates its name.
     virtual ImageInfo import_oci_layout(const stdfs::path& dir, const std::string& ref,
                                         const std::string& name) = 0;
     // Imports an OCI archive (tar of a layout) or a `docker save` archive (manifest.json).
@@ -105,7 +109,9 @@ public:
     virtual bool has_blob(const std::string& digest) const = 0;
     virtual std::unique_ptr<BlobWriter> begin_blob(const std::string& digest,
                                                    std::optional<uint64_t> size) = 0;
-    // Registers an image whose manifest and all blobs it names are already in the store.
+    // Registers an image whose manifest and all blobs it names are already in the store. Like an
+    // import, it checks every layer (digest, size, DiffID, hostile entries) by rendering the
+    // tree before the image becomes visible.
     virtual ImageInfo register_image(const std::string& manifest_digest, const std::string& name,
                                      const std::string& tag) = 0;
 

@@ -10,11 +10,13 @@ namespace {
 constexpr size_t kBufferSize = 1 << 20;
 }  // namespace
 
-LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_size, int tee_fd)
+LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_size,
+                         uint64_t max_uncompressed, int tee_fd)
     : fd_(fd),
       tee_fd_(tee_fd),
       what_(std::move(what)),
       max_size_(max_size),
+      max_uncompressed_(max_uncompressed),
       stored_buf_(kBufferSize),
       tar_buf_(kBufferSize) {
     outer_.reset(archive_read_new());
@@ -31,13 +33,19 @@ LayerReader::LayerReader(int fd, std::string what, std::optional<uint64_t> max_s
     if (archive_read_next_header(outer_.get(), &raw_entry) != ARCHIVE_OK)
         fail(outer_.get(), "cannot read the layer");
     switch (archive_filter_code(outer_.get(), 0)) {
-        case ARCHIVE_FILTER_GZIP: compression_ = oci::Compression::kGzip; break;
-        case ARCHIVE_FILTER_ZSTD: compression_ = oci::Compression::kZstd; break;
-        default: compression_ = oci::Compression::kNone; break;
+        case ARCHIVE_FILTER_GZIP:
+            compression_ = oci::Compression::kGzip;
+            break;
+        case ARCHIVE_FILTER_ZSTD:
+            compression_ = oci::Compression::kZstd;
+            break;
+        default:
+            compression_ = oci::Compression::kNone;
+            break;
     }
     archive_read_support_format_tar(inner_.get());
-    if (archive_read_open(inner_.get(), this, nullptr, &LayerReader::read_decompressed,
-                          nullptr) != ARCHIVE_OK)
+    if (archive_read_open(inner_.get(), this, nullptr, &LayerReader::read_decompressed, nullptr) !=
+        ARCHIVE_OK)
         fail(inner_.get(), "not a tar archive");
 }
 
@@ -77,7 +85,8 @@ la_ssize_t LayerReader::pull_stored(const void** buffer) {
         throw Error(what_ + ": larger than the " + std::to_string(*max_size_) +
                     " bytes its descriptor declares");
     stored_hash_.update(stored_buf_.data(), static_cast<size_t>(n));
-    if (tee_fd_ >= 0) safe_fs::write_all(tee_fd_, stored_buf_.data(), static_cast<size_t>(n), what_);
+    if (tee_fd_ >= 0)
+        safe_fs::write_all(tee_fd_, stored_buf_.data(), static_cast<size_t>(n), what_);
     *buffer = stored_buf_.data();
     return n;
 }
@@ -91,15 +100,22 @@ la_ssize_t LayerReader::read_decompressed(archive* a, void* self, const void** b
         return -1;
     }
     try {
-        r->tar_hash_.update(r->tar_buf_.data(), static_cast<size_t>(n));
+        r->account_tar(static_cast<size_t>(n));
     } catch (...) {
         r->callback_error_ = std::current_exception();
-        archive_set_error(a, EIO, "hash failed");
+        archive_set_error(a, EIO, "layer too large");
         return -1;
     }
-    r->tar_size_ += static_cast<uint64_t>(n);
     *buffer = r->tar_buf_.data();
     return n;
+}
+
+void LayerReader::account_tar(size_t n) {
+    tar_size_ += n;
+    if (tar_size_ > max_uncompressed_)
+        throw Error(what_ + ": decompresses to more than the limit of " +
+                    std::to_string(max_uncompressed_) + " bytes");
+    tar_hash_.update(tar_buf_.data(), n);
 }
 
 archive_entry* LayerReader::next() {
@@ -133,8 +149,7 @@ LayerDigests LayerReader::finish() {
         la_ssize_t n = archive_read_data(outer_.get(), tar_buf_.data(), tar_buf_.size());
         if (n < 0) fail(outer_.get(), "cannot decompress the layer");
         if (n == 0) break;
-        tar_hash_.update(tar_buf_.data(), static_cast<size_t>(n));
-        tar_size_ += static_cast<uint64_t>(n);
+        account_tar(static_cast<size_t>(n));
     }
     const void* ignored = nullptr;
     while (pull_stored(&ignored) > 0) {

@@ -28,12 +28,13 @@ struct LayerDigests {
 };
 
 class LayerReader {
-public:
+  public:
     // `what` names the layer in errors. Reading more than `max_size` stored bytes is an error
-    // (a descriptor's size, so an endless or lying source is cut off early). `tee_fd`, when
-    // >= 0, receives a copy of every stored byte.
-    LayerReader(int fd, std::string what, std::optional<uint64_t> max_size = std::nullopt,
-                int tee_fd = -1);
+    // (a descriptor's size, so an endless or lying source is cut off early), and so is
+    // decompressing more than `max_uncompressed` bytes. `tee_fd`, when >= 0, receives a copy
+    // of every stored byte.
+    LayerReader(int fd, std::string what, std::optional<uint64_t> max_size,
+                uint64_t max_uncompressed, int tee_fd = -1);
     ~LayerReader();
     LayerReader(const LayerReader&) = delete;
     LayerReader& operator=(const LayerReader&) = delete;
@@ -48,19 +49,22 @@ public:
     oci::Compression compression() const { return compression_; }
     const std::string& what() const { return what_; }
 
-private:
+  private:
     struct ArchiveFree {
         void operator()(archive* a) const { archive_read_free(a); }
     };
     static la_ssize_t read_stored(archive*, void* self, const void** buffer);
     static la_ssize_t read_decompressed(archive*, void* self, const void** buffer);
     la_ssize_t pull_stored(const void** buffer);
+    // Hashes the first n bytes of tar_buf_ into the DiffID, within the size limit.
+    void account_tar(size_t n);
     [[noreturn]] void fail(archive* a, const std::string& context);
 
     int fd_;
     int tee_fd_;
     std::string what_;
     std::optional<uint64_t> max_size_;
+    uint64_t max_uncompressed_;
     std::vector<char> stored_buf_;
     std::vector<char> tar_buf_;
     Sha256 stored_hash_;

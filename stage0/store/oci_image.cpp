@@ -75,8 +75,7 @@ std::vector<std::string> string_array(const json& obj, std::string_view key,
 }
 
 // Docker writes sets as objects whose values are empty objects: {"80/tcp": {}}.
-std::vector<std::string> object_keys(const json& obj, std::string_view key,
-                                     std::string_view what) {
+std::vector<std::string> object_keys(const json& obj, std::string_view key, std::string_view what) {
     std::vector<std::string> out;
     const json* v = member(obj, key);
     if (!v) return out;
@@ -192,8 +191,7 @@ Index parse_index(std::string_view text, uint64_t max_bytes) {
         throw Error("image index has media type " + index.media_type +
                     ", expected an OCI image index or a Docker manifest list");
     const json* manifests = member(j, "manifests");
-    if (!manifests || !manifests->is_array())
-        throw Error("image index has no \"manifests\" array");
+    if (!manifests || !manifests->is_array()) throw Error("image index has no \"manifests\" array");
     if (manifests->size() > kMaxIndexEntries)
         throw Error("image index lists more than " + std::to_string(kMaxIndexEntries) +
                     " manifests");
@@ -289,8 +287,7 @@ ParsedConfig parse_config(std::string_view text, uint64_t max_bytes) {
     return out;
 }
 
-std::vector<DockerSaveEntry> parse_docker_save_manifest(std::string_view text,
-                                                        uint64_t max_bytes) {
+std::vector<DockerSaveEntry> parse_docker_save_manifest(std::string_view text, uint64_t max_bytes) {
     json j = parse_json(text, "manifest.json", max_bytes);
     if (!j.is_array()) throw Error("manifest.json is not a JSON array");
     if (j.size() > kMaxIndexEntries) throw Error("manifest.json lists too many images");

@@ -39,8 +39,8 @@ std::string describe_open_error(int err, const std::string& rel) {
 
 std::string normalize_entry_path(std::string_view raw, uint64_t max_length) {
     if (raw.size() > max_length)
-        throw Error("path of " + std::to_string(raw.size()) + " bytes is longer than the limit of " +
-                    std::to_string(max_length));
+        throw Error("path of " + std::to_string(raw.size()) +
+                    " bytes is longer than the limit of " + std::to_string(max_length));
     if (!raw.empty() && raw.front() == '/')
         throw Error("absolute path \"" + std::string(raw.substr(0, 200)) + "\" is not allowed");
     std::string out;
@@ -52,8 +52,7 @@ std::string normalize_entry_path(std::string_view raw, uint64_t max_length) {
         pos = end + 1;
         if (comp.empty() || comp == ".") continue;
         if (comp == "..")
-            throw Error("path \"" + std::string(raw.substr(0, 200)) +
-                        "\" has a \"..\" component");
+            throw Error("path \"" + std::string(raw.substr(0, 200)) + "\" has a \"..\" component");
         if (comp.size() > kMaxNameLength)
             throw Error("path \"" + std::string(raw.substr(0, 200)) +
                         "...\" has a name longer than 255 bytes");
@@ -81,8 +80,9 @@ int open_beneath_raw(int root_fd, const std::string& rel, int flags, mode_t mode
         // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
         if (errno == EINTR || errno == EAGAIN) continue;
         if (errno == ENOSYS)
-            throw Error("this kernel lacks openat2(2) (Linux 5.6+), which rkt needs to unpack "
-                        "images safely");
+            throw Error(
+                "this kernel lacks openat2(2) (Linux 5.6+), which rkt needs to unpack "
+                "images safely");
         return -errno;
     }
 }
@@ -97,8 +97,9 @@ UniqueFd ensure_dir_beneath(int root_fd, const std::string& rel, mode_t mode) {
     int fd = open_beneath_raw(root_fd, rel, O_PATH | O_DIRECTORY);
     if (fd >= 0) return UniqueFd(fd);
     if (fd != -ENOENT) throw Error(describe_open_error(-fd, rel));
-    // Walk down from the root, creating what is missing. Each prefix is resolved from the root
-    // again so that symlinks inside the tree resolve exactly as the kernel would resolve them.
+    // Walk down, creating what is missing. A plain directory is entered relative to its parent
+    // (linear in the depth); a symlink is resolved from the root with the same confinement as
+    // above, so that links inside the tree work exactly as the kernel resolves them.
     UniqueFd current(::dup(root_fd));
     if (!current) throw system_error("dup");
     std::string prefix;
@@ -109,13 +110,23 @@ UniqueFd ensure_dir_beneath(int root_fd, const std::string& rel, mode_t mode) {
         std::string comp = rel.substr(pos, end - pos);
         pos = end + 1;
         std::string next = prefix.empty() ? comp : prefix + "/" + comp;
-        int child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
-        if (child == -ENOENT) {
-            if (::mkdirat(current.get(), comp.c_str(), mode) < 0 && errno != EEXIST)
-                throw system_error("cannot create directory \"" + next + "\"");
-            child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
+        const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        int child = ::openat(current.get(), comp.c_str(), flags);
+        if (child < 0 && errno == ENOENT) {
+            if (::mkdirat(current.get(), comp.c_str(), mode) < 0) {
+                if (errno != EEXIST) throw system_error("cannot create directory \"" + next + "\"");
+            } else if (::fchmodat(current.get(), comp.c_str(), mode, 0) < 0) {
+                // The mode must not depend on the umask of whoever renders the tree.
+                throw system_error("cannot set the mode of \"" + next + "\"");
+            }
+            child = ::openat(current.get(), comp.c_str(), flags);
         }
-        if (child < 0) throw Error(describe_open_error(-child, next));
+        if (child < 0) {
+            // Not a plain directory: a symlink (or not a directory at all) takes the confined
+            // lookup, which either follows it inside the tree or explains the refusal.
+            child = open_beneath_raw(root_fd, next, O_PATH | O_DIRECTORY);
+            if (child < 0) throw Error(describe_open_error(-child, next));
+        }
         current.reset(child);
         prefix = std::move(next);
     }

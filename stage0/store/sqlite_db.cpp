@@ -11,9 +11,9 @@ constexpr int kBusyTimeoutMs = 60'000;
 }  // namespace
 
 SqliteDb::SqliteDb(const std::filesystem::path& path) : path_(path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
@@ -27,7 +27,9 @@ SqliteDb::SqliteDb(const std::filesystem::path& path) : path_(path) {
     exec("PRAGMA foreign_keys=ON");
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+    sqlite3_close_v2(db_);
+}
 
 void SqliteDb::fail(std::string_view what) const {
     throw Error("image index " + path_.string() + ": " + std::string(what) + ": " +
@@ -44,7 +46,9 @@ void SqliteDb::exec(std::string_view sql) {
     }
 }
 
-int64_t SqliteDb::changes() const { return sqlite3_changes(db_); }
+int64_t SqliteDb::changes() const {
+    return sqlite3_changes(db_);
+}
 
 SqliteStatement::SqliteStatement(SqliteDb& db, std::string_view sql) : db_(db), sql_(sql) {
     if (sqlite3_prepare_v2(db_.handle(), sql_.c_str(), static_cast<int>(sql_.size()), &stmt_,
@@ -52,7 +56,9 @@ SqliteStatement::SqliteStatement(SqliteDb& db, std::string_view sql) : db_(db), 
         db_.fail("cannot prepare \"" + sql_ + "\"");
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+SqliteStatement::~SqliteStatement() {
+    sqlite3_finalize(stmt_);
+}
 
 SqliteStatement& SqliteStatement::bind(int index, std::string_view value) {
     if (sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
@@ -100,7 +106,9 @@ bool SqliteStatement::column_is_null(int index) const {
     return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
 }
 
-SqliteTransaction::SqliteTransaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+SqliteTransaction::SqliteTransaction(SqliteDb& db) : db_(db) {
+    db_.exec("BEGIN IMMEDIATE");
+}
 
 SqliteTransaction::~SqliteTransaction() {
     if (!done_) {

@@ -18,7 +18,7 @@
 namespace rkt::store {
 
 class StoreImpl : public ImageStore {
-public:
+  public:
     StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits);
 
     ImageInfo import_oci_layout(const stdfs::path& dir, const std::string& ref,
@@ -43,7 +43,7 @@ public:
     void export_oci_archive(const std::string& id, const stdfs::path& out) override;
     stdfs::path root() const override { return layout_.root; }
 
-private:
+  private:
     // What an import has established before it commits to an image id.
     struct ImportPlan {
         std::string manifest_bytes;
@@ -83,11 +83,14 @@ private:
     StoreLayout layout_;
     ImportLimits limits_;
     bool preserve_owner_;
+    // Held while the index is opened: SQLite answers "database is locked" at once, without
+    // waiting, when several processes switch a new database to WAL together.
+    FileLock open_lock_;
     mutable ImageIndex index_;
     mutable FileLock fetch_lease_;
 };
 
-std::string id_from_digest(const std::string& digest);     // sha256:<hex> -> sha256-<hex>
-std::string digest_from_id(const std::string& id);          // sha256-<hex> -> sha256:<hex>
+std::string id_from_digest(const std::string& digest);  // sha256:<hex> -> sha256-<hex>
+std::string digest_from_id(const std::string& id);      // sha256-<hex> -> sha256:<hex>
 
 }  // namespace rkt::store

@@ -43,7 +43,9 @@ StoreLayout::StoreLayout(stdfs::path cas_root)
 stdfs::path StoreLayout::blob_path(const std::string& digest) const {
     return blobs_dir / hex_of(digest);
 }
-stdfs::path StoreLayout::tree_path(const std::string& id) const { return tree_dir / id; }
+stdfs::path StoreLayout::tree_path(const std::string& id) const {
+    return tree_dir / id;
+}
 stdfs::path StoreLayout::erofs_path(const std::string& id) const {
     return erofs_dir / (id + ".img");
 }
@@ -63,7 +65,8 @@ FileLock lock_deletable(const stdfs::path& path, bool wait) {
         FileLock lock = wait ? FileLock::acquire(path, FileLock::Mode::kExclusive)
                              : FileLock::try_acquire(path, FileLock::Mode::kExclusive);
         if (!lock.valid()) return lock;
-        struct stat held {}, named {};
+        struct stat held {
+        }, named{};
         if (::fstat(lock.fd(), &held) < 0) throw system_error("cannot stat lock " + path.string());
         if (::stat(path.c_str(), &named) == 0 && named.st_ino == held.st_ino &&
             named.st_dev == held.st_dev)
@@ -72,7 +75,9 @@ FileLock lock_deletable(const stdfs::path& path, bool wait) {
     }
 }
 
-void unlink_lock(const stdfs::path& path) { ::unlink(path.c_str()); }
+void unlink_lock(const stdfs::path& path) {
+    ::unlink(path.c_str());
+}
 
 TmpEntry TmpEntry::make_dir(const StoreLayout& layout, const std::string& kind) {
     TmpEntry e = reserve_file(layout, kind);
@@ -103,7 +108,9 @@ TmpEntry& TmpEntry::operator=(TmpEntry&& other) noexcept {
     return *this;
 }
 
-TmpEntry::~TmpEntry() { cleanup(); }
+TmpEntry::~TmpEntry() {
+    cleanup();
+}
 
 void TmpEntry::cleanup() noexcept {
     if (path_.empty()) return;

@@ -34,6 +34,8 @@ struct StoreLayout {
     // Shared while an operation relies on blobs no image references yet (imports, fetches);
     // exclusive while unreferenced blobs are deleted.
     stdfs::path blobs_lock_path() const { return locks_dir / "blobs.lock"; }
+    // Serialises opening the index (see StoreImpl).
+    stdfs::path open_lock_path() const { return locks_dir / "open.lock"; }
     // The owner lock of tmp/<name>.
     stdfs::path tmp_owner_lock(const std::string& name) const;
 
@@ -51,7 +53,7 @@ void unlink_lock(const stdfs::path& path);
 // A staging directory or file in tmp/, named <kind>-<random>, owned through an exclusive lock
 // held from before it exists until after it is gone. The destructor removes what is left.
 class TmpEntry {
-public:
+  public:
     static TmpEntry make_dir(const StoreLayout& layout, const std::string& kind);
     // A reserved name for a file the caller creates (e.g. mkfs.erofs output).
     static TmpEntry reserve_file(const StoreLayout& layout, const std::string& kind,
@@ -63,7 +65,7 @@ public:
 
     const stdfs::path& path() const { return path_; }
 
-private:
+  private:
     void cleanup() noexcept;
     stdfs::path path_;
     stdfs::path lock_path_;

@@ -22,6 +22,9 @@ constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
 constexpr std::string_view kOverlayOpaqueXattr = "trusted.overlay.opaque";
+// The paths a layer writes are remembered for its whiteouts; this bounds their memory (real
+// layers stay far below: 100k files of 100 bytes are 10 MiB).
+constexpr uint64_t kMaxTouchedPathBytes = 256ull << 20;
 
 std::string join_path(const std::string& dir, const std::string& name) {
     return dir.empty() ? name : dir + "/" + name;
@@ -86,6 +89,7 @@ TreeWriter::TreeWriter(int root_fd, TreeWriterOptions options)
 
 void TreeWriter::apply(LayerReader& reader) {
     touched_.clear();
+    touched_bytes_ = 0;
     deferred_dirs_.clear();
     uint64_t count = 0;
     while (archive_entry* entry = reader.next()) {
@@ -140,7 +144,7 @@ void TreeWriter::apply_entry(LayerReader& reader, archive_entry* entry, const st
         std::string target = safe_fs::normalize_entry_path(link, options_.limits.max_path_length);
         UniqueFd parent_fd = safe_fs::ensure_dir_beneath(root_fd_, parent);
         if (target != path) make_hardlink(target, parent_fd.get(), name);
-        touched_.insert(path);
+        touch(path);
         return;
     }
 
@@ -151,7 +155,7 @@ void TreeWriter::apply_entry(LayerReader& reader, archive_entry* entry, const st
             write_regular(reader, entry, pfd, name);
             break;
         case AE_IFDIR:
-            touched_.insert(path);
+            touch(path);
             make_directory(entry, pfd, name, path);
             break;
         case AE_IFLNK: {
@@ -177,8 +181,8 @@ void TreeWriter::apply_entry(LayerReader& reader, archive_entry* entry, const st
             }
             clear_slot(pfd, name, false);
             if (::mknodat(pfd, name.c_str(), type | (archive_entry_perm(entry) & 07777),
-                          makedev(archive_entry_rdevmajor(entry),
-                                  archive_entry_rdevminor(entry))) < 0)
+                          makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry))) <
+                0)
                 throw system_error("cannot create device node");
             set_owner_and_times(entry, pfd, name, true);
             break;
@@ -192,7 +196,7 @@ void TreeWriter::apply_entry(LayerReader& reader, archive_entry* entry, const st
         default:
             throw Error("unsupported entry type " + std::to_string(type));
     }
-    touched_.insert(path);
+    touch(path);
 }
 
 void TreeWriter::write_regular(LayerReader& reader, archive_entry* entry, int parent_fd,
@@ -262,7 +266,8 @@ void TreeWriter::make_directory(archive_entry* entry, int parent_fd, const std::
         size_t size = 0;
         archive_entry_xattr_reset(entry);
         while (archive_entry_xattr_next(entry, &xname, &value, &size) == ARCHIVE_OK)
-            if (xname == kOverlayOpaqueXattr && size == 1 && *static_cast<const char*>(value) == 'y')
+            if (xname == kOverlayOpaqueXattr && size == 1 &&
+                *static_cast<const char*>(value) == 'y')
                 opaque = true;
     }
     // Mode and mtime wait for the end of the layer: creating children would change the mtime,
@@ -279,9 +284,9 @@ void TreeWriter::make_hardlink(const std::string& target, int parent_fd, const s
     int src = safe_fs::open_beneath_raw(root_fd_, target_parent, O_PATH | O_DIRECTORY);
     if (src == -ENOENT || src == -ENOTDIR)
         throw Error("hard link to \"" + printable(target) + "\", which is not in the tree");
-    UniqueFd src_parent = src < 0 ? safe_fs::open_beneath(root_fd_, target_parent,
-                                                          O_PATH | O_DIRECTORY)
-                                  : UniqueFd(src);
+    UniqueFd src_parent = src < 0
+                              ? safe_fs::open_beneath(root_fd_, target_parent, O_PATH | O_DIRECTORY)
+                              : UniqueFd(src);
     struct stat st {};
     if (::fstatat(src_parent.get(), target_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
         throw Error("hard link to \"" + printable(target) + "\", which is not in the tree");
@@ -294,9 +299,8 @@ void TreeWriter::make_hardlink(const std::string& target, int parent_fd, const s
 
 void TreeWriter::set_owner_and_times(archive_entry* entry, int parent_fd, const std::string& name,
                                      bool set_mode) {
-    if (options_.preserve_owner &&
-        ::fchownat(parent_fd, name.c_str(), archive_entry_uid(entry), archive_entry_gid(entry),
-                   AT_SYMLINK_NOFOLLOW) < 0)
+    if (options_.preserve_owner && ::fchownat(parent_fd, name.c_str(), archive_entry_uid(entry),
+                                              archive_entry_gid(entry), AT_SYMLINK_NOFOLLOW) < 0)
         throw system_error("cannot set owner");
     if (set_mode) {
         mode_t mode = archive_entry_perm(entry) & (options_.preserve_owner ? 07777 : 0777);
@@ -320,6 +324,15 @@ void TreeWriter::apply_xattrs(archive_entry* entry, int fd) {
     }
 }
 
+void TreeWriter::touch(const std::string& path) {
+    if (touched_.insert(path).second) {
+        touched_bytes_ += path.size() + sizeof(std::string);
+        if (touched_bytes_ > kMaxTouchedPathBytes)
+            throw Error("the layer's paths take more than " +
+                        std::to_string(kMaxTouchedPathBytes >> 20) + " MiB");
+    }
+}
+
 bool TreeWriter::has_touched_descendant(const std::string& path) const {
     std::string prefix = path.empty() ? "" : path + "/";
     auto it = touched_.lower_bound(prefix);
@@ -330,14 +343,15 @@ void TreeWriter::remove_lower(const std::string& path) {
     auto [parent, name] = safe_fs::split_parent(path);
     int raw = safe_fs::open_beneath_raw(root_fd_, parent, O_PATH | O_DIRECTORY);
     if (raw == -ENOENT || raw == -ENOTDIR) return;  // nothing below to hide
-    UniqueFd parent_fd = raw < 0 ? safe_fs::open_beneath(root_fd_, parent, O_PATH | O_DIRECTORY)
-                                 : UniqueFd(raw);
+    UniqueFd parent_fd =
+        raw < 0 ? safe_fs::open_beneath(root_fd_, parent, O_PATH | O_DIRECTORY) : UniqueFd(raw);
     if (!touched_.count(path) && !has_touched_descendant(path)) {
         safe_fs::remove_at(parent_fd.get(), name);
         return;
     }
     // This layer wrote here too: keep its entries and remove only the lower ones around them.
-    int fd = ::openat(parent_fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        ::openat(parent_fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return;  // a file of this layer: stays
     UniqueFd dir(fd);
     for (const auto& child : list_dir(dir.get())) remove_lower(join_path(path, child));
@@ -351,8 +365,7 @@ void TreeWriter::make_opaque(const std::string& dir) {
 
 void TreeWriter::finish_directories() {
     for (auto it = deferred_dirs_.rbegin(); it != deferred_dirs_.rend(); ++it) {
-        int fd = safe_fs::open_beneath_raw(root_fd_, it->path,
-                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        int fd = safe_fs::open_beneath_raw(root_fd_, it->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fd < 0) continue;  // replaced later in the layer
         UniqueFd dir(fd);
         if (::fchmod(dir.get(), it->mode) < 0) throw system_error("cannot set mode of a directory");

@@ -31,12 +31,12 @@ struct TreeWriterOptions {
 };
 
 class TreeWriter {
-public:
+  public:
     TreeWriter(int root_fd, TreeWriterOptions options);
     // Applies one layer on top of what the tree holds. Errors name the entry.
     void apply(LayerReader& reader);
 
-private:
+  private:
     struct DeferredDir {
         std::string path;
         mode_t mode;
@@ -54,12 +54,14 @@ private:
     // Removes what lower layers left at `path`, keeping whatever this layer wrote there.
     void remove_lower(const std::string& path);
     void make_opaque(const std::string& dir);
+    void touch(const std::string& path);
     bool has_touched_descendant(const std::string& path) const;
     void finish_directories();
 
     int root_fd_;
     TreeWriterOptions options_;
     std::set<std::string> touched_;  // paths written by the current layer
+    uint64_t touched_bytes_ = 0;
     std::vector<DeferredDir> deferred_dirs_;
 };
 

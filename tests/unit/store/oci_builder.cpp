@@ -58,9 +58,14 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
     if (compression == TarCompression::kGzip) archive_write_add_filter_gzip(a);
     if (compression == TarCompression::kZstd) archive_write_add_filter_zstd(a);
     std::string out;
-    out.resize(64 << 20);
-    size_t used = 0;
-    if (archive_write_open_memory(a, out.data(), out.size(), &used) != ARCHIVE_OK)
+    auto append = [](archive*, void* self, const void* data, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(self)->append(static_cast<const char*>(data), n);
+        return static_cast<la_ssize_t>(n);
+    };
+    // No padding of the last record: the plain tar is then byte for byte the stream inside the
+    // compressed ones, so its digest is their DiffID.
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open(a, &out, nullptr, append, nullptr) != ARCHIVE_OK)
         throw std::runtime_error(archive_error_string(a));
     for (const auto& t : entries) {
         archive_entry* e = archive_entry_new();
@@ -69,13 +74,16 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
         archive_entry_set_uid(e, t.uid);
         archive_entry_set_gid(e, t.gid);
         archive_entry_set_mtime(e, t.mtime, 0);
-        for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+        for (const auto& [k, v] : t.xattrs)
+            archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
         switch (t.type) {
             case TarEntry::Type::kFile:
                 archive_entry_set_filetype(e, AE_IFREG);
                 archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
                 break;
-            case TarEntry::Type::kDir: archive_entry_set_filetype(e, AE_IFDIR); break;
+            case TarEntry::Type::kDir:
+                archive_entry_set_filetype(e, AE_IFDIR);
+                break;
             case TarEntry::Type::kSymlink:
                 archive_entry_set_filetype(e, AE_IFLNK);
                 archive_entry_set_symlink(e, t.target.c_str());
@@ -91,7 +99,9 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
                 archive_entry_set_rdevmajor(e, t.dev_major);
                 archive_entry_set_rdevminor(e, t.dev_minor);
                 break;
-            case TarEntry::Type::kFifo: archive_entry_set_filetype(e, AE_IFIFO); break;
+            case TarEntry::Type::kFifo:
+                archive_entry_set_filetype(e, AE_IFIFO);
+                break;
         }
         if (archive_write_header(a, e) != ARCHIVE_OK)
             throw std::runtime_error(std::string("tar header: ") + archive_error_string(a));
@@ -101,18 +111,21 @@ std::string make_tar(const std::vector<TarEntry>& entries, TarCompression compre
     }
     archive_write_close(a);
     archive_write_free(a);
-    out.resize(used);
     return out;
 }
 
-std::string sha256_digest_of(const std::string& data) { return rkt::sha256_digest(data); }
+std::string sha256_digest_of(const std::string& data) {
+    return rkt::sha256_digest(data);
+}
 
 LayerBlob make_layer(const std::vector<TarEntry>& entries, TarCompression compression) {
     LayerBlob l;
     l.diff_id = sha256_digest_of(make_tar(entries, TarCompression::kNone));
     l.bytes = make_tar(entries, compression);
     switch (compression) {
-        case TarCompression::kNone: l.media_type = "application/vnd.oci.image.layer.v1.tar"; break;
+        case TarCompression::kNone:
+            l.media_type = "application/vnd.oci.image.layer.v1.tar";
+            break;
         case TarCompression::kGzip:
             l.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
             break;
@@ -219,10 +232,10 @@ std::string write_simple_layout(const stdfs::path& dir,
     return "sha256-" + m["digest"].get<std::string>().substr(7);
 }
 
-void tar_directory(const stdfs::path& dir, const stdfs::path& out,
-                   TarCompression compression) {
+void tar_directory(const stdfs::path& dir, const stdfs::path& out, TarCompression compression) {
     std::vector<TarEntry> entries;
-    for (auto it = stdfs::recursive_directory_iterator(dir); it != stdfs::recursive_directory_iterator(); ++it) {
+    for (auto it = stdfs::recursive_directory_iterator(dir);
+         it != stdfs::recursive_directory_iterator(); ++it) {
         std::string rel = it->path().lexically_relative(dir).string();
         if (it->is_symlink()) {
             entries.push_back(symlink(rel, stdfs::read_symlink(it->path()).string()));

@@ -62,19 +62,19 @@ nlohmann::json descriptor(const std::string& media_type, const std::string& byte
 
 // Writes an OCI image layout under `dir`: oci-layout, index.json and blobs.
 class LayoutWriter {
-public:
+  public:
     explicit LayoutWriter(stdfs::path dir);
     // Stores bytes as a blob; returns the digest.
     std::string add_blob(const std::string& bytes);
     // Stores layers, config and manifest; returns the manifest descriptor (not yet indexed).
-    nlohmann::json add_image(const std::vector<LayerBlob>& layers, const nlohmann::json& config,
-                             const nlohmann::json& manifest_annotations = nullptr,
-                             const std::string& manifest_media_type =
-                                 "application/vnd.oci.image.manifest.v1+json");
+    nlohmann::json add_image(
+        const std::vector<LayerBlob>& layers, const nlohmann::json& config,
+        const nlohmann::json& manifest_annotations = nullptr,
+        const std::string& manifest_media_type = "application/vnd.oci.image.manifest.v1+json");
     void write_index(const std::vector<nlohmann::json>& manifests);
     const stdfs::path& dir() const { return dir_; }
 
-private:
+  private:
     stdfs::path dir_;
 };
 

@@ -7,7 +7,9 @@ namespace {
 
 class ArchiveTest : public StoreTest {};
 
-std::string hex(const std::string& digest) { return digest.substr(7); }
+std::string hex(const std::string& digest) {
+    return digest.substr(7);
+}
 
 // A legacy `docker save` directory: <v1id>/{VERSION,json,layer.tar}, the second layer's tar a
 // symlink to a third directory, as docker writes for repeated layers.
@@ -16,9 +18,9 @@ stdfs::path legacy_docker_save(const stdfs::path& out, bool compressed_layer = f
     std::string l1 = make_tar({dir("etc"), file("etc/os-release", "ID=test\n")});
     std::string l2 = make_tar({file("etc/os-release", "ID=second\n"), file("app", "run")});
     std::string l1_stored =
-        compressed_layer ? make_tar({dir("etc"), file("etc/os-release", "ID=test\n")},
-                                    TarCompression::kGzip)
-                         : l1;
+        compressed_layer
+            ? make_tar({dir("etc"), file("etc/os-release", "ID=test\n")}, TarCompression::kGzip)
+            : l1;
     nlohmann::json config = make_config({sha256_digest_of(l1), sha256_digest_of(l2)});
     std::string config_bytes = config.dump();
     std::string config_name = hex(sha256_digest_of(config_bytes)) + ".json";
@@ -31,10 +33,10 @@ stdfs::path legacy_docker_save(const stdfs::path& out, bool compressed_layer = f
     write_file(save / id1 / "layer.tar", l1_stored);
     write_file(save / id3 / "layer.tar", l2);
     stdfs::create_symlink("../" + id3 + "/layer.tar", save / id2 / "layer.tar");
-    nlohmann::json manifest = nlohmann::json::array(
-        {{{"Config", config_name},
-          {"RepoTags", {"docker.io/x/test:v1"}},
-          {"Layers", {id1 + "/layer.tar", id2 + "/layer.tar"}}}});
+    nlohmann::json manifest =
+        nlohmann::json::array({{{"Config", config_name},
+                                {"RepoTags", {"docker.io/x/test:v1"}},
+                                {"Layers", {id1 + "/layer.tar", id2 + "/layer.tar"}}}});
     write_file(save / "manifest.json", manifest.dump());
     write_file(save / "repositories", R"({"docker.io/x/test":{"v1":")" + id2 + R"("}})");
     return save;

@@ -17,7 +17,7 @@ namespace rkt::store::testing {
 namespace {
 
 class ConcurrencyTest : public StoreTest {
-protected:
+  protected:
     // Runs `fn` in a child process; returns its pid. The child exits 0 when fn returns, 1 when
     // it throws (printing the error).
     template <typename Fn>
@@ -45,7 +45,8 @@ protected:
 TEST_F(ConcurrencyTest, TwoProcessesImportingOneImageEndWithOneImage) {
     stdfs::path layout = tmp_ / "same";
     std::vector<TarEntry> big;
-    for (int i = 0; i < 200; ++i) big.push_back(file("f/" + std::to_string(i), std::string(4096, 'a' + i % 26)));
+    for (int i = 0; i < 200; ++i)
+        big.push_back(file("f/" + std::to_string(i), std::string(4096, 'a' + i % 26)));
     std::string id = write_simple_layout(layout, {big, {file("top", "t")}});
     std::vector<pid_t> children;
     for (int i = 0; i < 3; ++i)
@@ -59,6 +60,16 @@ TEST_F(ConcurrencyTest, TwoProcessesImportingOneImageEndWithOneImage) {
     EXPECT_TRUE(tmp_entries().empty());
     EXPECT_TRUE(store->verify().empty());
     EXPECT_EQ(read_file(store->render_tree(id) / "top"), "t");
+}
+
+TEST_F(ConcurrencyTest, ManyProcessesCreatingTheStoreAtOnce) {
+    // Switching a new index to WAL from several processes at once used to fail at random.
+    for (int round = 0; round < 50; ++round) {
+        data_ = tmp_ / ("fresh" + std::to_string(round));
+        std::vector<pid_t> children;
+        for (int i = 0; i < 6; ++i) children.push_back(fork_child([&] { open_store()->list(); }));
+        for (pid_t pid : children) ASSERT_EQ(wait_exit(pid), 0) << "round " << round;
+    }
 }
 
 TEST_F(ConcurrencyTest, TwoProcessesRenderingOneImageEndWithOneTree) {
@@ -187,6 +198,32 @@ TEST_F(ConcurrencyTest, GcNeverRemovesImagesInUse) {
     EXPECT_TRUE(trees().empty());
 }
 
+TEST_F(ConcurrencyTest, GcSkipsImagesAnotherProcessIsRendering) {
+    stdfs::path layout = tmp_ / "busy";
+    std::string id = write_simple_layout(layout, {{file("a", "1")}});
+    auto store = open_store();
+    store->import_oci_layout(layout, "", "");
+    // Another process holds the image's lock, as a render or an import does.
+    stdfs::path lock = cas() / "locks" / ("image-" + id.substr(7) + ".lock");
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t holder = fork_child([&] {
+        FileLock held = FileLock::acquire(lock, FileLock::Mode::kExclusive);
+        if (::write(ready[1], "x", 1) != 1) throw std::runtime_error("pipe");
+        pause();
+    });
+    char c;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    EXPECT_TRUE(store->gc(std::chrono::milliseconds(0), {}).empty());
+    EXPECT_EQ(store->list().size(), 1u);
+    EXPECT_EQ(trees(), std::set<std::string>{id});
+    ::kill(holder, SIGKILL);
+    wait_exit(holder);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    EXPECT_EQ(store->gc(std::chrono::milliseconds(0), {}), std::vector<std::string>{id});
+}
+
 TEST_F(ConcurrencyTest, GcRemovesOrphansButNotWorkInProgress) {
     auto store = open_store();
     // An orphan tree and blob (as a process killed between publishing and indexing leaves).
@@ -195,8 +232,8 @@ TEST_F(ConcurrencyTest, GcRemovesOrphansButNotWorkInProgress) {
     write_file(cas() / "blobs/sha256" / std::string(64, 'f'), "orphan");
     // A tmp entry whose owner is alive (we hold its lock): gc must leave it.
     write_file(cas() / "tmp" / "import-live", "");
-    FileLock live = FileLock::acquire(cas() / "locks" / "tmp-import-live.lock",
-                                      FileLock::Mode::kExclusive);
+    FileLock live =
+        FileLock::acquire(cas() / "locks" / "tmp-import-live.lock", FileLock::Mode::kExclusive);
     // And one whose owner is gone.
     stdfs::create_directories(cas() / "tmp" / "import-dead" / "deep" / "er");
     store->gc(std::chrono::milliseconds(0), {});
@@ -209,17 +246,17 @@ TEST_F(ConcurrencyTest, BlobGcWaitsForImportLeases) {
     auto store = open_store();
     write_file(cas() / "blobs/sha256" / std::string(64, 'f'), "not yet referenced");
     // A fetch in progress in another process holds the blob lease.
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
     pid_t holder = fork_child([&] {
         FileLock lease = FileLock::acquire(cas() / "locks/blobs.lock", FileLock::Mode::kShared);
+        if (::write(ready[1], "x", 1) != 1) throw std::runtime_error("pipe");
         pause();
     });
-    // Wait until the child holds it (an exclusive try fails).
-    for (;;) {
-        FileLock probe = FileLock::try_acquire(cas() / "locks/blobs.lock", FileLock::Mode::kExclusive);
-        if (!probe.valid()) break;
-        probe = FileLock();
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    char c;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ::close(ready[0]);
+    ::close(ready[1]);
     store->gc(std::chrono::milliseconds(0), {});
     EXPECT_EQ(blobs().size(), 1u);
     ::kill(holder, SIGKILL);
@@ -253,6 +290,23 @@ TEST_F(ConcurrencyTest, BlobWriterResumesAndVerifies) {
     EXPECT_TRUE(tmp_entries().empty());
     EXPECT_TRUE(tmp_locks().empty());
     EXPECT_TRUE(store->begin_blob(digest, data.size())->already_present());
+
+    // Two writers of one digest at once: the second writes a private file, and never waits.
+    std::string twin = "written twice at once";
+    std::string twin_digest = sha256_digest_of(twin);
+    {
+        auto first = store->begin_blob(twin_digest, twin.size());
+        first->write(twin.data(), 5);
+        auto second = store->begin_blob(twin_digest, twin.size());
+        EXPECT_EQ(second->resume_offset(), 0u);
+        second->write(twin.data(), twin.size());
+        second->commit();
+        first->write(twin.data() + 5, twin.size() - 5);
+        first->commit();
+    }
+    EXPECT_EQ(read_file(cas() / "blobs/sha256" / twin_digest.substr(7)), twin);
+    EXPECT_TRUE(tmp_entries().empty());
+    EXPECT_TRUE(tmp_locks().empty());
 
     // restart() discards what was there.
     std::string other = "other blob";
@@ -309,7 +363,10 @@ TEST_F(ConcurrencyTest, RegisterImageFromFetchedBlobsThenRender) {
     ImageInfo info =
         store->register_image(sha256_digest_of(manifest_bytes), "127.0.0.1:5000/x/y", "v2");
     EXPECT_EQ(info.full_name(), "127.0.0.1:5000/x/y:v2");
-    EXPECT_FALSE(exists_nofollow(cas() / "tree" / info.id));
+    EXPECT_TRUE(is_regular(cas() / "tree" / info.id / ".rendered"));
+    EXPECT_EQ(read_file(store->render_tree(info.id) / "fetched"), "yes");
+    // A tree removed behind the store's back is rendered again from the blobs.
+    stdfs::remove_all(cas() / "tree" / info.id);
     EXPECT_EQ(read_file(store->render_tree(info.id) / "fetched"), "yes");
     EXPECT_TRUE(store->verify().empty());
     // The lease is released after registering: blob gc can run.
@@ -317,16 +374,36 @@ TEST_F(ConcurrencyTest, RegisterImageFromFetchedBlobsThenRender) {
     store->gc(std::chrono::hours(1), {});
     EXPECT_FALSE(exists_nofollow(cas() / "blobs/sha256" / std::string(64, 'f')));
 
-    std::string missing = nlohmann::json(
-        {{"schemaVersion", 2},
-         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-         {"config", descriptor("application/vnd.oci.image.config.v1+json", config)},
-         {"layers", {descriptor(layer.media_type, "not fetched")}}}).dump();
+    std::string missing =
+        nlohmann::json({{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"config", descriptor("application/vnd.oci.image.config.v1+json", config)},
+                        {"layers", {descriptor(layer.media_type, "not fetched")}}})
+            .dump();
     auto w = store->begin_blob(sha256_digest_of(missing), missing.size());
     w->write(missing.data(), missing.size());
     w->commit();
     EXPECT_ERROR_CONTAINS(store->register_image(sha256_digest_of(missing), "x", ""),
                           "is not in the store");
+
+    // Blobs that match their digests but not the config's DiffIDs are refused.
+    std::string lying_config = make_config({sha256_digest_of("other")}).dump();
+    std::string lying =
+        nlohmann::json(
+            {{"schemaVersion", 2},
+             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+             {"config", descriptor("application/vnd.oci.image.config.v1+json", lying_config)},
+             {"layers", {descriptor(layer.media_type, layer.bytes)}}})
+            .dump();
+    for (const std::string* blob : {&lying_config, &lying}) {
+        auto bw = store->begin_blob(sha256_digest_of(*blob), blob->size());
+        bw->write(blob->data(), blob->size());
+        bw->commit();
+    }
+    EXPECT_ERROR_CONTAINS(store->register_image(sha256_digest_of(lying), "x", ""),
+                          "DiffID mismatch");
+    EXPECT_EQ(store->list().size(), 1u);
+    EXPECT_TRUE(tmp_entries().empty());
 }
 
 TEST_F(ConcurrencyTest, VerifyReportsCorruptAndMissingBlobs) {

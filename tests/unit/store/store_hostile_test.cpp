@@ -9,7 +9,7 @@ namespace rkt::store::testing {
 namespace {
 
 class HostileTest : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         // A sibling directory a traversal would reach; it must stay empty.
@@ -78,6 +78,24 @@ TEST_F(HostileTest, SymlinkEscapes) {
     EXPECT_TRUE(is_regular(tmp_ / "precious" / "victim"));
 }
 
+TEST_F(HostileTest, FinalSymlinksAreReplacedNeverFollowed) {
+    // A symlink pointing out, then a file, a directory and a hard link at the same path: each
+    // replaces the link; nothing is written where the link pointed.
+    std::string outside = (tmp_ / "outside" / "target").string();
+    stdfs::path layout = tmp_ / "replace";
+    std::string id = write_simple_layout(
+        layout, {{symlink("f", outside), symlink("d", tmp_ / "outside"), symlink("h", outside),
+                  file("src", "src")},
+                 {file("f", "file"), dir("d"), file("d/inside", "in"), hardlink("h", "src")}});
+    auto store = open_store();
+    store->import_oci_layout(layout, "", "");
+    stdfs::path root = store->render_tree(id);
+    EXPECT_EQ(read_file(root / "f"), "file");
+    EXPECT_EQ(read_file(root / "d/inside"), "in");
+    EXPECT_EQ(read_file(root / "h"), "src");
+    EXPECT_TRUE(names_in(tmp_ / "outside").empty());
+}
+
 TEST_F(HostileTest, HardLinksOutsideTheTree) {
     expect_refused({{hardlink("h", "../outside/x")}}, "has a \"..\" component");
     expect_refused({{hardlink("h", "/etc/passwd")}}, "absolute path");
@@ -89,6 +107,14 @@ TEST_F(HostileTest, EntryLargerThanTheLimit) {
     ImportLimits limits;
     limits.max_entry_bytes = 100;
     expect_refused({{file("big", std::string(200, 'x'))}}, "larger than the limit", limits);
+}
+
+TEST_F(HostileTest, DecompressionBomb) {
+    ImportLimits limits;
+    limits.max_layer_bytes = 1 << 20;
+    // A few KiB of gzip that decompress to 4 MiB.
+    expect_refused({{file("zeros", std::string(4 << 20, '\0'))}}, "decompresses to more than",
+                   limits);
 }
 
 TEST_F(HostileTest, TooManyEntries) {
@@ -138,8 +164,8 @@ void spoil_blob(const stdfs::path& layout, const std::string& digest, const std:
 
 nlohmann::json manifest_of(const stdfs::path& layout) {
     nlohmann::json index = nlohmann::json::parse(read_file(layout / "index.json"));
-    return nlohmann::json::parse(
-        read_file(layout / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7)));
+    return nlohmann::json::parse(read_file(
+        layout / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7)));
 }
 
 TEST_F(HostileTest, ConfigDigestMismatch) {

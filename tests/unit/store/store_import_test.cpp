@@ -44,20 +44,13 @@ std::vector<std::vector<TarEntry>> whiteout_layers() {
         file("dirgone/child", "c"),
     };
     std::vector<TarEntry> top = {
-        file("etc/hostname", "b\n"),
-        file("etc/.wh.removeme", ""),
-        whiteout_device("etc/overlay-gone"),
-        file("usr/lib/.wh.gone", ""),
+        file("etc/hostname", "b\n"), file("etc/.wh.removeme", ""),
+        whiteout_device("etc/overlay-gone"), file("usr/lib/.wh.gone", ""),
         // Opaque marker after siblings of the same layer: they must survive.
-        file("opaque/new", "n"),
-        file("opaque/sub/kept-by-new-layer", "new"),
-        file("opaque/.wh..wh..opq", ""),
-        hardlink("bin/tool2", "bin/tool"),
-        file("replace/dir", "now a file"),
-        dir("flip"),
-        file("flip/x", "inside"),
-        file(".wh.dirgone", ""),
-        file("etc/.wh..wh.plnk", ""),  // aufs bookkeeping: ignored
+        file("opaque/new", "n"), file("opaque/sub/kept-by-new-layer", "new"),
+        file("opaque/.wh..wh..opq", ""), hardlink("bin/tool2", "bin/tool"),
+        file("replace/dir", "now a file"), dir("flip"), file("flip/x", "inside"),
+        file(".wh.dirgone", ""), file("etc/.wh..wh.plnk", ""),  // aufs bookkeeping: ignored
     };
     std::vector<TarEntry> third = {
         dir("a"),
@@ -76,9 +69,9 @@ TEST_F(ImportTest, RendersLayersWithWhiteoutsOpaqueDirsAndHardLinks) {
     std::vector<LayerBlob> layer_blobs = {make_layer(layers[0], TarCompression::kGzip),
                                           make_layer(layers[1], TarCompression::kZstd),
                                           make_layer(layers[2], TarCompression::kNone)};
-    nlohmann::json m = w.add_image(layer_blobs,
-                                   make_config({layer_blobs[0].diff_id, layer_blobs[1].diff_id,
-                                                layer_blobs[2].diff_id}));
+    nlohmann::json m = w.add_image(
+        layer_blobs,
+        make_config({layer_blobs[0].diff_id, layer_blobs[1].diff_id, layer_blobs[2].diff_id}));
     w.write_index({m});
 
     auto store = open_store();
@@ -120,7 +113,8 @@ TEST_F(ImportTest, RendersLayersWithWhiteoutsOpaqueDirsAndHardLinks) {
     EXPECT_FALSE(exists_nofollow(root / "dirgone"));
     // Symlink kept as a link; hard links share the inode (across and within layers).
     EXPECT_EQ(stdfs::read_symlink(root / "bin/sh"), "tool");
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(::stat((root / "bin/tool").c_str(), &a), 0);
     ASSERT_EQ(::stat((root / "bin/tool2").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);
@@ -146,8 +140,50 @@ TEST_F(ImportTest, RendersLayersWithWhiteoutsOpaqueDirsAndHardLinks) {
     EXPECT_TRUE(store->verify().empty());
     EXPECT_TRUE(tmp_entries().empty());
     EXPECT_TRUE(tmp_locks().empty());
-    EXPECT_EQ(store->manifest_json(info.id), read_file(layout / "blobs/sha256" /
-                                                       m["digest"].get<std::string>().substr(7)));
+    EXPECT_EQ(store->manifest_json(info.id),
+              read_file(layout / "blobs/sha256" / m["digest"].get<std::string>().substr(7)));
+}
+
+TEST_F(ImportTest, WritesThroughSymlinksInsideTheTree) {
+    // Merged-/usr style links resolve inside the tree, also for parents created on the way.
+    stdfs::path layout = tmp_ / "merged";
+    std::string id =
+        write_simple_layout(layout, {{dir("usr/lib"), symlink("lib", "usr/lib"), dir("usr/local"),
+                                      symlink("usr/local/lib", "../lib")},
+                                     {file("lib/new/deeper/file", "via link"),
+                                      file("usr/local/lib/x", "x"), file("lib/.wh.gone", "")}});
+    auto store = open_store();
+    store->import_oci_layout(layout, "", "");
+    stdfs::path root = store->render_tree(id);
+    EXPECT_EQ(read_file(root / "usr/lib/new/deeper/file"), "via link");
+    EXPECT_EQ(read_file(root / "usr/lib/x"), "x");
+    EXPECT_EQ(stdfs::read_symlink(root / "lib"), "usr/lib");
+}
+
+TEST_F(ImportTest, ModesDoNotDependOnTheUmask) {
+    stdfs::path layout = tmp_ / "umask";
+    std::string id = write_simple_layout(layout, {{file("implicit/parent/f", "x", 0644)}});
+    mode_t old = ::umask(077);
+    auto store = open_store();
+    stdfs::path root;
+    try {
+        store->import_oci_layout(layout, "", "");
+        root = store->render_tree(id);
+    } catch (...) {
+        ::umask(old);
+        throw;
+    }
+    ::umask(old);
+    auto mode_of = [](const stdfs::path& p) {
+        struct stat st {};
+        EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+        return st.st_mode & 07777;
+    };
+    EXPECT_EQ(mode_of(root), 0755u);
+    EXPECT_EQ(mode_of(root.parent_path()), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit"), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit/parent"), 0755u);
+    EXPECT_EQ(mode_of(root / "implicit/parent/f"), 0644u);
 }
 
 TEST_F(ImportTest, ReimportChecksOnlyTheManifest) {

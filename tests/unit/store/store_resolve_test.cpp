@@ -17,7 +17,7 @@ TEST_F(ResolveTest, ResolvesIdsAndNames) {
     std::string hex = id.substr(7);
     for (const std::string& ref : std::vector<std::string>{
              id, "sha256-" + hex.substr(0, 12), "sha256:" + hex.substr(0, 12), hex.substr(0, 6),
-          hex, "example.com/app:1.2", "example.com/app@sha256:" + hex}) {
+             hex, "example.com/app:1.2", "example.com/app@sha256:" + hex}) {
         auto found = store->resolve(ref);
         ASSERT_TRUE(found) << ref;
         EXPECT_EQ(found->id, id) << ref;

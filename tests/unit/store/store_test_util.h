@@ -16,7 +16,7 @@
 namespace rkt::store::testing {
 
 class StoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::string tmpl = (stdfs::temp_directory_path() / "rkt-store-test-XXXXXX").string();
         ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
@@ -40,7 +40,8 @@ protected:
     std::set<std::string> names_in(const stdfs::path& dir) const {
         std::set<std::string> out;
         std::error_code ec;
-        for (const auto& e : stdfs::directory_iterator(dir, ec)) out.insert(e.path().filename().string());
+        for (const auto& e : stdfs::directory_iterator(dir, ec))
+            out.insert(e.path().filename().string());
         return out;
     }
     std::set<std::string> blobs() const { return names_in(cas() / "blobs" / "sha256"); }
@@ -67,15 +68,15 @@ protected:
 };
 
 // Asserts that `fn` throws an rkt::Error whose message contains `needle`.
-#define EXPECT_ERROR_CONTAINS(stmt, needle)                                          \
-    do {                                                                             \
-        try {                                                                        \
-            stmt;                                                                    \
+#define EXPECT_ERROR_CONTAINS(stmt, needle)                                         \
+    do {                                                                            \
+        try {                                                                       \
+            stmt;                                                                   \
             ADD_FAILURE() << "expected an error containing \"" << (needle) << "\""; \
-        } catch (const rkt::Error& e) {                                              \
-            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)         \
-                << "error was: " << e.what();                                        \
-        }                                                                            \
+        } catch (const rkt::Error& e) {                                             \
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)        \
+                << "error was: " << e.what();                                       \
+        }                                                                           \
     } while (0)
 
 }  // namespace rkt::store::testing
