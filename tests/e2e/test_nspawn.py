@@ -52,29 +52,8 @@ def line(out: str, prefix: str) -> str:
     raise AssertionError(f"no line starting with {prefix!r} in:\n{out}")
 
 
-def wait_running(rkt, uuid: str, proc) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        pod = rkt.pod_dir(uuid) if uuid else None
-        if pod and (pod / "pid").exists():
-            return
-        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
-        assert time.monotonic() < deadline, "the pod did not start"
-        time.sleep(0.05)
-
-
 def spawn_pod(rkt, image, *args, flags=()):
-    uuid_file = rkt.uuid_file()
-    proc = rkt.spawn("run", NSPAWN, f"--uuid-file-save={uuid_file}", *flags, image.arg,
-                     *(("--",) + args if args else ()))
-    deadline = time.monotonic() + 60
-    while not uuid_file.exists() or not uuid_file.read_text().strip():
-        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no uuid"
-        time.sleep(0.05)
-    uuid = rkt.read_uuid(uuid_file)
-    wait_running(rkt, uuid, proc)
-    return proc, uuid
+    return rkt.spawn_pod(NSPAWN, *flags, image.arg, *(("--",) + args if args else ()))
 
 
 # ---- 3, 4: exit codes and statuses ----

@@ -1,0 +1,34 @@
+// Starting one app: a child process in its own mount namespace, pivoted into the app's overlay
+// root with a minimal /dev, /proc, /sys and /tmp, the app's /etc files, credentials and
+// isolation, then exec. Whatever goes wrong before exec comes back as a LaunchFailure.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <variant>
+
+#include "common/guest_protocol.h"
+#include "common/unique_fd.h"
+#include "guest-init/app_rootfs.h"
+
+namespace rkt::guest_init {
+
+struct LaunchedApp {
+    pid_t pid = -1;
+    UniqueFd stdout_fd;  // read ends, non-blocking
+    UniqueFd stderr_fd;
+};
+
+struct LaunchFailure {
+    int exit_code = 126;  // 127: program not found; 126: cannot execute or set up
+    std::string reason;   // "could not execute: ..." or "could not start: ..."
+};
+
+using LaunchResult = std::variant<LaunchedApp, LaunchFailure>;
+
+// Throws rkt::Error for failures before fork (e.g. an unresolvable user).
+LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
+                        const AppPaths& paths);
+
+}  // namespace rkt::guest_init

@@ -1,0 +1,30 @@
+// The guest side of the pod's storage: each app's erofs disk mounted read-only with a tmpfs
+// overlay on top, and the pod's volumes (virtio-9p or tmpfs) mounted once for all apps.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/guest_protocol.h"
+
+namespace rkt::guest_init {
+
+struct AppPaths {
+    std::string dir;     // /opt/stage2/<app>
+    std::string image;   // <dir>/image: the erofs disk, read-only
+    std::string rootfs;  // <dir>/rootfs: the overlay the app runs in
+};
+
+AppPaths app_paths(const std::string& app_name);
+std::string volume_dir(const std::string& volume_name);  // /run/rkt/volumes/<name>
+
+// The /dev node of the app's disk: by serial when the spec gives one, else by index. Waits up
+// to `timeout` for it to appear. Throws rkt::Error.
+std::string find_app_disk(const guest::GuestApp& app, std::chrono::milliseconds timeout);
+
+// Mounts the app's image and overlay. Throws rkt::Error naming the app and the step.
+AppPaths prepare_app_rootfs(const guest::GuestApp& app, std::chrono::milliseconds disk_timeout);
+
+void mount_volumes(const guest::PodSpec& spec);
+
+}  // namespace rkt::guest_init

@@ -1,0 +1,95 @@
+#include "guest-init/host_channel.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "common/error.h"
+
+namespace rkt::guest_init {
+
+void console(std::string_view message) {
+    std::string line = "guest-init: ";
+    line.append(message).push_back('\n');
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+void HostChannel::send(const guest::Message& message) {
+    if (!connected_) return;
+    try {
+        writer_.write(port_.get(), message);
+    } catch (const Error& e) {
+        connected_ = false;
+        console(std::string("lost the host: ") + e.what());
+    }
+}
+
+void HostChannel::send_last(const guest::Message& message, std::chrono::milliseconds timeout) {
+    if (!connected_) return;
+    pollfd p{port_.get(), POLLOUT, 0};
+    int r;
+    do {
+        r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0 || !(p.revents & POLLOUT)) {
+        connected_ = false;
+        console("the host is not reading the port any more; ending without telling it");
+        return;
+    }
+    int flags = ::fcntl(port_.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(port_.get(), F_SETFL, flags & ~O_NONBLOCK);
+    send(message);
+}
+
+void HostChannel::log(guest::LogMessage::Level level, std::string_view message, bool to_console) {
+    if (to_console) console(message);
+    send(guest::LogMessage{level, std::string(message)});
+}
+
+void HostChannel::debug(std::string_view message) {
+    if (debug_) log(guest::LogMessage::Level::kDebug, message, false);
+}
+void HostChannel::info(std::string_view message) {
+    log(guest::LogMessage::Level::kInfo, message, false);
+}
+void HostChannel::warn(std::string_view message) {
+    log(guest::LogMessage::Level::kWarning, message, true);
+}
+void HostChannel::error(std::string_view message) {
+    log(guest::LogMessage::Level::kError, message, true);
+}
+
+bool HostChannel::read_available() {
+    if (!connected_) return false;
+    bool open = false;
+    try {
+        open = reader_.read_from(port_.get());
+    } catch (const Error& e) {
+        // A read error on the port is the host going away, not garbage from it.
+        console(e.what());
+    }
+    if (!open) connected_ = false;
+    return open;
+}
+
+std::optional<guest::PodSpec> HostChannel::wait_for_pod_spec() {
+    for (;;) {
+        while (auto m = reader_.next_message()) {
+            if (auto* spec = std::get_if<guest::PodSpec>(&*m)) return std::move(*spec);
+            if (std::holds_alternative<guest::StopPod>(*m)) return std::nullopt;
+            warn(std::string("ignoring ") +
+                 std::string(guest::message_type_name(guest::message_type(*m))) +
+                 " that arrived before the pod spec");
+        }
+        if (!connected_) return std::nullopt;
+        pollfd p{port_.get(), POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0 && errno != EINTR) throw system_error("poll on the host port");
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (!read_available()) return std::nullopt;
+        }
+    }
+}
+
+}  // namespace rkt::guest_init

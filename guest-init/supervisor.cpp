@@ -1,0 +1,287 @@
+#include "guest-init/supervisor.h"
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "common/error.h"
+#include "common/process.h"
+#include "guest-init/app_process.h"
+#include "guest-init/app_rootfs.h"
+
+namespace rkt::guest_init {
+
+namespace {
+
+constexpr uint64_t kTokenSignals = 0;
+constexpr uint64_t kTokenHost = 1;
+constexpr uint64_t kTokenTimer = 2;
+constexpr uint64_t kTokenFirstApp = 16;  // app i: 16 + 2i (stdout), 17 + 2i (stderr)
+constexpr auto kDiskTimeout = std::chrono::seconds(5);
+// How long leftover processes get to die after SIGKILL (a process stuck in the kernel, e.g. on
+// a dead 9p server, must not keep the VM alive).
+constexpr auto kLeftoverTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
+sigset_t supervisor_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGUSR1, SIGUSR2})
+        sigaddset(&set, sig);
+    return set;
+}
+
+Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec) : host_(host), spec_(spec) {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) throw system_error("epoll_create1");
+    sigset_t set = supervisor_signals();
+    signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_) throw system_error("signalfd");
+    grace_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!grace_timer_) throw system_error("timerfd_create");
+    watch(signals_.get(), kTokenSignals);
+    watch(grace_timer_.get(), kTokenTimer);
+    if (host_.connected()) watch(host_.fd(), kTokenHost);
+}
+
+void Supervisor::watch(int fd, uint64_t token) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
+}
+
+void Supervisor::unwatch(int fd) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+bool Supervisor::any_running() const {
+    for (const auto& a : apps_)
+        if (a.running) return true;
+    return false;
+}
+
+void Supervisor::record_exit(const std::string& name, int exit_code) {
+    if (exit_code != 0 && !first_failure_) {
+        first_failure_ = exit_code;
+        failure_reason_ = "app " + name + " failed with exit code " + std::to_string(exit_code);
+        if (!starting_ && !stopping_) stop_all(false, failure_reason_);
+    }
+}
+
+void Supervisor::start_apps() {
+    apps_.reserve(spec_.apps.size());
+    for (const auto& spec : spec_.apps) apps_.push_back(App{&spec});
+    // Every app is started, as rkt starts them all at once; a failure among them stops the
+    // others only once all are up, so each failure is reported with its own reason.
+    starting_ = true;
+    for (size_t i = 0; i < apps_.size(); ++i) {
+        App& app = apps_[i];
+        const auto& name = app.spec->name;
+        LaunchResult result = LaunchFailure{};
+        try {
+            AppPaths paths = prepare_app_rootfs(*app.spec, kDiskTimeout);
+            result = launch_app(*app.spec, spec_, paths);
+        } catch (const Error& e) {
+            result = LaunchFailure{126, std::string("could not start: ") + e.what()};
+        }
+        if (auto* failure = std::get_if<LaunchFailure>(&result)) {
+            host_.error("app " + name + ": " + failure->reason);
+            host_.send(guest::AppExited{name, failure->exit_code, 0, failure->reason});
+            record_exit(name, failure->exit_code);
+            continue;
+        }
+        auto& launched = std::get<LaunchedApp>(result);
+        app.pid = launched.pid;
+        app.running = true;
+        app.out = std::move(launched.stdout_fd);
+        app.err = std::move(launched.stderr_fd);
+        watch(app.out.get(), kTokenFirstApp + 2 * i);
+        watch(app.err.get(), kTokenFirstApp + 2 * i + 1);
+        host_.send(guest::AppStarted{name, app.pid});
+        host_.debug("app " + name + " started as pid " + std::to_string(app.pid));
+    }
+    starting_ = false;
+    if (first_failure_ && !stopping_) stop_all(false, failure_reason_);
+}
+
+void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
+    UniqueFd& fd = stream == guest::Stream::kStdout ? app.out : app.err;
+    static char buf[guest::kOutputChunkSize];
+    while (fd) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {  // end of file (or an error, which ends the stream too)
+            unwatch(fd.get());
+            fd.reset();
+            return;
+        }
+        host_.send(
+            guest::AppOutput{app.spec->name, stream, std::string(buf, static_cast<size_t>(n))});
+        if (!drain) return;
+    }
+}
+
+void Supervisor::app_exited(App& app, int status) {
+    app.running = false;
+    // What the app wrote before it exited comes before its exit in the stream.
+    forward(app, guest::Stream::kStdout, true);
+    forward(app, guest::Stream::kStderr, true);
+    int code = exit_code_from_wait_status(status);
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    host_.send(guest::AppExited{app.spec->name, code, sig, ""});
+    host_.debug("app " + app.spec->name + " exited with " + std::to_string(code));
+    record_exit(app.spec->name, code);
+}
+
+void Supervisor::reap() {
+    for (;;) {
+        int status = 0;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return;  // nothing more now (0), or no children at all (ECHILD)
+        for (auto& app : apps_) {
+            if (app.running && app.pid == pid) {
+                app_exited(app, status);
+                break;
+            }
+        }
+        // Anything else is an orphan that PID 1 inherited: reaped, nothing to report.
+    }
+}
+
+void Supervisor::signal_app(const App& app, int sig, bool whole_group) {
+    if (!app.running) return;
+    // Each app leads its own session and process group (setsid), so its children go too.
+    if (whole_group) ::kill(-app.pid, sig);
+    ::kill(app.pid, sig);
+}
+
+void Supervisor::stop_all(bool force, const std::string& why) {
+    host_.info("stopping the pod (" + why + ")");
+    if (force) {
+        for (const auto& app : apps_) signal_app(app, SIGKILL, true);
+        stopping_ = true;
+        return;
+    }
+    if (stopping_) return;  // a graceful stop is already under way
+    stopping_ = true;
+    for (const auto& app : apps_) signal_app(app, SIGTERM, true);
+    itimerspec t{};
+    t.it_value.tv_sec = spec_.stop_grace_ms / 1000;
+    t.it_value.tv_nsec = static_cast<long>(spec_.stop_grace_ms % 1000) * 1'000'000;
+    if (t.it_value.tv_sec == 0 && t.it_value.tv_nsec == 0) t.it_value.tv_nsec = 1;
+    check_sys(::timerfd_settime(grace_timer_.get(), 0, &t, nullptr), "timerfd_settime");
+}
+
+void Supervisor::on_grace_expired() {
+    uint64_t expirations;
+    [[maybe_unused]] auto n = ::read(grace_timer_.get(), &expirations, sizeof expirations);
+    if (!any_running()) return;
+    host_.info("stop grace time is over; killing the apps that are still running");
+    for (const auto& app : apps_) signal_app(app, SIGKILL, true);
+}
+
+void Supervisor::on_signals() {
+    signalfd_siginfo info{};
+    while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGCHLD) continue;  // reaped below, all at once
+        if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT || info.ssi_signo == SIGPWR)
+            stop_all(false, std::string("guest-init received ") + strsignal(info.ssi_signo));
+    }
+    reap();
+}
+
+void Supervisor::on_host() {
+    bool open = false;
+    try {
+        open = host_.read_available();
+        while (auto m = host_.next_message()) {
+            if (const auto* stop = std::get_if<guest::StopPod>(&*m)) {
+                stop_all(stop->force, stop->force ? "the host forced a stop" : "the host asked");
+            } else if (const auto* sig = std::get_if<guest::SignalApps>(&*m)) {
+                bool found = sig->app.empty();
+                for (const auto& app : apps_) {
+                    if (sig->app.empty() || app.spec->name == sig->app) {
+                        signal_app(app, sig->signal, false);
+                        found = true;
+                    }
+                }
+                if (!found) host_.send(guest::ErrorMessage{"Signal: no app named " + sig->app});
+            } else {
+                host_.send(guest::ErrorMessage{
+                    std::string("unexpected ") +
+                    std::string(guest::message_type_name(guest::message_type(*m))) +
+                    " while the pod is running"});
+            }
+        }
+    } catch (const Error& e) {
+        // Garbage from the host: say so once, and treat the host as gone.
+        host_.error(e.what());
+        open = false;
+    }
+    if (!open) {
+        unwatch(host_.fd());
+        if (any_running()) stop_all(true, "the host is gone");
+    }
+}
+
+void Supervisor::end_leftovers() {
+    // Every process but PID 1 (daemons the apps left behind) ends with the pod.
+    ::kill(-1, SIGKILL);
+    auto deadline = std::chrono::steady_clock::now() + kLeftoverTimeout;
+    for (;;) {
+        int status;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid < 0) break;  // ECHILD: all gone
+        if (pid == 0) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                host_.warn("some processes did not end after SIGKILL; powering off anyway");
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    for (auto& app : apps_) {
+        forward(app, guest::Stream::kStdout, true);
+        forward(app, guest::Stream::kStderr, true);
+    }
+}
+
+int Supervisor::run() {
+    start_apps();
+    epoll_event events[16];
+    while (any_running()) {
+        int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("epoll_wait");
+        for (int i = 0; i < n; ++i) {
+            uint64_t token = events[i].data.u64;
+            if (token == kTokenSignals) {
+                on_signals();
+            } else if (token == kTokenHost) {
+                on_host();
+            } else if (token == kTokenTimer) {
+                on_grace_expired();
+            } else if (token >= kTokenFirstApp) {
+                size_t index = (token - kTokenFirstApp) / 2;
+                if (index < apps_.size())
+                    forward(apps_[index],
+                            (token - kTokenFirstApp) % 2 ? guest::Stream::kStderr
+                                                         : guest::Stream::kStdout,
+                            false);
+            }
+        }
+    }
+    end_leftovers();
+    return first_failure_.value_or(0);
+}
+
+}  // namespace rkt::guest_init

@@ -1,0 +1,66 @@
+// The pod's life inside the VM: start every app, forward its output, reap every process (PID 1
+// inherits orphans), report each exit, stop the others when one fails or the host asks, and
+// return the pod's exit code once every app is done.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/guest_protocol.h"
+#include "common/unique_fd.h"
+#include "guest-init/host_channel.h"
+
+namespace rkt::guest_init {
+
+// The signals PID 1 takes through a signalfd (blocked everywhere else in guest-init).
+sigset_t supervisor_signals();
+
+class Supervisor {
+  public:
+    Supervisor(HostChannel& host, const guest::PodSpec& spec);
+    // Runs the pod to its end; returns the first non-zero app exit code (in time), else 0.
+    int run();
+
+  private:
+    struct App {
+        const guest::GuestApp* spec = nullptr;
+        pid_t pid = -1;
+        bool running = false;
+        UniqueFd out;
+        UniqueFd err;
+    };
+
+    void start_apps();
+    void watch(int fd, uint64_t token);
+    void unwatch(int fd);
+    void on_signals();
+    void on_host();
+    void on_grace_expired();
+    void reap();
+    void app_exited(App& app, int status);
+    void record_exit(const std::string& name, int exit_code);
+    void stop_all(bool force, const std::string& why);
+    void signal_app(const App& app, int sig, bool whole_group);
+    // Forwards what the pipe has (one read, or until it would block when `drain`); closes it at
+    // end of file.
+    void forward(App& app, guest::Stream stream, bool drain);
+    void end_leftovers();
+    bool any_running() const;
+
+    HostChannel& host_;
+    const guest::PodSpec& spec_;
+    std::vector<App> apps_;
+    UniqueFd epoll_;
+    UniqueFd signals_;
+    UniqueFd grace_timer_;
+    std::optional<int> first_failure_;
+    std::string failure_reason_;
+    bool starting_ = false;
+    bool stopping_ = false;
+};
+
+}  // namespace rkt::guest_init

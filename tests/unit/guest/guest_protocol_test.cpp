@@ -1,0 +1,348 @@
+#include "common/guest_protocol.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace rkt::guest {
+namespace {
+
+PodSpec sample_pod_spec() {
+    PodSpec spec;
+    spec.hostname = "rkt-1234";
+    GuestApp app;
+    app.name = "hello";
+    app.exec = {"/bin/echo", "hello", "wörld"};
+    app.env = {"PATH=/usr/bin:/bin", "EMPTY="};
+    app.user = "1000";
+    app.group = "www-data";
+    app.supplementary_gids = {10, 20};
+    app.working_dir = "/srv";
+    app.disk = 1;
+    app.disk_serial = "rkt-app-1";
+    app.isolation.capabilities = std::vector<std::string>{"CAP_CHOWN", "CAP_KILL"};
+    app.isolation.capabilities_granted_to_non_root = true;
+    app.isolation.seccomp =
+        SeccompSettings{SeccompSettings::Mode::kRemove, false, {"reboot", "kexec_load"}, {}, 1};
+    app.isolation.no_new_privileges = true;
+    app.isolation.oom_score_adj = -500;
+    app.mounts = {{"data", "/data", true}};
+    spec.apps.push_back(app);
+    GuestApp second;
+    second.name = "sidecar";
+    second.exec = {"sleep", "100"};
+    second.isolation.seccomp =
+        SeccompSettings{SeccompSettings::Mode::kRetain, false, {"read", "clone"}, {"clone"}, 0};
+    spec.apps.push_back(second);
+    spec.volumes = {{"data", VolumeSpec::Kind::k9p, "vol0", false},
+                    {"scratch", VolumeSpec::Kind::kEmpty, "", false}};
+    spec.stop_grace_ms = 2500;
+    spec.hosts_entries = {{"10.0.0.1", {"db", "db.local"}}};
+    spec.dns = DnsConfig{{"10.0.0.2"}, {"example.com"}, {"ndots:2"}};
+    spec.debug = true;
+    return spec;
+}
+
+std::vector<Message> sample_messages() {
+    return {sample_pod_spec(),
+            StopPod{true},
+            SignalApps{"hello", 15},
+            SignalApps{"", 9},
+            Ready{123456789, "6.1.0"},
+            AppStarted{"hello", 42},
+            AppOutput{"hello", Stream::kStderr, std::string("bin\0ary\xff", 8)},
+            AppExited{"hello", 3, 0, ""},
+            AppExited{"hello", 137, 9, ""},
+            AppExited{"hello", 127, 0, "could not execute: /nope: No such file or directory"},
+            PodExited{3},
+            LogMessage{LogMessage::Level::kWarning, "careful"},
+            ErrorMessage{"bad pod spec"}};
+}
+
+TEST(GuestProtocol, EveryMessageSurvivesAnyChunking) {
+    FrameWriter writer;
+    std::string stream;
+    auto messages = sample_messages();
+    for (const auto& m : messages) stream += writer.encode(m);
+    for (size_t chunk :
+         {size_t{1}, size_t{3}, size_t{19}, size_t{20}, size_t{21}, size_t{4096}, stream.size()}) {
+        FrameReader reader;
+        std::vector<Message> got;
+        for (size_t off = 0; off < stream.size(); off += chunk) {
+            reader.feed(std::string_view(stream).substr(off, chunk));
+            while (auto m = reader.next_message()) got.push_back(std::move(*m));
+        }
+        ASSERT_EQ(got.size(), messages.size()) << "chunk " << chunk;
+        for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], messages[i]) << i;
+        EXPECT_EQ(reader.buffered(), 0u);
+    }
+}
+
+TEST(GuestProtocol, HeaderLayoutIsFixed) {
+    FrameWriter writer;
+    std::string bytes = writer.encode(StopPod{true});
+    const std::string json = R"({"force":true})";
+    std::string expected("RKTG\x01\x00\x02\x00\x01\x00\x00\x00", 12);
+    expected.push_back(static_cast<char>(json.size()));
+    expected.append(std::string("\0\0\0\0\0\0\0", 7));
+    expected += json;
+    EXPECT_EQ(bytes, expected);
+    // The second frame carries sequence 2.
+    std::string second = writer.encode(StopPod{false});
+    EXPECT_EQ(second[8], 2);
+}
+
+std::string header(std::string_view magic, uint16_t version, uint16_t type, uint32_t seq,
+                   uint32_t json_len, uint32_t payload_len) {
+    std::string h(magic);
+    auto put16 = [&](uint16_t v) {
+        h.push_back(static_cast<char>(v & 0xff));
+        h.push_back(static_cast<char>(v >> 8));
+    };
+    auto put32 = [&](uint32_t v) {
+        for (int i = 0; i < 4; ++i) h.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    put16(version);
+    put16(type);
+    put32(seq);
+    put32(json_len);
+    put32(payload_len);
+    return h;
+}
+
+void expect_reader_error(const std::string& bytes, const std::string& needle) {
+    FrameReader reader;
+    reader.feed(bytes);
+    try {
+        reader.next();
+        FAIL() << "no error for " << needle;
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    // A broken stream stays broken.
+    EXPECT_THROW(reader.next(), Error);
+    EXPECT_THROW(reader.feed("x"), Error);
+}
+
+TEST(GuestProtocol, ReaderRejectsGarbage) {
+    expect_reader_error("GET / HTTP/1.1\r\n", "bad frame magic");
+    expect_reader_error(std::string(40, '\0'), "bad frame magic");
+}
+
+TEST(GuestProtocol, ReaderReportsBadMagicBeforeAFullHeader) {
+    FrameReader reader;
+    reader.feed("RK");
+    EXPECT_FALSE(reader.next().has_value());
+    reader.feed("X");
+    EXPECT_THROW(reader.next(), Error);
+}
+
+TEST(GuestProtocol, ReaderRejectsBadHeaders) {
+    expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
+    expect_reader_error(header("RKTG", 1, 0x77, 1, 2, 0), "unknown message type 119");
+    expect_reader_error(header("RKTG", 1, 4, 1, 2, 0), "unknown message type 4");  // reserved
+    expect_reader_error(header("RKTG", 1, 1, 1, 0, 0), "JSON length 0");
+    expect_reader_error(header("RKTG", 1, 1, 1, kMaxJsonLength + 1, 0), "JSON length");
+    expect_reader_error(header("RKTG", 1, 0x103, 1, 2, kMaxPayloadLength + 1), "payload length");
+    expect_reader_error(header("RKTG", 1, 2, 7, 2, 0), "frame 7 arrived where 1 was expected");
+}
+
+TEST(GuestProtocol, ReaderRejectsAReplayedFrame) {
+    FrameWriter writer;
+    std::string first = writer.encode(StopPod{false});
+    FrameReader reader;
+    reader.feed(first + first);
+    EXPECT_TRUE(reader.next().has_value());
+    EXPECT_THROW(reader.next(), Error);
+}
+
+Message decode_json(MessageType type, const std::string& json, const std::string& payload = "") {
+    Frame f;
+    f.type = type;
+    f.sequence = 1;
+    f.json = json;
+    f.payload = payload;
+    return decode_message(f);
+}
+
+void expect_decode_error(MessageType type, const std::string& json, const std::string& needle) {
+    try {
+        decode_json(type, json);
+        FAIL() << "no error for " << json;
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+            << "error \"" << e.what() << "\" lacks \"" << needle << "\"";
+    }
+}
+
+nlohmann::json pod_json() {
+    return nlohmann::json::parse(to_frame(sample_pod_spec()).json);
+}
+
+TEST(GuestProtocol, DecoderIsStrictAboutTypesAndFields) {
+    using K = MessageType;
+    expect_decode_error(K::kStopPod, "{}", "missing field \"force\"");
+    expect_decode_error(K::kStopPod, R"({"force":1})", "\"force\" must be a boolean");
+    expect_decode_error(K::kStopPod, R"({"force":true,"extra":1})", "unknown field \"extra\"");
+    expect_decode_error(K::kStopPod, "[]", "must be an object");
+    expect_decode_error(K::kStopPod, "{", "not valid JSON");
+    expect_decode_error(K::kSignal, R"({"app":"","signal":0})", "expected 1..64");
+    expect_decode_error(K::kSignal, R"({"app":"","signal":9.0})", "must be an integer");
+    expect_decode_error(K::kSignal, R"({"app":"Bad_Name","signal":9})", "not a valid app name");
+    expect_decode_error(K::kAppExited, R"({"app":"a","exit_code":256})", "expected 0..255");
+    expect_decode_error(K::kAppExited, R"({"app":"a","exit_code":-1})", "expected 0..255");
+    expect_decode_error(K::kAppStarted, R"({"app":"a","pid":18446744073709551615})",
+                        "out of range");
+    expect_decode_error(K::kLog, R"({"level":"loud","message":"x"})", "level must be");
+    expect_decode_error(K::kReady,
+                        R"({"monotonic_ns":-5,"kernel_release":"x","protocol_version":1})",
+                        "non-negative");
+    expect_decode_error(K::kAppOutput, R"({"app":"a","stream":"stdin"})", "stream must be");
+    EXPECT_THROW(decode_json(K::kStopPod, R"({"force":true})", "payload"), Error);
+}
+
+TEST(GuestProtocol, DecoderChecksThePodSpec) {
+    using K = MessageType;
+    auto expect_bad = [](const std::function<void(nlohmann::json&)>& edit,
+                         const std::string& needle) {
+        nlohmann::json j = pod_json();
+        edit(j);
+        expect_decode_error(K::kPodSpec, j.dump(), needle);
+    };
+    // The unmodified sample decodes to itself.
+    EXPECT_EQ(std::get<PodSpec>(decode_json(K::kPodSpec, pod_json().dump())), sample_pod_spec());
+
+    expect_bad([](auto& j) { j["apps"][0]["user"] = 0; }, "\"user\" must be a string");
+    expect_bad([](auto& j) { j["apps"][0]["user"] = "a b"; }, "user must be a number, a name");
+    expect_bad([](auto& j) { j["apps"][0]["group"] = ""; }, "group must be a number, a name");
+    expect_bad([](auto& j) { j["apps"][0].erase("group"); }, "missing field \"group\"");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {-1}; },
+               "expected 0..4294967294");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {1.5}; }, "must be an integer");
+    expect_bad([](auto& j) { j["apps"][0]["supplementary_gids"] = {4294967295u}; },
+               "expected 0..4294967294");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["oom_score_adj"] = 1001; },
+               "expected -1000..1000");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"].erase("errno"); },
+               "missing field \"errno\"");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"]["all"] = "yes"; },
+               "must be a boolean");
+    expect_bad([](auto& j) { j["apps"][0]["exec"] = nlohmann::json::array(); }, "exec must name");
+    expect_bad([](auto& j) { j["apps"][0]["exec"] = {"/bin/sh", 1}; }, "array of strings");
+    expect_bad([](auto& j) { j["apps"][0]["exec"][1] = std::string("a\0b", 3); }, "NUL");
+    expect_bad([](auto& j) { j["apps"][0]["env"] = {"NOEQUALS"}; }, "is not NAME=value");
+    expect_bad([](auto& j) { j["apps"][0]["env"] = {"=x"}; }, "is not NAME=value");
+    expect_bad([](auto& j) { j["apps"][0]["working_dir"] = "srv"; }, "absolute path");
+    expect_bad([](auto& j) { j["apps"][0]["disk"] = 64; }, "expected 0..63");
+    expect_bad([](auto& j) { j["apps"][0]["name"] = "Hello"; }, "ACName");
+    expect_bad([](auto& j) { j["apps"][1]["name"] = "hello"; }, "two apps are named hello");
+    expect_bad([](auto& j) { j["apps"][0]["mounts"][0]["volume"] = "nope"; }, "unknown volume");
+    expect_bad([](auto& j) { j["apps"][0]["mounts"][0]["path"] = "data"; }, "absolute path");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["capabilities"] = {"chown"}; },
+               "not a capability name");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"]["mode"] = "maybe"; },
+               "mode must be");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"]["seccomp"]["syscalls"] = {"rm -rf"}; },
+               "not a system call name");
+    expect_bad([](auto& j) { j["apps"][0]["isolation"].erase("masked_paths"); },
+               "missing field \"masked_paths\"");
+    expect_bad([](auto& j) { j["apps"][0]["colour"] = "blue"; }, "unknown field \"colour\"");
+    expect_bad([](auto& j) { j["hostname"] = "bad host"; }, "not a valid host name");
+    expect_bad([](auto& j) { j["hostname"] = std::string(65, 'a'); }, "not a valid host name");
+    expect_bad([](auto& j) { j["apps"] = nlohmann::json::array(); }, "has no apps");
+    expect_bad([](auto& j) { j["volumes"][0]["kind"] = "nfs"; }, "kind must be");
+    expect_bad([](auto& j) { j["volumes"][0]["tag"] = "a b"; }, "9p tag");
+    expect_bad([](auto& j) { j["volumes"][1]["name"] = "data"; }, "two volumes are named data");
+    expect_bad([](auto& j) { j["dns"]["nameservers"] = {"1.1.1.1\nnameserver 6.6.6.6"}; },
+               "not one printable token");
+    expect_bad([](auto& j) { j["hosts_entries"][0]["names"] = nlohmann::json::array(); },
+               "has no names");
+    expect_bad([](auto& j) { j["stop_grace_ms"] = 3600 * 1000 + 1; }, "expected 0..3600000");
+    expect_bad(
+        [](auto& j) {
+            nlohmann::json app = j["apps"][1];
+            for (int i = 0; i < 70; ++i) {
+                app["name"] = "app" + std::to_string(i);
+                j["apps"].push_back(app);
+            }
+        },
+        "more than 64 apps");
+}
+
+TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
+    auto m = decode_json(MessageType::kPodSpec, R"({"hostname":"h","apps":[{"name":"a",
+        "exec":["/x"],"user":"0","group":"0","disk":0,
+        "isolation":{"masked_paths":true,"no_new_privileges":false}}]})");
+    const auto& spec = std::get<PodSpec>(m);
+    EXPECT_EQ(spec.stop_grace_ms, kDefaultStopGraceMs);
+    EXPECT_EQ(spec.apps[0].working_dir, "/");
+    EXPECT_FALSE(spec.apps[0].isolation.capabilities.has_value());
+    EXPECT_FALSE(spec.apps[0].isolation.seccomp.has_value());
+    EXPECT_FALSE(spec.apps[0].isolation.capabilities_granted_to_non_root);
+    EXPECT_FALSE(spec.apps[0].isolation.oom_score_adj.has_value());
+    EXPECT_FALSE(spec.dns.has_value());
+}
+
+TEST(GuestProtocol, EncoderRefusesWhatTheDecoderWouldReject) {
+    PodSpec spec = sample_pod_spec();
+    spec.apps[0].env.push_back("BAD");
+    EXPECT_THROW(to_frame(spec), Error);
+    spec = sample_pod_spec();
+    spec.apps[0].env.push_back(std::string("LATIN1=\xe9", 8));  // not UTF-8
+    EXPECT_THROW(to_frame(spec), Error);
+    EXPECT_THROW(to_frame(AppOutput{"a", Stream::kStdout, std::string(kMaxPayloadLength + 1, 'x')}),
+                 Error);
+    EXPECT_THROW(to_frame(SignalApps{"", 0}), Error);
+    // Diagnostics are never refused for their bytes: invalid UTF-8 is replaced.
+    Frame f = to_frame(LogMessage{LogMessage::Level::kInfo, std::string("bad \xff byte")});
+    auto back = std::get<LogMessage>(decode_message(f));
+    EXPECT_NE(back.message.find("bad "), std::string::npos);
+}
+
+TEST(GuestProtocol, ReadsFromAnFdUntilEndOfFile) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    UniqueFd r(fds[0]), w(fds[1]);
+    FrameWriter writer;
+    // Enough output frames to overflow a pipe: the writer must wait for the reader.
+    std::thread producer([&] {
+        for (int i = 0; i < 20; ++i)
+            writer.write(w.get(),
+                         AppOutput{"a", Stream::kStdout, std::string(kOutputChunkSize, 'a' + i)});
+        w.reset();
+    });
+    FrameReader reader;
+    size_t frames = 0, bytes = 0;
+    while (reader.read_from(r.get())) {
+        while (auto m = reader.next_message()) {
+            const auto& out = std::get<AppOutput>(*m);
+            EXPECT_EQ(out.data[0], static_cast<char>('a' + frames));
+            bytes += out.data.size();
+            ++frames;
+        }
+    }
+    producer.join();
+    EXPECT_EQ(frames, 20u);
+    EXPECT_EQ(bytes, 20 * kOutputChunkSize);
+}
+
+TEST(GuestProtocol, WriterFailsWhenThePeerIsGone) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+    UniqueFd r(fds[0]), w(fds[1]);
+    r.reset();
+    signal(SIGPIPE, SIG_IGN);
+    FrameWriter writer;
+    EXPECT_THROW(writer.write(w.get(), StopPod{false}), Error);
+}
+
+}  // namespace
+}  // namespace rkt::guest
