@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -263,9 +262,10 @@ void PodCgroups::save(const stdfs::path& file) const {
     fs::write_file_atomic(file, text, 0644, fs::Durability::kAtomicOnly);
 }
 
-std::vector<stdfs::path> PodCgroups::procs_files(const std::string& leaf) const {
+std::vector<stdfs::path> PodCgroups::join_files(const std::string& leaf) const {
     std::vector<stdfs::path> out;
-    for (const auto& dir : layout_.pod_dirs) out.push_back(dir / leaf / "cgroup.procs");
+    for (const auto& dir : layout_.pod_dirs)
+        out.push_back(dir / leaf / (layout_.v2 ? "cgroup.procs" : "tasks"));
     return out;
 }
 
@@ -278,88 +278,17 @@ void PodCgroups::remove() const {
     for (const auto& dir : layout_.pod_dirs) remove_tree(dir);
 }
 
-namespace {
-
-// Decimal text of `pid` into `buf` (no allocation); returns its length.
-size_t format_pid(pid_t pid, char* buf, size_t size) noexcept {
-    char digits[16];
-    size_t n = 0;
-    unsigned long v = pid < 0 ? 0 : static_cast<unsigned long>(pid);
-    do {
-        digits[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v && n < sizeof digits);
-    if (n > size) return 0;
-    for (size_t i = 0; i < n; ++i) buf[i] = digits[n - 1 - i];
-    return n;
-}
-
-// Writes a pid (as text) to one cgroup.procs file; false with errno set on failure.
-bool write_procs(const char* file, const char* text, size_t len) noexcept {
-    int fd = ::open(file, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool ok = ::write(fd, text, len) == static_cast<ssize_t>(len);
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return ok;
-}
-
-bool write_procs(const std::vector<std::string>& procs_files, const char* text,
-                 size_t len) noexcept {
-    for (const auto& file : procs_files)
-        if (!write_procs(file.c_str(), text, len)) return false;
-    return true;
-}
-
-}  // namespace
-
-bool PodCgroups::leave() const {
-    for (const auto& dir : layout_.pod_dirs)
-        if (!write_procs((dir.parent_path() / "cgroup.procs").c_str(), "0", 1)) return false;
-    return true;
-}
-
-bool join_cgroups(const std::vector<std::string>& procs_files) noexcept {
-    return write_procs(procs_files, "0", 1);
-}
-
-bool move_to_cgroups(const std::vector<std::string>& procs_files, pid_t pid) noexcept {
-    char text[16];
-    size_t len = format_pid(pid, text, sizeof text);
-    return write_procs(procs_files, text, len);
-}
-
-BackgroundJoin BackgroundJoin::start(const std::vector<std::string>& procs_files) {
-    BackgroundJoin join;
-    char text[16];
-    size_t len = format_pid(::getpid(), text, sizeof text);
-    pid_t pid = ::fork();
-    if (pid < 0) throw system_error("cannot start joining the pod's cgroups");
-    if (pid == 0) {
-        // The exit status carries the errno of a failure.
-        ::_exit(write_procs(procs_files, text, len) ? 0 : (errno ? errno : EIO));
-    }
-    join.helper_ = pid;
-    return join;
-}
-
-bool BackgroundJoin::finish() noexcept {
-    if (helper_ > 0) {
-        int status = 0;
-        pid_t r;
-        do {
-            r = ::waitpid(helper_, &status, 0);
-        } while (r < 0 && errno == EINTR);
-        helper_ = -1;
-        if (r < 0)
-            error_ = errno;
-        else
-            error_ = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
-    }
-    if (error_ != 0) {
-        errno = error_;
-        return false;
+bool join_cgroups(const std::vector<std::string>& join_files) noexcept {
+    for (const auto& file : join_files) {
+        int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        ssize_t n = ::write(fd, "0", 1);
+        int err = errno;
+        ::close(fd);
+        if (n != 1) {
+            errno = err;
+            return false;
+        }
     }
     return true;
 }

@@ -53,51 +53,30 @@ public:
     void save(const stdfs::path& file) const;
 
     const CgroupLayout& layout() const { return layout_; }
-    // The cgroup.procs files a process writes "0" to, to join the pod init's or an app's cgroups.
-    std::vector<stdfs::path> init_procs() const { return procs_files("pod-init"); }
-    std::vector<stdfs::path> app_procs(const std::string& app) const {
-        return procs_files("app-" + app);
+    // The files a single-threaded process writes "0" to, to join the pod init's or an app's
+    // cgroups (join_cgroups()): `tasks` on cgroup v1, `cgroup.procs` on v2. On v1, writing the
+    // pid of a whole process (cgroup.procs) takes the kernel's cgroup_threadgroup_rwsem for
+    // writing, which waits for an RCU grace period: 5-20 ms in this VM, on every pod's start.
+    // Moving the calling thread alone (`tasks`, "0") does not; for a process of one thread it is
+    // the same move. v2 has no such file for domain cgroups.
+    std::vector<stdfs::path> init_join_files() const { return join_files("pod-init"); }
+    std::vector<stdfs::path> app_join_files(const std::string& app) const {
+        return join_files("app-" + app);
     }
     // Host pids of the processes of an app (from the first hierarchy).
     std::vector<pid_t> app_pids(const std::string& app) const;
 
     // Kills what is left and removes every cgroup of the pod; missing ones are fine.
     void remove() const;
-    // Moves this process back to the cgroups the pod's were made in (before remove(), when this
-    // process joined the pod's). Returns false and sets errno on failure.
-    bool leave() const;
 
 private:
-    std::vector<stdfs::path> procs_files(const std::string& leaf) const;
+    std::vector<stdfs::path> join_files(const std::string& leaf) const;
     CgroupLayout layout_;
 };
 
-// Writes "0" (this process) to each cgroup.procs file. Returns false and sets errno on failure;
-// it allocates nothing, so a forked child can call it.
-bool join_cgroups(const std::vector<std::string>& procs_files) noexcept;
-// Writes `pid` to each cgroup.procs file; the same, for another process.
-bool move_to_cgroups(const std::vector<std::string>& procs_files, pid_t pid) noexcept;
-
-// Moves this process into cgroups from a helper process, while this one goes on. On cgroup v1 a
-// migration waits for an RCU grace period (the kernel's cgroup_threadgroup_rwsem: 10 ms and
-// more in a VM), which is time the pod's start-up can spend on other work; migrations that
-// follow within the grace period are quick. finish() waits for the helper.
-class BackgroundJoin {
-public:
-    static BackgroundJoin start(const std::vector<std::string>& procs_files);
-    BackgroundJoin() = default;
-    BackgroundJoin(BackgroundJoin&& other) noexcept : helper_(other.helper_), error_(other.error_) {
-        other.helper_ = -1;
-    }
-    BackgroundJoin& operator=(BackgroundJoin&&) = delete;
-    ~BackgroundJoin() { finish(); }
-
-    // Waits for the helper. Returns false and sets errno when the move failed.
-    bool finish() noexcept;
-
-private:
-    pid_t helper_ = -1;
-    int error_ = 0;
-};
+// Writes "0" (the calling thread; the whole process when it has one thread, as every process
+// of this stage1 does when it joins) to each of PodCgroups' join files. Returns false and sets
+// errno on failure; it allocates nothing, so a forked child can call it.
+bool join_cgroups(const std::vector<std::string>& join_files) noexcept;
 
 }  // namespace rkt::nspawn

@@ -138,7 +138,7 @@ int enter(int argc, char** argv) {
     std::string init_ns = "/proc/" + std::to_string(*init) + "/ns/";
     UniqueFd mnt = fs::open_file("/proc/" + std::to_string(target) + "/ns/mnt", O_RDONLY);
     std::vector<std::string> procs;
-    for (const auto& p : cgroups.app_procs(app.name)) procs.push_back(p.string());
+    for (const auto& p : cgroups.app_join_files(app.name)) procs.push_back(p.string());
     if (!join_cgroups(procs)) throw system_error("cannot join the app's cgroups");
     join_namespace(init_ns + "ipc", CLONE_NEWIPC);
     join_namespace(init_ns + "uts", CLONE_NEWUTS);

@@ -53,7 +53,7 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
 
 // The app's process, from fork to execve. Errors go to `error_fd` as one line; exit 254.
 [[noreturn]] void app_child(const AppLaunch& app, bool interactive, int out_fd, int err_fd,
-                            int devnull, int error_fd, int cgroups_fd) {
+                            int devnull, int error_fd) {
     try {
         sigset_t none;
         sigemptyset(&none);
@@ -62,6 +62,7 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
         for (int sig : {SIGPIPE, SIGQUIT}) ::signal(sig, SIG_DFL);
         // Its own session and process group, so that stopping it reaches its children too.
         if (!interactive) ::setsid();
+        if (!join_cgroups(app.cgroup_files)) throw system_error("cannot join the app's cgroups");
         if (::unshare(CLONE_NEWNS) != 0) throw system_error("cannot create a mount namespace");
         enter_app_root(app.plan, interactive);
         if (!interactive) {
@@ -74,12 +75,6 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
             throw system_error("cannot mark descriptors close-on-exec");
         if (isolation::Failure f = app.isolation.restrict_paths())
             throw Error(isolation::describe(f));
-        // The pod init moves this process into the app's cgroups while it builds the root
-        // (start()): nothing of the app runs before it is there.
-        char joined = 0;
-        while (::read(cgroups_fd, &joined, 1) < 0 && errno == EINTR) {
-        }
-        if (joined != 'C') throw Error("cannot join the app's cgroups");
 
         const ExecPlan& exec = app.plan.exec;
         std::string program = find_program(exec.argv[0], exec.env);
@@ -177,24 +172,14 @@ private:
         auto [out_r, out_w] = make_pipe();
         auto [err_r, err_w] = make_pipe();
         auto [error_r, error_w] = make_pipe();
-        auto [cgroups_r, cgroups_w] = make_pipe();
         pid_t pid = ::fork();
         if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
         if (pid == 0)
             app_child(*app.launch, config_.interactive, out_w.get(), err_w.get(), devnull_.get(),
-                      error_w.get(), cgroups_r.get());
+                      error_w.get());
         app.pid = pid;
         app.running = true;
         error_w.reset();
-        cgroups_r.reset();
-        // Into the app's cgroups while it builds its root; it waits for the 'C' before it
-        // executes. Right after the migrations `run` started, this one is quick (cgroups.h).
-        std::optional<std::string> cgroup_error;
-        if (move_to_cgroups(app.launch->cgroup_procs, pid))
-            write_all(cgroups_w.get(), "C", 1);
-        else
-            cgroup_error = "cannot join the app's cgroups: " + std::string(std::strerror(errno));
-        cgroups_w.reset();
         // execve closes the error pipe (close-on-exec): EOF means the app runs.
         std::string error;
         std::array<char, 1024> buf{};
@@ -204,7 +189,6 @@ private:
             if (n <= 0) break;
             error.append(buf.data(), static_cast<size_t>(n));
         }
-        if (cgroup_error) return cgroup_error;
         if (!error.empty()) return error;
         if (!config_.interactive) {
             ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);

@@ -16,7 +16,7 @@ namespace rkt::nspawn {
 struct AppLaunch {
     AppPlan plan;
     isolation::PreparedIsolation isolation;
-    std::vector<std::string> cgroup_procs;  // the app's cgroup.procs files (the pod init moves it)
+    std::vector<std::string> cgroup_files;  // the app joins its cgroups through these
 };
 
 struct PodInitConfig {

@@ -114,56 +114,38 @@ int run(int argc, char** argv) {
     if (o.interactive && pod.manifest().apps.size() != 1)
         throw Error("interactive mode needs exactly one app");
 
-    // The pod's cgroups first: joining them takes an RCU grace period on cgroup v1, which the
-    // helper of BackgroundJoin waits out while this process checks and prepares the apps.
+    // Everything that can be wrong is found here, before any process or cgroup exists.
+    EtcFiles etc = prepare_etc_files(pod, hostname, net.host);
+    prepare_shared_volumes(pod);
+    isolation::InsecureOptions insecure = insecure_options(o);
+    PodInitConfig config;
+    config.pod = &pod;
+    config.hostname = hostname;
+    config.private_network = !net.host;
+    config.interactive = o.interactive;
     std::vector<std::string> names;
     std::vector<CgroupLimits> limits;
     for (const auto& app : pod.manifest().apps) {
-        auto l = with_context("app \"" + app.name + "\"",
-                              [&] { return isolation::resource_limits(app.app.isolators); });
+        AppPlan plan = plan_app(pod, app, etc, insecure, o.interactive);
+        isolation::PreparedIsolation prepared = with_context("app \"" + app.name + "\"", [&] {
+            return isolation::PreparedIsolation::prepare(plan.policy, plan.identity);
+        });
         names.push_back(app.name);
-        limits.push_back({l.memory_bytes, l.cpu_millis, l.cpu_shares});
+        limits.push_back(
+            {plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares});
+        config.apps.push_back({std::move(plan), std::move(prepared), {}});
     }
+    for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
+
     PodCgroups cgroups = PodCgroups::create(PodCgroups::plan_for_this_process(pod.uuid()), names,
                                             limits, {o.memory, o.cpu_millis});
     cgroups.save(pod.cgroups_file());
-    std::vector<std::string> init_procs;
-    for (const auto& f : cgroups.init_procs()) init_procs.push_back(f.string());
-    BackgroundJoin joining = BackgroundJoin::start(init_procs);
-
-    // Everything else that can be wrong is found here, before any process of the pod exists.
-    PodInitConfig config;
-    try {
-        EtcFiles etc = prepare_etc_files(pod, hostname, net.host);
-        prepare_shared_volumes(pod);
-        isolation::InsecureOptions insecure = insecure_options(o);
-        config.pod = &pod;
-        config.hostname = hostname;
-        config.private_network = !net.host;
-        config.interactive = o.interactive;
-        for (const auto& app : pod.manifest().apps) {
-            AppPlan plan = plan_app(pod, app, etc, insecure, o.interactive);
-            isolation::PreparedIsolation prepared = with_context("app \"" + app.name + "\"", [&] {
-                return isolation::PreparedIsolation::prepare(plan.policy, plan.identity);
-            });
-            std::vector<std::string> procs;
-            for (const auto& f : cgroups.app_procs(app.name)) procs.push_back(f.string());
-            config.apps.push_back({std::move(plan), std::move(prepared), std::move(procs)});
-        }
-        for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
-    } catch (...) {
-        // Nothing of the pod runs: take this process out of its cgroups and remove them (or
-        // leave them to `rkt gc`, which finds them in the `cgroups` file).
-        if (joining.finish() && cgroups.leave()) {
-            try {
-                cgroups.remove();
-                ::unlink(pod.cgroups_file().c_str());
-            } catch (const Error& e) {
-                log::debug(e.what());
-            }
-        }
-        throw;
-    }
+    for (auto& launch : config.apps)
+        for (const auto& f : cgroups.app_join_files(launch.plan.name))
+            launch.cgroup_files.push_back(f.string());
+    std::vector<std::string> init_files;
+    for (const auto& f : cgroups.init_join_files()) init_files.push_back(f.string());
+    if (!join_cgroups(init_files)) throw system_error("cannot join the pod's cgroup");
 
     int go[2], ready[2];
     if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(ready, O_CLOEXEC) != 0)
@@ -206,11 +188,6 @@ int run(int argc, char** argv) {
         if (read_byte(ready_r.get()) != 'N') return wait_for(pid);
         network::setup(pod, net, pid);
         if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
-        // The pod init may have been forked before this process was in the pod's cgroups; it
-        // goes there now, while it starts the apps (quick: within the grace period the helper
-        // waited out). The apps join their own cgroups before they execute.
-        if (!joining.finish() || !move_to_cgroups(init_procs, pid))
-            throw system_error("cannot join the pod's cgroup");
         if (read_byte(ready_r.get()) == 'R') {
             fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644,
                                   fs::Durability::kAtomicOnly);

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -35,7 +38,7 @@ const std::string kV2Mountinfo =
 const std::string kV2Self = "0::/user.slice/user-0.slice/session-3.scope\n";
 
 class FakeTree : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-cgroups-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -107,7 +110,8 @@ TEST_F(FakeTree, V1LimitsLandInTheAppAndPodCgroups) {
         EXPECT_TRUE(stdfs::is_directory(d / "pod-init"));
         EXPECT_TRUE(stdfs::is_directory(d / "app-side"));
     }
-    EXPECT_EQ(cg.app_procs("web").front(), memory / "app-web" / "cgroup.procs");
+    // v1: a process joins through `tasks`, which takes no grace period (cgroups.h).
+    EXPECT_EQ(cg.app_join_files("web").front(), memory / "app-web" / "tasks");
 }
 
 TEST_F(FakeTree, ALimitWithoutItsControllerIsAnError) {
@@ -120,6 +124,44 @@ TEST_F(FakeTree, ALimitWithoutItsControllerIsAnError) {
                   std::string::npos)
             << e.what();
     }
+}
+
+TEST_F(FakeTree, V2ProcessesJoinThroughCgroupProcs) {
+    CgroupLayout l = plan(kV2Mountinfo, kV2Self);
+    PodCgroups cg = PodCgroups::create(l, {"web"}, {{}}, {});
+    EXPECT_EQ(cg.init_join_files().front(), l.pod_dirs[0] / "pod-init" / "cgroup.procs");
+}
+
+// On this machine's real hierarchies: a process that writes "0" to the join files is in the
+// pod's cgroups, in every hierarchy.
+TEST(CgroupJoin, MovesTheProcessOnThisMachine) {
+    if (::geteuid() != 0) GTEST_SKIP() << "creating cgroups needs root";
+    const std::string uuid = "5c0ac1e1-0000-4000-8000-" + std::to_string(100000000000 + ::getpid());
+    PodCgroups cg;
+    try {
+        cg = PodCgroups::create(PodCgroups::plan_for_this_process(uuid), {"web"}, {{}}, {});
+    } catch (const Error& e) {
+        GTEST_SKIP() << "cannot create cgroups here: " << e.what();
+    }
+    std::vector<std::string> files;
+    for (const auto& f : cg.app_join_files("web")) files.push_back(f.string());
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (!join_cgroups(files)) ::_exit(2);
+        // /proc/self/cgroup: one "id:controllers:path" line per hierarchy.
+        std::string self = fs::read_file("/proc/self/cgroup");
+        const std::string leaf = "/rkt-" + uuid + "/app-web\n";
+        size_t found = 0;
+        for (size_t at = self.find(leaf); at != std::string::npos; at = self.find(leaf, at + 1))
+            ++found;
+        ::_exit(found == cg.layout().pod_dirs.size() ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    cg.remove();
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "2: the write failed, 3: not in the cgroups";
 }
 
 TEST_F(FakeTree, V2LimitsAndControllers) {
