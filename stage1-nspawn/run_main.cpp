@@ -1,5 +1,5 @@
 // stage1 `run` (nspawn): checks every app's plan, creates the pod's cgroups, forks the pod init
-// into new PID, mount, UTS, IPC (and network) namespaces, writes `pid`, and waits: this process
+// into new PID, UTS, IPC (and network) namespaces, writes `pid`, and waits: this process
 // lives as long as the pod and keeps the pod lock (RKT_LOCK_FD) open.
 #include <fcntl.h>
 #include <sched.h>
