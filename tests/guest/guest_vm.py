@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The protocol (mirrors common/guest_protocol.h)
 
 MAGIC = b"RKTG"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<4sHHIII")  # magic, version, type, sequence, json length, payload length
 MAX_JSON = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024
@@ -42,6 +42,8 @@ TYPES = {
     "PodSpec": 0x0001, "StopPod": 0x0002, "Signal": 0x0003,
     "Ready": 0x0101, "AppStarted": 0x0102, "AppOutput": 0x0103, "AppExited": 0x0104,
     "PodExited": 0x0105, "Log": 0x0106, "Error": 0x0107,
+    "Exec": 0x0004, "ExecSignal": 0x0006, "ExecStarted": 0x0108, "ExecOutput": 0x0109,
+    "ExecExited": 0x010A,
 }
 NAMES = {v: k for k, v in TYPES.items()}
 
