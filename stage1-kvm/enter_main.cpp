@@ -45,6 +45,11 @@ int enter(int argc, char** argv) {
         if (m.apps.size() != 1) throw Error("the pod has several apps: name one with --app");
         args.app = m.apps.front().name;
     }
+    // The run process writes `pid` once every app has started (as rkt enter expects, it is
+    // waited for); then the control socket takes commands.
+    for (int i = 0; i < 1200 && pod_files::pod_is_alive(pod_dir) && !pod_files::read_pid(pod_dir);
+         ++i)
+        std::this_thread::sleep_for(100ms);
     UniqueFd control;
     for (int i = 0; i < 100 && pod_files::pod_is_alive(pod_dir); ++i) {
         control = kvm::connect_control_socket();
