@@ -1,0 +1,142 @@
+"""Running pods through a given stage1 in end-to-end tests: which stage1s there are, what each
+needs on this machine (a one-line skip reason otherwise), and the helpers the scenario tests
+share (run a pod, spawn one in the background, wait until it runs, read inspect's lines).
+
+    from stage1_pods import STAGE1S, run, line
+
+    @pytest.fixture(params=["nspawn", "kvm-qemu"])
+    def stage1(request, build_dir):
+        s = STAGE1S[request.param]
+        s.require(build_dir)
+        return s
+
+    def test_exit(rkt, stage1, inspect_image):
+        res, uuid = run(rkt, stage1, inspect_image, "--exit-code=3")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import harness
+from harness import have_command, require, require_root, require_stage1, stage1_dir
+
+__all__ = ["Stage1", "STAGE1S", "kvm_unavailable_reason", "require_kvm_stage1", "run", "line",
+           "wait_running", "spawn_pod", "remove_pods", "qemu_processes_under"]
+
+
+def kvm_unavailable_reason(build_dir: Path) -> Optional[str]:
+    """Why a kvm pod cannot run here (one line), or None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    kvm = stage1_dir(build_dir, "kvm")
+    if not os.access(kvm / "run", os.X_OK):
+        return f"stage1 kvm not built: {kvm}/run is missing"
+    if not (kvm / "bzImage").exists():
+        return f"guest kernel not built: {kvm}/bzImage is missing (target guest-kernel)"
+    if not (kvm / "guest-init").exists():
+        return f"guest-init not built: {kvm}/guest-init is missing (target guest-init)"
+    for cmd, package in (("qemu-system-x86_64", "qemu-system-x86"), ("mkfs.erofs", "erofs-utils")):
+        if not have_command(cmd):
+            return f"{cmd} not found (Debian package {package})"
+    return None
+
+
+def require_kvm_stage1(build_dir: Path) -> None:
+    reason = kvm_unavailable_reason(build_dir)
+    require(reason is None, reason or "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage1:
+    name: str   # as tests are named: nspawn, kvm-qemu
+    flag: str   # how rkt run selects it
+    vm: bool    # the pod runs in a VM (a guest kernel of its own)
+
+    def require(self, build_dir: Path) -> None:
+        """Skips the calling test, with the reason, when this stage1 cannot run pods here."""
+        if self.vm:
+            require_kvm_stage1(build_dir)
+        else:
+            require_root()
+            require_stage1(build_dir, self.name)
+
+
+STAGE1S = {
+    "nspawn": Stage1("nspawn", "--stage1-name=nspawn", False),
+    "kvm-qemu": Stage1("kvm-qemu", "--stage1=kvm-qemu", True),
+}
+
+
+def run(rkt, stage1: Stage1, image, *args, flags=(), **run_args):
+    """`rkt run STAGE1 FLAGS IMAGE -- ARGS` -> (Result, uuid)."""
+    return rkt.run_pod(stage1.flag, *flags, image.arg, *(("--",) + args if args else ()),
+                       **run_args)
+
+
+def line(out: str, prefix: str) -> str:
+    """The rest of the first line of `out` that starts with `prefix`."""
+    for text in out.splitlines():
+        if text.startswith(prefix):
+            return text[len(prefix):].strip()
+    raise AssertionError(f"no line starting with {prefix!r} in:\n{out}")
+
+
+def wait_running(rkt, uuid: str, proc, timeout: float = 120) -> None:
+    """Until the pod's `pid` file exists (its apps have started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pod = rkt.pod_dir(uuid) if uuid else None
+        if pod and (pod / "pid").exists():
+            return
+        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
+        assert time.monotonic() < deadline, "the pod did not start"
+        time.sleep(0.05)
+
+
+def spawn_pod(rkt, stage1: Stage1, image, *args, flags=(), env=None):
+    """Starts `rkt run` in the background and waits until the pod's apps run -> (Popen, uuid)."""
+    uuid_file = rkt.uuid_file()
+    proc = rkt.spawn("run", stage1.flag, f"--uuid-file-save={uuid_file}", *flags, image.arg,
+                     *(("--",) + args if args else ()), env=env)
+    deadline = time.monotonic() + 120
+    while not uuid_file.exists() or not uuid_file.read_text().strip():
+        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no uuid"
+        time.sleep(0.05)
+    uuid = rkt.read_uuid(uuid_file)
+    wait_running(rkt, uuid, proc)
+    return proc, uuid
+
+
+def remove_pods(rkt) -> None:
+    """`rkt rm` of every pod (stopping running ones first): the stage1's gc runs at once."""
+    pods = rkt.data_dir / "pods"
+    for d in (pods / "run").glob("*"):
+        rkt.run("stop", "--force", d.name, timeout=60)
+    for d in list(pods.glob("*/*")):
+        deadline = time.monotonic() + 30
+        while rkt.run("rm", d.name, timeout=60).code != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # a stopped pod's run process may still hold its lock a moment
+
+
+def qemu_processes_under(root: Path) -> list:
+    """Pids of QEMU processes whose working directory is below `root` (a pod's QEMU runs in
+    its pod directory)."""
+    found = []
+    prefix = str(root.resolve()) + "/"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            exe = os.readlink(entry / "exe")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if os.path.basename(exe).startswith("qemu-system-") and (cwd + "/").startswith(prefix):
+            found.append(int(entry.name))
+    return found
