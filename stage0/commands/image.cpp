@@ -7,6 +7,7 @@
 #include "common/process.h"
 #include "common/strings.h"
 #include "stage0/commands/commands.h"
+#include "stage0/commands/json_output.h"
 #include "stage0/commands/images_in_use.h"
 #include "stage0/table.h"
 
@@ -33,8 +34,7 @@ void add_list(CLI::App* image, Context& ctx) {
     cmd->add_option("--format", o->format, "output format: json or json-pretty");
     cmd->callback([&ctx, o] {
         log::set_prefix("image list");
-        if (!o->format.empty() && o->format != "json" && o->format != "json-pretty")
-            throw Error("--format must be json or json-pretty");
+        check_json_format(o->format);
         auto images = ctx.images().list();
         if (!o->format.empty()) {
             nlohmann::json arr = nlohmann::json::array();
@@ -47,7 +47,7 @@ void add_list(CLI::App* image, Context& ctx) {
                                {"last_used", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  i.last_used.time_since_epoch()).count()}});
             }
-            std::cout << (o->format == "json" ? arr.dump() : arr.dump(4)) << "\n";
+            print_json(arr, o->format);
             return;
         }
         Table table({"ID", "NAME", "SIZE", "IMPORTED", "LAST USED"});

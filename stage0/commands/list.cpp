@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/commands/commands.h"
+#include "stage0/commands/json_output.h"
 #include "stage0/commands/pod_info.h"
 #include "stage0/table.h"
 
@@ -23,8 +24,7 @@ void add_list(CLI::App& app, Context& ctx) {
     cmd->add_option("--format", o->format, "output format: json or json-pretty");
     cmd->callback([&ctx, o] {
         log::set_prefix("list");
-        if (!o->format.empty() && o->format != "json" && o->format != "json-pretty")
-            throw Error("--format must be json or json-pretty");
+        check_json_format(o->format);
         auto pods = ctx.pods().list();
         std::sort(pods.begin(), pods.end(), [](const pod::Pod& a, const pod::Pod& b) {
             return a.created().value_or(pod::Clock::time_point{}) <
@@ -33,7 +33,7 @@ void add_list(CLI::App& app, Context& ctx) {
         if (!o->format.empty()) {
             nlohmann::json arr = nlohmann::json::array();
             for (const auto& p : pods) arr.push_back(pod_to_json(p));
-            std::cout << (o->format == "json" ? arr.dump() : arr.dump(4)) << "\n";
+            print_json(arr, o->format);
             return;
         }
         std::vector<std::string> header = {"UUID", "APP", "IMAGE NAME"};

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/commands/commands.h"
+#include "stage0/commands/json_output.h"
 #include "stage0/commands/pod_args.h"
 #include "stage0/commands/pod_info.h"
 
@@ -66,8 +67,7 @@ void add_status(CLI::App& app, Context& ctx) {
                            ->expected(0, 1);
     cmd->callback([&ctx, o, wait, wait_ready] {
         log::set_prefix("status");
-        if (!o->format.empty() && o->format != "json" && o->format != "json-pretty")
-            throw Error("--format must be json or json-pretty");
+        check_json_format(o->format);
         // `--wait UUID`: the optional value of --wait took the UUID; give it back.
         for (std::string* v : {&o->wait, &o->wait_ready}) {
             bool value_like = v->empty() || *v == "true" || *v == "false" ||
@@ -99,7 +99,7 @@ void add_status(CLI::App& app, Context& ctx) {
                        "exit");
         if (!o->format.empty()) {
             auto j = pod_to_json(p);
-            std::cout << (o->format == "json" ? j.dump() : j.dump(4)) << "\n";
+            print_json(j, o->format);
             return;
         }
         print_status(p);

@@ -255,32 +255,28 @@ PodManifest build_pod_manifest(const PodFlags& flags, const std::vector<AppReque
     return pm;
 }
 
-std::optional<uint64_t> total_memory_limit(const PodManifest& pm) {
-    uint64_t total = 0;
-    bool any = false;
+namespace {
+
+// Sums one quantity isolator over the pod's apps; nullopt when no app sets it.
+template <typename Parse>
+std::optional<uint64_t> sum_isolator(const PodManifest& pm, const char* name, Parse parse) {
+    std::optional<uint64_t> total;
     for (const auto& a : pm.apps) {
-        if (const Isolator* i = a.app.find_isolator("resource/memory")) {
-            if (auto q = strings::parse_memory_quantity(i->value.value("limit", ""))) {
-                total += *q;
-                any = true;
-            }
+        if (const Isolator* i = a.app.find_isolator(name)) {
+            if (auto q = parse(i->value.value("limit", ""))) total = total.value_or(0) + *q;
         }
     }
-    return any ? std::optional(total) : std::nullopt;
+    return total;
+}
+
+}  // namespace
+
+std::optional<uint64_t> total_memory_limit(const PodManifest& pm) {
+    return sum_isolator(pm, "resource/memory", strings::parse_memory_quantity);
 }
 
 std::optional<uint64_t> total_cpu_limit(const PodManifest& pm) {
-    uint64_t total = 0;
-    bool any = false;
-    for (const auto& a : pm.apps) {
-        if (const Isolator* i = a.app.find_isolator("resource/cpu")) {
-            if (auto q = strings::parse_cpu_quantity(i->value.value("limit", ""))) {
-                total += *q;
-                any = true;
-            }
-        }
-    }
-    return any ? std::optional(total) : std::nullopt;
+    return sum_isolator(pm, "resource/cpu", strings::parse_cpu_quantity);
 }
 
 }  // namespace rkt

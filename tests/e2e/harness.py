@@ -280,6 +280,23 @@ class Rkt:
         self._spawned.append(proc)
         return proc
 
+    def spawn_pod(self, *run_args: str, timeout: float = 60) -> "tuple[subprocess.Popen, str]":
+        """Starts `rkt run --uuid-file-save=F *run_args` in the background and returns once the
+        pod is running (its pid file exists): (the rkt process, the pod's uuid)."""
+        uuid_file = self.uuid_file()
+        proc = self.spawn("run", f"--uuid-file-save={uuid_file}", *run_args)
+        deadline = time.monotonic() + timeout
+        uuid = ""
+        while True:
+            if not uuid and uuid_file.exists():
+                uuid = uuid_file.read_text().strip()
+            pod = self.pod_dir(uuid) if uuid else None
+            if pod and (pod / "pid").exists():
+                return proc, uuid
+            assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the pod did not start"
+            time.sleep(0.05)
+
     def spawn_pty(self, *args: str, env: Optional[dict] = None) -> "PtyProcess":
         """Starts rkt with a pseudo-terminal as stdin, stdout and stderr (for --interactive);
         cleanup() kills it if still running."""

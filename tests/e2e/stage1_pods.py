@@ -26,7 +26,7 @@ import harness
 from harness import have_command, require, require_root, require_stage1, stage1_dir
 
 __all__ = ["Stage1", "STAGE1S", "kvm_unavailable_reason", "require_kvm_stage1", "run", "line",
-           "wait_running", "spawn_pod", "remove_pods", "qemu_processes_under"]
+           "spawn_pod", "remove_pods", "qemu_processes_under"]
 
 
 def kvm_unavailable_reason(build_dir: Path) -> Optional[str]:
@@ -86,31 +86,10 @@ def line(out: str, prefix: str) -> str:
     raise AssertionError(f"no line starting with {prefix!r} in:\n{out}")
 
 
-def wait_running(rkt, uuid: str, proc, timeout: float = 120) -> None:
-    """Until the pod's `pid` file exists (its apps have started)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pod = rkt.pod_dir(uuid) if uuid else None
-        if pod and (pod / "pid").exists():
-            return
-        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
-        assert time.monotonic() < deadline, "the pod did not start"
-        time.sleep(0.05)
-
-
-def spawn_pod(rkt, stage1: Stage1, image, *args, flags=(), env=None):
+def spawn_pod(rkt, stage1: Stage1, image, *args, flags=(), timeout: float = 120):
     """Starts `rkt run` in the background and waits until the pod's apps run -> (Popen, uuid)."""
-    uuid_file = rkt.uuid_file()
-    proc = rkt.spawn("run", stage1.flag, f"--uuid-file-save={uuid_file}", *flags, image.arg,
-                     *(("--",) + args if args else ()), env=env)
-    deadline = time.monotonic() + 120
-    while not uuid_file.exists() or not uuid_file.read_text().strip():
-        assert proc.poll() is None, f"rkt run ended: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no uuid"
-        time.sleep(0.05)
-    uuid = rkt.read_uuid(uuid_file)
-    wait_running(rkt, uuid, proc)
-    return proc, uuid
+    return rkt.spawn_pod(stage1.flag, *flags, image.arg, *(("--",) + args if args else ()),
+                         timeout=timeout)
 
 
 def remove_pods(rkt) -> None:
