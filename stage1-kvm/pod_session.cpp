@@ -223,6 +223,10 @@ void PodSession::on_guest_message(guest::Message& message) {
         pod_exited_ = pod->exit_code;
         end_deadline_ = Clock::now() + config_.end_timeout;
         arm_timer();
+        // PodExited is the last frame: hanging up tells guest-init that everything arrived
+        // (it waits for that before it ends the VM, docs/guest-protocol.md).
+        unwatch(guest_.get());
+        guest_.reset();
     } else if (auto* log_message = std::get_if<LogMessage>(&message)) {
         // Diagnostics only: what fails for real also comes as AppExited's error or an Error.
         log::debug("guest: " + log_message->message);

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Optional
 
-import harness
 from harness import have_command, require, require_root, require_stage1, stage1_dir
 
-__all__ = ["Stage1", "STAGE1S", "kvm_unavailable_reason", "require_kvm_stage1", "run", "line",
+__all__ = ["Stage1", "STAGE1S", "kvm_unavailable_reason", "require_kvm_stage1",
+           "builtin_engine_probe", "run", "line",
            "spawn_pod", "remove_pods", "qemu_processes_under"]
 
 
@@ -51,11 +52,23 @@ def require_kvm_stage1(build_dir: Path) -> None:
     require(reason is None, reason or "")
 
 
+def builtin_engine_probe(build_dir: Path) -> tuple:
+    """(usable, reason) from the built-in VMM's own probe (`rkt-vmm --probe`); usable is None
+    when rkt-vmm is not built."""
+    vmm = build_dir / "bin" / "rkt-vmm"
+    if not os.access(vmm, os.X_OK):
+        return None, f"rkt-vmm not built ({vmm})"
+    res = subprocess.run([str(vmm), "--probe"], capture_output=True, text=True, timeout=60)
+    return res.returncode == 0, res.stdout.strip()
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage1:
-    name: str   # as tests are named: nspawn, kvm-qemu
-    flag: str   # how rkt run selects it
-    vm: bool    # the pod runs in a VM (a guest kernel of its own)
+    name: str                   # as tests are named: nspawn, kvm-qemu, kvm-builtin
+    flag: str                   # how rkt run selects it
+    vm: bool                    # the pod runs in a VM (a guest kernel of its own)
+    builtin_vmm: bool = False   # the VM is the built-in VMM's (needs KVM that runs Linux)
+    host_volumes: bool = True   # kind=host volumes work
 
     def require(self, build_dir: Path) -> None:
         """Skips the calling test, with the reason, when this stage1 cannot run pods here."""
@@ -64,11 +77,18 @@ class Stage1:
         else:
             require_root()
             require_stage1(build_dir, self.name)
+        if self.builtin_vmm:
+            usable, reason = builtin_engine_probe(build_dir)
+            require(usable, f"the built-in VMM cannot run here ({reason}); these cases run "
+                            "inside the KVM test host (test_kvm_builtin.py)")
 
 
 STAGE1S = {
     "nspawn": Stage1("nspawn", "--stage1-name=nspawn", False),
     "kvm-qemu": Stage1("kvm-qemu", "--stage1=kvm-qemu", True),
+    # No virtio-9p in the built-in VMM yet (docs/kvm-stage1.md).
+    "kvm-builtin": Stage1("kvm-builtin", "--stage1=kvm-builtin", True, builtin_vmm=True,
+                          host_volumes=False),
 }
 
 

@@ -2,25 +2,23 @@
 KVM can run a Linux guest, else QEMU; TCG here), and everything that can go wrong with a VM must
 end the pod with a clear message and never hang rkt: a guest kernel panic, a guest that never
 becomes ready, a QEMU killed under it, an engine that cannot run here. Also: logs, list and
-status, enter's errors, the host's /etc/hosts entries, gc. The scenarios every isolating stage1
-shares run in test_stage1_scenarios.py (kvm-qemu there). Needs root, the guest kernel, guest-init
-and QEMU; skipped with the reason otherwise."""
+status, enter's errors, the host's /etc/hosts entries, gc. Tests taking `engine` run once with
+QEMU (kvm-qemu) and once with the built-in VMM (kvm-builtin: skipped where KVM cannot run Linux
+guests, and run inside the KVM test host by test_kvm_builtin.py). The scenarios every isolating
+stage1 shares run in test_stage1_scenarios.py. Needs root, the guest kernel, guest-init and
+QEMU; skipped with the reason otherwise."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import REPO
-from stage1_pods import (STAGE1S, line, qemu_processes_under, remove_pods, require_kvm_stage1,
-                         run, spawn_pod)
+from stage1_pods import (STAGE1S, builtin_engine_probe, line, qemu_processes_under, remove_pods,
+                         require_kvm_stage1, run, spawn_pod)
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +38,16 @@ def _no_leftovers(rkt):
     assert qemu_processes_under(rkt.data_dir) == [], "a QEMU outlived its pod"
 
 
+@pytest.fixture(params=["kvm-qemu", "kvm-builtin"])
+def engine(request, build_dir):
+    """The kvm stage1 with one engine (a stage1_pods.Stage1)."""
+    s = STAGE1S[request.param]
+    s.require(build_dir)
+    return s
+
+
 def builtin_engine_usable(build_dir: Path) -> tuple:
-    """(usable, reason) from the built-in VMM's own probe (rkt-vmm --probe), when built."""
-    vmm = build_dir / "bin" / "rkt-vmm"
-    if not os.access(vmm, os.X_OK):
-        return None, "rkt-vmm not built"
-    res = subprocess.run([str(vmm), "--probe"], capture_output=True, text=True, timeout=60)
-    return res.returncode == 0, res.stdout.strip()
+    return builtin_engine_probe(build_dir)
 
 
 # ---- the first command of the README ----
@@ -66,11 +67,12 @@ def test_hello_from_inside_the_vm(rkt, inspect_image):
     assert status["state"] == "exited" and status["app-inspect"] == "3"
 
 
-def test_debug_shows_the_engine_and_the_guest_boot(rkt, inspect_image):
+def test_debug_shows_the_engine_and_the_guest_boot(rkt, engine, inspect_image):
     rkt.debug = True
-    res, _ = run(rkt, QEMU, inspect_image, "--print-msg=hi")
+    res, _ = run(rkt, engine, inspect_image, "--print-msg=hi")
     res.expect(0)
-    assert "running the pod with QEMU" in res.err, repr(res)
+    expected = "the built-in VMM" if engine.builtin_vmm else "QEMU"
+    assert f"running the pod with {expected}" in res.err, repr(res)
     assert "guest-init ready" in res.err, repr(res)
 
 
@@ -100,8 +102,8 @@ def test_builtin_engine_where_it_cannot_run(rkt, inspect_image, build_dir):
 
 # ---- output, logs, list and status ----
 
-def test_logs_list_and_status(rkt, inspect_image):
-    res, uuid = rkt.run_pod(QEMU.flag, inspect_image.arg, "--name=first", "--",
+def test_logs_list_and_status(rkt, engine, inspect_image):
+    res, uuid = rkt.run_pod(engine.flag, inspect_image.arg, "--name=first", "--",
                             "--print-msg=to stdout", "---",
                             inspect_image.arg, "--name=second", "--", "--sleep=1",
                             "--read-file=/nonexistent", "--exit-code=4")
@@ -119,16 +121,17 @@ def test_logs_list_and_status(rkt, inspect_image):
     assert listed.get("state") in ("exited", "exited garbage") or "exited" in listed.get("row", "")
 
 
-def test_list_shows_a_running_pod(rkt, inspect_image):
-    proc, uuid = spawn_pod(rkt, QEMU, inspect_image, "--sleep=-1")
+def test_list_shows_a_running_pod(rkt, engine, inspect_image):
+    proc, uuid = spawn_pod(rkt, engine, inspect_image, "--sleep=-1")
     pods = {p["uuid"]: p for p in rkt.list_pods()}
     listed = pods[uuid]
     assert listed.get("state") == "running" or "running" in listed.get("row", ""), listed
     status = rkt.status(uuid)
     assert status["state"] == "running"
     pid = int(status["pid"])
-    # The pod's pid is the stage1 itself, QEMU's parent: signalling it stops the pod.
-    assert qemu_processes_under(rkt.data_dir), "no QEMU for a running pod"
+    # The pod's pid is the stage1 itself (the VMM, or QEMU's parent): signalling it stops
+    # the pod.
+    assert bool(qemu_processes_under(rkt.data_dir)) != engine.builtin_vmm
     os.kill(pid, signal.SIGTERM)
     proc.communicate(timeout=60)
     assert rkt.status(uuid)["state"] == "exited"
@@ -136,26 +139,26 @@ def test_list_shows_a_running_pod(rkt, inspect_image):
 
 # ---- bad input and failures: clear, and never a hang ----
 
-def test_an_entrypoint_that_does_not_exist(rkt, inspect_image):
-    res, uuid = rkt.run_pod(QEMU.flag, inspect_image.arg, "--exec=/does/not/exist")
+def test_an_entrypoint_that_does_not_exist(rkt, engine, inspect_image):
+    res, uuid = rkt.run_pod(engine.flag, inspect_image.arg, "--exec=/does/not/exist")
     assert res.code == 127, repr(res)
     assert "could not execute: /does/not/exist: no such file or directory" in res.err, repr(res)
     assert rkt.status(uuid)["app-inspect"] == "127"
 
 
-def test_a_guest_kernel_panic(rkt, inspect_image):
+def test_a_guest_kernel_panic(rkt, engine, inspect_image):
     # No init the kernel can run: it panics (and reboots at once, panic=-1).
-    res, uuid = run(rkt, QEMU, inspect_image,
+    res, uuid = run(rkt, engine, inspect_image,
                     env={"RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS": "rdinit=/does-not-exist"})
     assert res.code == 254, repr(res)
     assert "the guest kernel panicked: Kernel panic - not syncing" in res.err, repr(res)
     assert rkt.status(uuid)["state"] == "exited"
 
 
-def test_a_hung_guest_meets_the_watchdog(rkt, inspect_image):
+def test_a_hung_guest_meets_the_watchdog(rkt, engine, inspect_image):
     # panic=0: the panicking kernel now hangs forever instead of rebooting; guest-init never
     # says Ready, and the watchdog ends the VM.
-    res, _ = run(rkt, QEMU, inspect_image, timeout=120,
+    res, _ = run(rkt, engine, inspect_image, timeout=120,
                  env={"RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS": "rdinit=/does-not-exist panic=0",
                       "RKT_KVM_READY_TIMEOUT": "5"})
     assert res.code == 254, repr(res)
@@ -185,9 +188,9 @@ def test_the_stage1_killed_takes_qemu_with_it(rkt, inspect_image):
     assert qemu_processes_under(rkt.data_dir) == []
 
 
-def test_stop_of_an_app_that_ignores_sigterm(rkt, busybox_image):
+def test_stop_of_an_app_that_ignores_sigterm(rkt, engine, busybox_image):
     # The app ignores SIGTERM: after the grace time (10 s) the guest kills it.
-    proc, uuid = spawn_pod(rkt, QEMU, busybox_image, "-c",
+    proc, uuid = spawn_pod(rkt, engine, busybox_image, "-c",
                            "trap '' TERM; echo ignoring; sleep 1000 & wait",
                            flags=("--exec=/bin/sh",))
     log = rkt.pod_dir(uuid) / "logs" / "busybox.log"
@@ -202,8 +205,8 @@ def test_stop_of_an_app_that_ignores_sigterm(rkt, busybox_image):
 
 # ---- enter ----
 
-def test_enter_returns_the_commands_output_and_code(rkt, busybox_image):
-    proc, uuid = spawn_pod(rkt, QEMU, busybox_image, "--sleep=-1", flags=("--exec=/inspect",))
+def test_enter_returns_the_commands_output_and_code(rkt, engine, busybox_image):
+    proc, uuid = spawn_pod(rkt, engine, busybox_image, "--sleep=-1", flags=("--exec=/inspect",))
     res = rkt.run("enter", uuid, "/bin/sh", "-c", "echo out; echo err >&2; exit 9")
     assert res.code == 9, repr(res)
     assert res.out == "out\n" and "err" in res.err
@@ -216,8 +219,8 @@ def test_enter_returns_the_commands_output_and_code(rkt, busybox_image):
     proc.communicate(timeout=60)
 
 
-def test_enter_needs_a_running_pod(rkt, inspect_image):
-    res, uuid = run(rkt, QEMU, inspect_image)
+def test_enter_needs_a_running_pod(rkt, engine, inspect_image):
+    res, uuid = run(rkt, engine, inspect_image)
     res.expect(0)
     res = rkt.run("enter", uuid, "/inspect")
     assert res.code == 254 and "not running" in res.err, repr(res)
@@ -225,8 +228,8 @@ def test_enter_needs_a_running_pod(rkt, inspect_image):
 
 # ---- the host's files and gc ----
 
-def test_hosts_entry_host_gives_the_hosts_entries(rkt, inspect_image):
-    res, _ = run(rkt, QEMU, inspect_image, "--read-file=/etc/hosts",
+def test_hosts_entry_host_gives_the_hosts_entries(rkt, engine, inspect_image):
+    res, _ = run(rkt, engine, inspect_image, "--read-file=/etc/hosts",
                  flags=("--hosts-entry=host",))
     res.expect(0)
     for text in Path("/etc/hosts").read_text().splitlines():
@@ -235,11 +238,20 @@ def test_hosts_entry_host_gives_the_hosts_entries(rkt, inspect_image):
             assert " ".join(words) in res.out, repr(res)
 
 
-def test_gc_leaves_nothing_behind(rkt, inspect_image):
-    res, uuid = run(rkt, QEMU, inspect_image)
+def test_gc_leaves_nothing_behind(rkt, engine, inspect_image):
+    res, uuid = run(rkt, engine, inspect_image)
     res.expect(0)
     pod = rkt.pod_dir(uuid)
     assert not (pod / "kvm-control.sock").exists()
     rkt.run("gc", "--grace-period=0s").expect(0)
     rkt.run("gc", "--grace-period=0s").expect(0)
     assert rkt.pod_dir(uuid) is None
+
+
+def test_host_volumes_on_the_builtin_engine_say_what_to_do(rkt, inspect_image, tmp_path,
+                                                           build_dir):
+    STAGE1S["kvm-builtin"].require(build_dir)
+    res, _ = run(rkt, STAGE1S["kvm-builtin"], inspect_image,
+                 flags=(f"--volume=d,kind=host,source={tmp_path}", "--mount=volume=d,target=/d"))
+    assert res.code == 254, repr(res)
+    assert "need virtio-9p" in res.err and "--stage1=kvm-qemu" in res.err, repr(res)

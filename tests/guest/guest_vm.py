@@ -276,6 +276,8 @@ class GuestVM:
         while True:
             frame = self.reader.next()
             if frame is not None:
+                if frame.type == "PodExited":
+                    self.hang_up()
                 return frame
             left = deadline - time.monotonic()
             if left <= 0:
@@ -286,6 +288,14 @@ class GuestVM:
                 if not data:
                     raise EOFError(f"the guest closed the channel; {self.diagnostics()}")
                 self.reader.feed(data)
+
+    def hang_up(self) -> None:
+        """Closes the host's side of the channel, as the kvm stage1 does after PodExited:
+        guest-init ends the VM only once the host has hung up."""
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def expect(self, type_name: str, timeout: float = 60.0, into: Optional[PodRun] = None) -> Frame:
         """The next frame of `type_name`; Log frames and others are collected into `into`."""
