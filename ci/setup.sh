@@ -34,7 +34,7 @@ python3 tests/fixtures/images.py inspect "$work/inspect" --inspect build/tests/f
 step "running a pod with the default stage1 (kvm)"
 cmd=("${rkt[@]}" --insecure-options=image run "$work/inspect" --exec=/inspect --
      "--print-msg=hello from a pod in its own VM" --print-hostname --read-file=/proc/version)
-echo "\$ rkt --insecure-options=image run $work/inspect --exec=/inspect -- ${cmd[*]: -3}"
+printf '$ rkt'; printf ' %q' "${cmd[@]:3}"; echo
 set +e
 "${cmd[@]}"
 code=$?
