@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "stage1-kvm/vm_engine.h"
 #include "vmm/qemu/qemu_command.h"
@@ -46,7 +47,9 @@ public:
         spec.console_path = launch.console_log.string();
         log_path_ = launch.engine_log;
         UniqueFd log = fs::open_file(log_path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        process_ = q::QemuProcess::start(q::qemu_argv(spec), guest.get(), log.get());
+        std::vector<std::string> argv = q::qemu_argv(spec);
+        log::debug("QEMU: " + strings::join(argv, " "));
+        process_ = q::QemuProcess::start(argv, guest.get(), log.get());
         int flags = ::fcntl(host.get(), F_GETFL);
         ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK);
         return host;

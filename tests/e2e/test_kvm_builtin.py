@@ -27,7 +27,8 @@ def test_builtin_engine_pods_in_the_kvm_test_host(build_dir):
         pytest.skip("the built-in VMM runs here directly: its cases ran with the suite")
     require_l1()
     code, out = run_in_l1(
-        [sys.executable, "-m", "pytest", "-q", "-k", "kvm-builtin", "test_stage1_scenarios.py",
+        [sys.executable, "-m", "pytest", "-q", "-k", "kvm-builtin or builtin_engine",
+         "test_stage1_scenarios.py",
          "test_kvm.py"],
         timeout=2400, cwd=REPO / "tests" / "e2e", env={"RKT_BUILD_DIR": str(build_dir)})
     tail = out[-8000:]
