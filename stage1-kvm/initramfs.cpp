@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -60,8 +61,52 @@ std::string make_initramfs(const std::string& guest_init) {
     return out;
 }
 
+namespace {
+
+constexpr const char* kKeyFile = "initramfs.key";
+
+// Which guest-init a cache's initramfs was made from, without reading it: device, inode, size
+// and modification time. Hashing the 3 MB binary on every pod start costs more (~15 ms).
+std::string stat_key(const stdfs::path& guest_init) {
+    struct stat st {};
+    if (::stat(guest_init.c_str(), &st) != 0) return "";
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+           std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+}
+
+// "<stat key> <file name>" in the cache's key file.
+std::optional<stdfs::path> known_initramfs(const stdfs::path& dir, const std::string& key) {
+    auto text = fs::read_file_if_exists(dir / kKeyFile);
+    if (!text || key.empty()) return std::nullopt;
+    auto space = text->find(' ');
+    if (space == std::string::npos || text->substr(0, space) != key) return std::nullopt;
+    std::string name = text->substr(space + 1);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (name.rfind("initramfs-", 0) != 0 || name.find('/') != std::string::npos)
+        return std::nullopt;
+    std::error_code ec;
+    if (!stdfs::is_regular_file(dir / name, ec)) return std::nullopt;
+    return dir / name;
+}
+
+void remember(const stdfs::path& dir, const std::string& key, const stdfs::path& file) {
+    if (key.empty()) return;
+    try {
+        fs::write_file_atomic(dir / kKeyFile, key + " " + file.filename().string() + "\n", 0644,
+                              fs::Durability::kAtomicOnly);
+    } catch (const Error&) {
+        // Only saves the hash next time.
+    }
+}
+
+}  // namespace
+
 stdfs::path cached_initramfs(const stdfs::path& guest_init,
                              const std::vector<stdfs::path>& cache_dirs) {
+    std::string key = stat_key(guest_init);
+    for (const auto& dir : cache_dirs)
+        if (auto known = known_initramfs(dir, key)) return *known;
     std::string binary;
     try {
         binary = fs::read_file_limited(guest_init, kMaxGuestInit);
@@ -71,8 +116,12 @@ stdfs::path cached_initramfs(const stdfs::path& guest_init,
     }
     std::string name = "initramfs-" + sha256_hex(binary).substr(0, 24) + ".cpio";
     std::error_code ec;
-    for (const auto& dir : cache_dirs)
-        if (stdfs::is_regular_file(dir / name, ec)) return dir / name;
+    for (const auto& dir : cache_dirs) {
+        if (stdfs::is_regular_file(dir / name, ec)) {
+            remember(dir, key, dir / name);
+            return dir / name;
+        }
+    }
     std::string image = make_initramfs(binary);
     std::string failures;
     for (const auto& dir : cache_dirs) {

@@ -80,12 +80,18 @@ TEST(Initramfs, CachedOncePerGuestInit) {
     auto mtime = stdfs::last_write_time(first);
     EXPECT_EQ(cached_initramfs(guest_init, {readonly_cache, dir / "cache"}), first);
     EXPECT_EQ(stdfs::last_write_time(first), mtime);  // not rebuilt
-    // A new guest-init gets a new initramfs; the old one goes.
-    std::ofstream(guest_init) << "version two";
+    // Found again from guest-init's stat() alone, without hashing it.
+    EXPECT_NE(fs::read_file(dir / "cache" / "initramfs.key").find(first.filename().string()),
+              std::string::npos);
+    // A new guest-init (same size, rewritten) gets a new initramfs; the old one goes.
+    auto old_mtime = stdfs::last_write_time(guest_init);
+    std::ofstream(guest_init) << "version 2ne";
+    // A rebuild is never within the file system's timestamp granularity of the last stat.
+    stdfs::last_write_time(guest_init, old_mtime + std::chrono::seconds(1));
     stdfs::path second = cached_initramfs(guest_init, {readonly_cache, dir / "cache"});
     EXPECT_NE(second, first);
     EXPECT_FALSE(stdfs::exists(first));
-    EXPECT_EQ(parse_newc(fs::read_file(second)).back().data, "version two");
+    EXPECT_EQ(parse_newc(fs::read_file(second)).back().data, "version 2ne");
     EXPECT_THROW(cached_initramfs(dir / "missing", {dir / "cache"}), Error);
     stdfs::remove_all(dir);
 }
