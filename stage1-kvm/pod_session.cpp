@@ -419,6 +419,8 @@ void PodSession::on_client_message(Client& client, guest::Message& message) {
         if (!spec_sent_ || !pid_written_) return refuse("the pod's apps have not started yet");
         if (stopping_ || pod_exited_ || vm_ended_) return refuse("the pod is stopping");
         if (!find_app(exec->app)) return refuse("the pod has no app named " + exec->app);
+        // Commands must not pile up in front of a guest that is slow to read them.
+        if (guest_out_.size() > kMaxGuestBacklog / 4) return refuse("the guest is busy; try again");
         uint32_t id = next_exec_id_++;
         if (next_exec_id_ > INT32_MAX) next_exec_id_ = 1;
         client.execs[exec->id] = id;

@@ -108,7 +108,8 @@ TEST_F(PodPlanTest, InsecureOptionsLiftTheIsolation) {
     m.apps.push_back(add_app("web"));
     RunOptions o;
     o.insecure_options = {"image", "capabilities", "seccomp", "paths"};
-    const auto& iso = plan(m, o).spec.apps[0].isolation;
+    PodPlan p = plan(m, o);
+    const auto& iso = p.spec.apps[0].isolation;
     EXPECT_FALSE(iso.capabilities.has_value());
     EXPECT_FALSE(iso.seccomp.has_value());
     EXPECT_FALSE(iso.masked_paths);
@@ -121,7 +122,8 @@ TEST_F(PodPlanTest, UserFromTheImageGivesHome) {
     app.app.group = "1000";
     app.app.working_directory = "/srv";
     m.apps.push_back(app);
-    const auto& g = plan(m).spec.apps[0];
+    PodPlan p = plan(m);
+    const auto& g = p.spec.apps[0];
     EXPECT_EQ(g.user, "user");
     EXPECT_EQ(g.group, "1000");
     EXPECT_EQ(g.working_dir, "/srv");
