@@ -24,6 +24,7 @@ constexpr uint32_t kMaxStopGraceMs = 3600 * 1000;
 constexpr size_t kMaxSupplementaryGids = 256;
 constexpr int kMaxSignal = 64;
 constexpr size_t kMaxSyscalls = 1024;
+constexpr uint32_t kMaxExecId = INT32_MAX;
 
 // ---- little-endian helpers ----
 
@@ -59,7 +60,7 @@ std::string_view json_type_name(const json& j) {
 // Reads the fields of one JSON object; every key must be consumed (finish()) so that a typo or
 // a field from a newer peer is an error, not silently ignored.
 class Fields {
-  public:
+public:
     Fields(const json& j, std::string where) : j_(j), where_(std::move(where)) {
         if (!j_.is_object()) fail("must be an object, not " + std::string(json_type_name(j_)));
     }
@@ -142,7 +143,7 @@ class Fields {
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(where_ + ": " + what); }
 
-  private:
+private:
     [[noreturn]] void wrong_type(const std::string& key, std::string_view expected,
                                  const json& got) const {
         fail("\"" + key + "\" must be " + std::string(expected) + ", not " +
@@ -470,6 +471,29 @@ void check_app_name_field(const std::string& where, const std::string& name) {
     if (!strings::is_valid_acname(name)) invalid(where, "\"app\" is not a valid app name");
 }
 
+void check_exec_id(const std::string& where, uint32_t id) {
+    if (id < 1 || id > kMaxExecId)
+        invalid(where, "\"id\" must be 1.." + std::to_string(kMaxExecId));
+}
+
+void check_exec_argv(const std::string& where, const std::vector<std::string>& argv) {
+    if (argv.empty() || argv.front().empty())
+        invalid(where, "exec must name a program (it is empty)");
+    for (const auto& arg : argv)
+        if (has_nul(arg)) invalid(where, "an exec argument contains a NUL byte");
+}
+
+std::string_view stream_name(Stream s) {
+    return s == Stream::kStdout ? "stdout" : "stderr";
+}
+
+Stream stream_from(Fields& f) {
+    std::string stream = f.string("stream");
+    if (stream == "stdout") return Stream::kStdout;
+    if (stream == "stderr") return Stream::kStderr;
+    f.fail("stream must be \"stdout\" or \"stderr\"");
+}
+
 json parse_body(const Frame& frame) {
     json j;
     try {
@@ -515,6 +539,16 @@ std::string_view message_type_name(MessageType type) {
             return "Log";
         case MessageType::kError:
             return "Error";
+        case MessageType::kExec:
+            return "Exec";
+        case MessageType::kExecSignal:
+            return "ExecSignal";
+        case MessageType::kExecStarted:
+            return "ExecStarted";
+        case MessageType::kExecOutput:
+            return "ExecOutput";
+        case MessageType::kExecExited:
+            return "ExecExited";
     }
     return "unknown";
 }
@@ -535,6 +569,11 @@ MessageType message_type(const Message& message) {
         MessageType operator()(const PodExited&) const { return MessageType::kPodExited; }
         MessageType operator()(const LogMessage&) const { return MessageType::kLog; }
         MessageType operator()(const ErrorMessage&) const { return MessageType::kError; }
+        MessageType operator()(const Exec&) const { return MessageType::kExec; }
+        MessageType operator()(const ExecSignal&) const { return MessageType::kExecSignal; }
+        MessageType operator()(const ExecStarted&) const { return MessageType::kExecStarted; }
+        MessageType operator()(const ExecOutput&) const { return MessageType::kExecOutput; }
+        MessageType operator()(const ExecExited&) const { return MessageType::kExecExited; }
     };
     return std::visit(Visitor{}, message);
 }
@@ -631,6 +670,39 @@ Frame to_frame(const Message& message) {
         void operator()(const ErrorMessage& m) const {
             f.json = dump({{"message", m.message}}, false);
         }
+        void operator()(const Exec& m) const {
+            check_exec_id("Exec", m.id);
+            check_app_name_field("Exec", m.app);
+            check_exec_argv("Exec", m.exec);
+            f.json = dump({{"id", m.id}, {"app", m.app}, {"exec", m.exec}}, true);
+        }
+        void operator()(const ExecSignal& m) const {
+            check_exec_id("ExecSignal", m.id);
+            if (m.signal < 1 || m.signal > kMaxSignal) invalid("ExecSignal", "signal out of range");
+            f.json = dump({{"id", m.id}, {"signal", m.signal}}, true);
+        }
+        void operator()(const ExecStarted& m) const {
+            check_exec_id("ExecStarted", m.id);
+            if (m.pid < 1) invalid("ExecStarted", "pid must be positive");
+            f.json = dump({{"id", m.id}, {"pid", m.pid}}, true);
+        }
+        void operator()(const ExecOutput& m) const {
+            check_exec_id("ExecOutput", m.id);
+            if (m.data.size() > kMaxPayloadLength)
+                invalid("ExecOutput", "more than " + std::to_string(kMaxPayloadLength) + " bytes");
+            f.json = dump({{"id", m.id}, {"stream", stream_name(m.stream)}}, true);
+            f.payload = m.data;
+        }
+        void operator()(const ExecExited& m) const {
+            check_exec_id("ExecExited", m.id);
+            if (m.exit_code < 0 || m.exit_code > 255)
+                invalid("ExecExited", "exit_code out of range");
+            if (m.signal < 0 || m.signal > kMaxSignal) invalid("ExecExited", "signal out of range");
+            json j = {{"id", m.id}, {"exit_code", m.exit_code}};
+            if (m.signal != 0) j["signal"] = m.signal;
+            if (!m.error.empty()) j["error"] = m.error;
+            f.json = dump(j, false);
+        }
     };
     std::visit(Visitor{frame}, message);
     if (frame.json.size() > kMaxJsonLength)
@@ -641,7 +713,8 @@ Frame to_frame(const Message& message) {
 
 Message decode_message(const Frame& frame) {
     const std::string name(message_type_name(frame.type));
-    if (!frame.payload.empty() && frame.type != MessageType::kAppOutput)
+    if (!frame.payload.empty() && frame.type != MessageType::kAppOutput &&
+        frame.type != MessageType::kExecOutput)
         throw Error(name + ": unexpected binary payload");
     json j = parse_body(frame);
     switch (frame.type) {
@@ -734,6 +807,52 @@ Message decode_message(const Frame& frame) {
         case MessageType::kError: {
             Fields f(j, name);
             ErrorMessage m{f.string("message")};
+            f.finish();
+            return m;
+        }
+        case MessageType::kExec: {
+            Fields f(j, name);
+            Exec m;
+            m.id = static_cast<uint32_t>(f.integer("id", 1, kMaxExecId));
+            m.app = f.string("app");
+            check_app_name_field(name, m.app);
+            m.exec = f.strings("exec");
+            check_exec_argv(name, m.exec);
+            f.finish();
+            return m;
+        }
+        case MessageType::kExecSignal: {
+            Fields f(j, name);
+            ExecSignal m;
+            m.id = static_cast<uint32_t>(f.integer("id", 1, kMaxExecId));
+            m.signal = static_cast<int>(f.integer("signal", 1, kMaxSignal));
+            f.finish();
+            return m;
+        }
+        case MessageType::kExecStarted: {
+            Fields f(j, name);
+            ExecStarted m;
+            m.id = static_cast<uint32_t>(f.integer("id", 1, kMaxExecId));
+            m.pid = static_cast<int32_t>(f.integer("pid", 1, INT32_MAX));
+            f.finish();
+            return m;
+        }
+        case MessageType::kExecOutput: {
+            Fields f(j, name);
+            ExecOutput m;
+            m.id = static_cast<uint32_t>(f.integer("id", 1, kMaxExecId));
+            m.stream = stream_from(f);
+            f.finish();
+            m.data = frame.payload;
+            return m;
+        }
+        case MessageType::kExecExited: {
+            Fields f(j, name);
+            ExecExited m;
+            m.id = static_cast<uint32_t>(f.integer("id", 1, kMaxExecId));
+            m.exit_code = static_cast<int>(f.integer("exit_code", 0, 255));
+            m.signal = static_cast<int>(f.integer_or("signal", 1, kMaxSignal, 0));
+            m.error = f.string_or("error", "");
             f.finish();
             return m;
         }

@@ -16,7 +16,8 @@
 
 namespace rkt::guest {
 
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: Exec, ExecSignal, ExecStarted, ExecOutput and ExecExited (rkt enter).
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxJsonLength = 1024 * 1024;
 inline constexpr size_t kMaxPayloadLength = 64 * 1024;
@@ -25,6 +26,8 @@ inline constexpr size_t kOutputChunkSize = 32 * 1024;
 inline constexpr size_t kMaxApps = 64;
 inline constexpr uint32_t kMaxDiskIndex = 63;
 inline constexpr uint32_t kDefaultStopGraceMs = 10'000;
+// Commands run with Exec (rkt enter) at the same time, at most.
+inline constexpr size_t kMaxExecs = 16;
 // The name of the virtio-serial port that carries the protocol (guest: /sys/class/virtio-ports/
 // */name). A VMM whose virtio-console has a single console port instead names it on the kernel
 // command line with rkt.guest_port=/dev/hvc0.
@@ -35,7 +38,9 @@ enum class MessageType : uint16_t {
     kPodSpec = 0x0001,
     kStopPod = 0x0002,
     kSignal = 0x0003,
-    // 0x0004 reserved: Exec (rkt enter); 0x0005 reserved: AppInput (stdin)
+    kExec = 0x0004,
+    // 0x0005 reserved: AppInput (stdin)
+    kExecSignal = 0x0006,
     // guest → host
     kReady = 0x0101,
     kAppStarted = 0x0102,
@@ -44,7 +49,9 @@ enum class MessageType : uint16_t {
     kPodExited = 0x0105,
     kLog = 0x0106,
     kError = 0x0107,
-    // 0x0108 reserved: ExecStarted/ExecExited
+    kExecStarted = 0x0108,
+    kExecOutput = 0x0109,
+    kExecExited = 0x010A,
 };
 
 // "PodSpec", "AppExited", ...; "unknown" for a value outside the enum.
@@ -155,6 +162,22 @@ struct SignalApps {
     bool operator==(const SignalApps&) const = default;
 };
 
+// Runs a command in a running app's context (rkt enter): its mount namespace, root, environment,
+// user, working directory and isolation. `id` names the command in the replies.
+struct Exec {
+    uint32_t id = 0;                // 1..2^31-1, unique among the commands still running
+    std::string app;                // the app whose context the command gets
+    std::vector<std::string> exec;  // argv; exec[0] absolute, or looked up in the app's PATH
+    bool operator==(const Exec&) const = default;
+};
+
+// A signal to a command started with Exec (its process group).
+struct ExecSignal {
+    uint32_t id = 0;
+    int signal = 0;  // 1..64
+    bool operator==(const ExecSignal&) const = default;
+};
+
 // ---- guest → host ----
 
 struct Ready {
@@ -186,6 +209,30 @@ struct AppExited {
     bool operator==(const AppExited&) const = default;
 };
 
+// The Exec command `id` was executed.
+struct ExecStarted {
+    uint32_t id = 0;
+    int32_t pid = 0;  // in the guest
+    bool operator==(const ExecStarted&) const = default;
+};
+
+// Output of the Exec command `id` (the frame's payload).
+struct ExecOutput {
+    uint32_t id = 0;
+    Stream stream = Stream::kStdout;
+    std::string data;
+    bool operator==(const ExecOutput&) const = default;
+};
+
+// The Exec command `id` ended, or never ran (`error` says why, as AppExited's does).
+struct ExecExited {
+    uint32_t id = 0;
+    int exit_code = 0;
+    int signal = 0;
+    std::string error;
+    bool operator==(const ExecExited&) const = default;
+};
+
 struct PodExited {
     int exit_code = 0;  // the first non-zero app exit code (in time), else 0
     bool operator==(const PodExited&) const = default;
@@ -203,8 +250,9 @@ struct ErrorMessage {
     bool operator==(const ErrorMessage&) const = default;
 };
 
-using Message = std::variant<PodSpec, StopPod, SignalApps, Ready, AppStarted, AppOutput, AppExited,
-                             PodExited, LogMessage, ErrorMessage>;
+using Message =
+    std::variant<PodSpec, StopPod, SignalApps, Ready, AppStarted, AppOutput, AppExited, PodExited,
+                 LogMessage, ErrorMessage, Exec, ExecSignal, ExecStarted, ExecOutput, ExecExited>;
 
 MessageType message_type(const Message& message);
 
@@ -213,7 +261,7 @@ struct Frame {
     MessageType type = MessageType::kLog;
     uint32_t sequence = 0;
     std::string json;
-    std::string payload;
+    std::string payload;  // AppOutput and ExecOutput only
 };
 
 // Checks a PodSpec as the decoder does (names, paths, limits); throws rkt::Error naming the
@@ -234,7 +282,7 @@ std::string serialize_frame(const Frame& frame);
 // unknown version or type, oversized length, out-of-sequence number) throws rkt::Error, and every
 // later call throws the same error: a stream that lost its framing cannot be trusted again.
 class FrameReader {
-  public:
+public:
     void feed(std::string_view bytes);
     // The next complete frame, or nullopt when more bytes are needed.
     std::optional<Frame> next();
@@ -245,7 +293,7 @@ class FrameReader {
     bool read_from(int fd);
     size_t buffered() const { return buffer_.size() - consumed_; }
 
-  private:
+private:
     [[noreturn]] void fail(std::string message);
     std::string buffer_;
     size_t consumed_ = 0;
@@ -255,14 +303,14 @@ class FrameReader {
 
 // Numbers frames from 1 and writes them.
 class FrameWriter {
-  public:
+public:
     // The bytes of the next frame (assigns its sequence number).
     std::string encode(const Message& message);
     // Writes the whole frame to `fd`, waiting (poll) while a non-blocking fd is full.
     // Throws rkt::Error when the fd fails or the peer is gone.
     void write(int fd, const Message& message);
 
-  private:
+private:
     uint32_t next_sequence_ = 1;
 };
 

@@ -1,6 +1,7 @@
 #include "guest-init/app_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -156,17 +157,19 @@ void make_working_dir(const std::string& dir) {
     }
 }
 
-[[noreturn]] void exec_app(const guest::GuestApp& app, int report_fd) {
+// execve with a shell's PATH search; reports why nothing could be executed.
+[[noreturn]] void exec_program(const std::vector<std::string>& args,
+                               const std::vector<std::string>& env, int report_fd) {
     std::vector<char*> argv;
-    for (const auto& a : app.exec) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
-    for (const auto& e : app.env) envp.push_back(const_cast<char*>(e.c_str()));
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 
-    const std::string* path_entry = find_env(app.env, "PATH");
+    const std::string* path_entry = find_env(env, "PATH");
     std::string_view path = path_entry ? std::string_view(*path_entry).substr(5) : kDefaultPath;
-    auto candidates = exec_candidates(app.exec[0], path);
+    auto candidates = exec_candidates(args[0], path);
     std::vector<int> errors;
     std::vector<bool> exists;
     for (const auto& c : candidates) {
@@ -177,7 +180,7 @@ void make_working_dir(const std::string& dir) {
         // Like execvp: keep searching past files that are missing or not executable.
         if (err != ENOENT && err != ENOTDIR && err != EACCES) break;
     }
-    ExecFailure f = describe_exec_failure(app.exec[0], candidates, errors, exists);
+    ExecFailure f = describe_exec_failure(args[0], candidates, errors, exists);
     report_and_exit(report_fd, f.exit_code, f.reason);
 }
 
@@ -216,7 +219,34 @@ void make_working_dir(const std::string& dir) {
         // directory is entered as the app's user. Nothing but exec comes after it.
         if (auto f = isolation.drop_privileges(app.working_dir.c_str()))
             report_failure(report_fd, f);
-        exec_app(app, report_fd);
+        exec_program(app.exec, app.env, report_fd);
+    } catch (const std::exception& e) {
+        report_and_exit(report_fd, kExitCannotExecute, std::string("could not start: ") + e.what());
+    }
+}
+
+// An Exec command: the app's mount namespace (its root, /proc, /dev, volumes and masked paths
+// are already there), then the app's credentials and isolation, as for the app itself.
+[[noreturn]] void exec_child_main(const guest::GuestApp& app,
+                                  const std::vector<std::string>& command,
+                                  const isolation::PreparedIsolation& isolation, int mount_ns_fd,
+                                  int root_fd, int out_fd, int err_fd, int report_fd) {
+    try {
+        reset_signals();
+        ::setsid();
+        int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 ||
+            ::dup2(err_fd, STDERR_FILENO) < 0)
+            throw system_error("cannot set up stdin/stdout/stderr");
+        check_sys(::setns(mount_ns_fd, CLONE_NEWNS), "cannot join the app's mount namespace");
+        // The app pivoted into its root; enter the same root explicitly, whatever setns chose.
+        check_sys(::fchdir(root_fd), "cannot enter the app's root");
+        check_sys(::chroot("."), "cannot enter the app's root");
+        check_sys(::chdir("/"), "chdir /");
+        ::umask(022);
+        if (auto f = isolation.drop_privileges(app.working_dir.c_str()))
+            report_failure(report_fd, f);
+        exec_program(command, app.env, report_fd);
     } catch (const std::exception& e) {
         report_and_exit(report_fd, kExitCannotExecute, std::string("could not start: ") + e.what());
     }
@@ -234,24 +264,11 @@ Pipe make_pipe() {
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-}  // namespace
-
-LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
-                        const AppPaths& paths) {
-    isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
-    Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
-    pid_t pid = ::fork();
-    if (pid < 0) throw system_error("cannot fork for app " + app.name);
-    if (pid == 0) {
-        report.read.reset();
-        child_main(app, pod, paths, isolation, out.write.get(), err.write.get(),
-                   report.write.get());
-    }
+// The report pipe closes on a successful exec (CLOEXEC) or carries the reason it failed.
+LaunchResult collect_launch(pid_t pid, Pipe& out, Pipe& err, Pipe& report) {
     out.write.reset();
     err.write.reset();
     report.write.reset();
-
-    // The report pipe closes on a successful exec (CLOEXEC) or carries the reason it failed.
     std::string msg;
     char buf[kMaxReport];
     for (;;) {
@@ -273,6 +290,42 @@ LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
     ::fcntl(out.read.get(), F_SETFL, O_NONBLOCK);
     ::fcntl(err.read.get(), F_SETFL, O_NONBLOCK);
     return LaunchedApp{pid, std::move(out.read), std::move(err.read)};
+}
+
+}  // namespace
+
+LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
+                        const AppPaths& paths) {
+    isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
+    Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
+    pid_t pid = ::fork();
+    if (pid < 0) throw system_error("cannot fork for app " + app.name);
+    if (pid == 0) {
+        report.read.reset();
+        child_main(app, pod, paths, isolation, out.write.get(), err.write.get(),
+                   report.write.get());
+    }
+    return collect_launch(pid, out, err, report);
+}
+
+LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, pid_t app_pid,
+                         const std::vector<std::string>& command) {
+    isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
+    std::string proc = "/proc/" + std::to_string(app_pid);
+    UniqueFd mount_ns(::open((proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!mount_ns || !root)
+        return LaunchFailure{kExitCannotExecute,
+                             "could not start: app " + app.name + " is not running"};
+    Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
+    pid_t pid = ::fork();
+    if (pid < 0) throw system_error("cannot fork for a command in app " + app.name);
+    if (pid == 0) {
+        report.read.reset();
+        exec_child_main(app, command, isolation, mount_ns.get(), root.get(), out.write.get(),
+                        err.write.get(), report.write.get());
+    }
+    return collect_launch(pid, out, err, report);
 }
 
 }  // namespace rkt::guest_init

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
@@ -30,5 +31,11 @@ using LaunchResult = std::variant<LaunchedApp, LaunchFailure>;
 // Throws rkt::Error for failures before fork (e.g. an unresolvable user).
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
                         const AppPaths& paths);
+
+// Runs `command` (rkt enter) in the context of the running app whose main process is `app_pid`:
+// its mount namespace and root, environment, working directory, user and isolation. Throws
+// rkt::Error for failures before fork.
+LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, pid_t app_pid,
+                         const std::vector<std::string>& command);
 
 }  // namespace rkt::guest_init

@@ -43,6 +43,27 @@ void HostChannel::send_last(const guest::Message& message, std::chrono::millisec
     send(message);
 }
 
+void HostChannel::wait_for_hangup(std::chrono::milliseconds timeout) {
+    if (!connected_) return;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            console("the host did not hang up after the pod's end; ending anyway");
+            return;
+        }
+        pollfd p{port_.get(), POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) continue;  // timeout (checked above) or a transient error
+        if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return;
+        ssize_t n = ::read(port_.get(), buf, sizeof buf);  // anything now is discarded
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+    }
+}
+
 void HostChannel::log(guest::LogMessage::Level level, std::string_view message, bool to_console) {
     if (to_console) console(message);
     send(guest::LogMessage{level, std::string(message)});

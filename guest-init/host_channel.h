@@ -16,7 +16,7 @@ namespace rkt::guest_init {
 void console(std::string_view message);
 
 class HostChannel {
-  public:
+public:
     explicit HostChannel(UniqueFd port) : port_(std::move(port)) {}
 
     int fd() const { return port_.get(); }
@@ -31,6 +31,11 @@ class HostChannel {
     // not, and a reset right after could lose it). Gives up if the port is not writable within
     // `timeout` (the host is gone).
     void send_last(const guest::Message& message, std::chrono::milliseconds timeout);
+    // After the last message: waits until the host hangs up (reads return end of file), which
+    // it does once it has everything, at most `timeout`. Only then may the VM end: a VMM can
+    // still hold frames the guest handed to it (a blocking write to a virtio port waits for
+    // the device to take *a* buffer, not necessarily the last one).
+    void wait_for_hangup(std::chrono::milliseconds timeout);
 
     void debug(std::string_view message);
     void info(std::string_view message);
@@ -46,7 +51,7 @@ class HostChannel {
     // Returns nullopt if the host asked to stop, or went away, before sending one.
     std::optional<guest::PodSpec> wait_for_pod_spec();
 
-  private:
+private:
     void log(guest::LogMessage::Level level, std::string_view message, bool to_console);
 
     UniqueFd port_;

@@ -79,11 +79,13 @@ int run_pod(HostChannel& host) {
 
         int code = run_pod(*host);
         host->send_last(guest::PodExited{code}, kLastMessageTimeout);
+        host->wait_for_hangup(kLastMessageTimeout);
     } catch (const std::exception& e) {
         console(std::string("fatal: ") + e.what());
         if (host) {
             host->send(guest::ErrorMessage{e.what()});
             host->send_last(guest::PodExited{kErrorExitCode}, kLastMessageTimeout);
+            host->wait_for_hangup(kLastMessageTimeout);
         }
     }
     power_off();

@@ -23,6 +23,8 @@ constexpr uint64_t kTokenSignals = 0;
 constexpr uint64_t kTokenHost = 1;
 constexpr uint64_t kTokenTimer = 2;
 constexpr uint64_t kTokenFirstApp = 16;  // app i: 16 + 2i (stdout), 17 + 2i (stderr)
+// Exec slot i: kTokenFirstExec + 2i (stdout), + 2i + 1 (stderr); above every app token.
+constexpr uint64_t kTokenFirstExec = uint64_t{1} << 32;
 constexpr auto kDiskTimeout = std::chrono::seconds(5);
 // How long leftover processes get to die after SIGKILL (a process stuck in the kernel, e.g. on
 // a dead 9p server, must not keep the VM alive).
@@ -87,8 +89,8 @@ void Supervisor::start_apps() {
         const auto& name = app.spec->name;
         LaunchResult result = LaunchFailure{};
         try {
-            AppPaths paths = prepare_app_rootfs(*app.spec, kDiskTimeout);
-            result = launch_app(*app.spec, spec_, paths);
+            app.paths = prepare_app_rootfs(*app.spec, kDiskTimeout);
+            result = launch_app(*app.spec, spec_, app.paths);
         } catch (const Error& e) {
             result = LaunchFailure{126, std::string("could not start: ") + e.what()};
         }
@@ -142,19 +144,110 @@ void Supervisor::app_exited(App& app, int status) {
     record_exit(app.spec->name, code);
 }
 
+void Supervisor::child_ended(pid_t pid, int status) {
+    for (auto& app : apps_) {
+        if (app.running && app.pid == pid) {
+            app_exited(app, status);
+            return;
+        }
+    }
+    for (size_t slot = 0; slot < execs_.size(); ++slot) {
+        auto& e = execs_[slot];
+        if (!e || e->pid != pid) continue;
+        forward_exec(slot, guest::Stream::kStdout, true);
+        forward_exec(slot, guest::Stream::kStderr, true);
+        int code = exit_code_from_wait_status(status);
+        int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        host_.send(guest::ExecExited{e->id, code, sig, ""});
+        host_.debug("command " + std::to_string(e->id) + " exited with " + std::to_string(code));
+        for (int fd : {e->out.get(), e->err.get()})
+            if (fd >= 0) unwatch(fd);
+        e.reset();
+        return;
+    }
+    // Anything else is an orphan that PID 1 inherited: reaped, nothing to report.
+}
+
 void Supervisor::reap() {
     for (;;) {
         int status = 0;
         pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;  // nothing more now (0), or no children at all (ECHILD)
-        for (auto& app : apps_) {
-            if (app.running && app.pid == pid) {
-                app_exited(app, status);
-                break;
-            }
-        }
-        // Anything else is an orphan that PID 1 inherited: reaped, nothing to report.
+        child_ended(pid, status);
     }
+}
+
+void Supervisor::forward_exec(size_t slot, guest::Stream stream, bool drain) {
+    auto& e = execs_[slot];
+    if (!e) return;
+    UniqueFd& fd = stream == guest::Stream::kStdout ? e->out : e->err;
+    static char buf[guest::kOutputChunkSize];
+    while (fd) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            unwatch(fd.get());
+            fd.reset();
+            return;
+        }
+        host_.send(guest::ExecOutput{e->id, stream, std::string(buf, static_cast<size_t>(n))});
+        if (!drain) return;
+    }
+}
+
+void Supervisor::start_exec(const guest::Exec& request) {
+    auto fail = [&](int code, const std::string& reason) {
+        host_.send(guest::ExecExited{request.id, code, 0, reason});
+    };
+    size_t free_slot = execs_.size();
+    for (size_t slot = 0; slot < execs_.size(); ++slot) {
+        if (execs_[slot] && execs_[slot]->id == request.id)
+            return fail(126, "could not start: command id " + std::to_string(request.id) +
+                                 " is already running");
+        if (!execs_[slot] && free_slot == execs_.size()) free_slot = slot;
+    }
+    if (free_slot == execs_.size())
+        return fail(126, "could not start: " + std::to_string(guest::kMaxExecs) +
+                             " commands are already running in the pod");
+    const App* app = nullptr;
+    for (const auto& a : apps_)
+        if (a.spec->name == request.app) app = &a;
+    if (!app) return fail(126, "could not start: the pod has no app named " + request.app);
+    if (!app->running || stopping_)
+        return fail(126, "could not start: app " + request.app + " is not running");
+    LaunchResult result = LaunchFailure{};
+    try {
+        result = launch_exec(*app->spec, app->paths, app->pid, request.exec);
+    } catch (const Error& e) {
+        result = LaunchFailure{126, std::string("could not start: ") + e.what()};
+    }
+    if (auto* failure = std::get_if<LaunchFailure>(&result))
+        return fail(failure->exit_code, failure->reason);
+    auto& launched = std::get<LaunchedApp>(result);
+    ExecProcess e;
+    e.id = request.id;
+    e.pid = launched.pid;
+    e.out = std::move(launched.stdout_fd);
+    e.err = std::move(launched.stderr_fd);
+    watch(e.out.get(), kTokenFirstExec + 2 * free_slot);
+    watch(e.err.get(), kTokenFirstExec + 2 * free_slot + 1);
+    execs_[free_slot] = std::move(e);
+    host_.send(guest::ExecStarted{request.id, launched.pid});
+    host_.debug("command " + std::to_string(request.id) + " started in app " + request.app +
+                " as pid " + std::to_string(launched.pid));
+}
+
+void Supervisor::signal_exec(const guest::ExecSignal& request) {
+    for (const auto& e : execs_) {
+        if (e && e->id == request.id) {
+            // Its own session and process group (setsid), so its children go too.
+            ::kill(-e->pid, request.signal);
+            ::kill(e->pid, request.signal);
+            return;
+        }
+    }
+    // Already ended: its ExecExited is on its way, nothing to do.
 }
 
 void Supervisor::signal_app(const App& app, int sig, bool whole_group) {
@@ -215,6 +308,10 @@ void Supervisor::on_host() {
                     }
                 }
                 if (!found) host_.send(guest::ErrorMessage{"Signal: no app named " + sig->app});
+            } else if (const auto* exec = std::get_if<guest::Exec>(&*m)) {
+                start_exec(*exec);
+            } else if (const auto* exec_signal = std::get_if<guest::ExecSignal>(&*m)) {
+                signal_exec(*exec_signal);
             } else {
                 host_.send(guest::ErrorMessage{
                     std::string("unexpected ") +
@@ -241,6 +338,7 @@ void Supervisor::end_leftovers() {
         int status;
         pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid < 0) break;  // ECHILD: all gone
+        if (pid > 0) child_ended(pid, status);
         if (pid == 0) {
             if (std::chrono::steady_clock::now() >= deadline) {
                 host_.warn("some processes did not end after SIGKILL; powering off anyway");
@@ -270,6 +368,13 @@ int Supervisor::run() {
                 on_host();
             } else if (token == kTokenTimer) {
                 on_grace_expired();
+            } else if (token >= kTokenFirstExec) {
+                size_t slot = (token - kTokenFirstExec) / 2;
+                if (slot < execs_.size())
+                    forward_exec(slot,
+                                 (token - kTokenFirstExec) % 2 ? guest::Stream::kStderr
+                                                               : guest::Stream::kStdout,
+                                 false);
             } else if (token >= kTokenFirstApp) {
                 size_t index = (token - kTokenFirstApp) / 2;
                 if (index < apps_.size())

@@ -6,12 +6,14 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
+#include "guest-init/app_rootfs.h"
 #include "guest-init/host_channel.h"
 
 namespace rkt::guest_init {
@@ -20,16 +22,24 @@ namespace rkt::guest_init {
 sigset_t supervisor_signals();
 
 class Supervisor {
-  public:
+public:
     Supervisor(HostChannel& host, const guest::PodSpec& spec);
     // Runs the pod to its end; returns the first non-zero app exit code (in time), else 0.
     int run();
 
-  private:
+private:
     struct App {
         const guest::GuestApp* spec = nullptr;
+        AppPaths paths;
         pid_t pid = -1;
         bool running = false;
+        UniqueFd out;
+        UniqueFd err;
+    };
+    // A command started by Exec (rkt enter).
+    struct ExecProcess {
+        uint32_t id = 0;
+        pid_t pid = -1;
         UniqueFd out;
         UniqueFd err;
     };
@@ -50,10 +60,16 @@ class Supervisor {
     void forward(App& app, guest::Stream stream, bool drain);
     void end_leftovers();
     bool any_running() const;
+    // A child ended: an app, an Exec command, or an orphan.
+    void child_ended(pid_t pid, int status);
+    void start_exec(const guest::Exec& request);
+    void signal_exec(const guest::ExecSignal& request);
+    void forward_exec(size_t slot, guest::Stream stream, bool drain);
 
     HostChannel& host_;
     const guest::PodSpec& spec_;
     std::vector<App> apps_;
+    std::array<std::optional<ExecProcess>, guest::kMaxExecs> execs_;
     UniqueFd epoll_;
     UniqueFd signals_;
     UniqueFd grace_timer_;

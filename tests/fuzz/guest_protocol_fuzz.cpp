@@ -19,10 +19,11 @@ namespace {
 using rkt::guest::MessageType;
 
 constexpr MessageType kTypes[] = {
-    MessageType::kPodSpec,   MessageType::kStopPod,    MessageType::kSignal,
-    MessageType::kReady,     MessageType::kAppStarted, MessageType::kAppOutput,
-    MessageType::kAppExited, MessageType::kPodExited,  MessageType::kLog,
-    MessageType::kError,
+    MessageType::kPodSpec,     MessageType::kStopPod,    MessageType::kSignal,
+    MessageType::kReady,       MessageType::kAppStarted, MessageType::kAppOutput,
+    MessageType::kAppExited,   MessageType::kPodExited,  MessageType::kLog,
+    MessageType::kError,       MessageType::kExec,       MessageType::kExecSignal,
+    MessageType::kExecStarted, MessageType::kExecOutput, MessageType::kExecExited,
 };
 
 void check_round_trip(const rkt::guest::Message& message) {

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The protocol (mirrors common/guest_protocol.h)
 
 MAGIC = b"RKTG"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<4sHHIII")  # magic, version, type, sequence, json length, payload length
 MAX_JSON = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024
@@ -42,6 +42,8 @@ TYPES = {
     "PodSpec": 0x0001, "StopPod": 0x0002, "Signal": 0x0003,
     "Ready": 0x0101, "AppStarted": 0x0102, "AppOutput": 0x0103, "AppExited": 0x0104,
     "PodExited": 0x0105, "Log": 0x0106, "Error": 0x0107,
+    "Exec": 0x0004, "ExecSignal": 0x0006, "ExecStarted": 0x0108, "ExecOutput": 0x0109,
+    "ExecExited": 0x010A,
 }
 NAMES = {v: k for k, v in TYPES.items()}
 
@@ -274,6 +276,8 @@ class GuestVM:
         while True:
             frame = self.reader.next()
             if frame is not None:
+                if frame.type == "PodExited":
+                    self.hang_up()
                 return frame
             left = deadline - time.monotonic()
             if left <= 0:
@@ -284,6 +288,14 @@ class GuestVM:
                 if not data:
                     raise EOFError(f"the guest closed the channel; {self.diagnostics()}")
                 self.reader.feed(data)
+
+    def hang_up(self) -> None:
+        """Closes the host's side of the channel, as the kvm stage1 does after PodExited:
+        guest-init ends the VM only once the host has hung up."""
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def expect(self, type_name: str, timeout: float = 60.0, into: Optional[PodRun] = None) -> Frame:
         """The next frame of `type_name`; Log frames and others are collected into `into`."""

@@ -64,7 +64,14 @@ std::vector<Message> sample_messages() {
             AppExited{"hello", 127, 0, "could not execute: /nope: No such file or directory"},
             PodExited{3},
             LogMessage{LogMessage::Level::kWarning, "careful"},
-            ErrorMessage{"bad pod spec"}};
+            ErrorMessage{"bad pod spec"},
+            Exec{1, "hello", {"/bin/sh", "-c", "echo hi"}},
+            ExecSignal{1, 15},
+            ExecStarted{1, 77},
+            ExecOutput{1, Stream::kStdout, std::string("o\0ut", 4)},
+            ExecExited{1, 2, 0, ""},
+            ExecExited{2, 137, 9, ""},
+            ExecExited{3, 126, 0, "could not start: app hello is not running"}};
 }
 
 TEST(GuestProtocol, EveryMessageSurvivesAnyChunking) {
@@ -90,7 +97,7 @@ TEST(GuestProtocol, HeaderLayoutIsFixed) {
     FrameWriter writer;
     std::string bytes = writer.encode(StopPod{true});
     const std::string json = R"({"force":true})";
-    std::string expected("RKTG\x01\x00\x02\x00\x01\x00\x00\x00", 12);
+    std::string expected("RKTG\x02\x00\x02\x00\x01\x00\x00\x00", 12);
     expected.push_back(static_cast<char>(json.size()));
     expected.append(std::string("\0\0\0\0\0\0\0", 7));
     expected += json;
@@ -146,13 +153,16 @@ TEST(GuestProtocol, ReaderReportsBadMagicBeforeAFullHeader) {
 }
 
 TEST(GuestProtocol, ReaderRejectsBadHeaders) {
-    expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
-    expect_reader_error(header("RKTG", 1, 0x77, 1, 2, 0), "unknown message type 119");
-    expect_reader_error(header("RKTG", 1, 4, 1, 2, 0), "unknown message type 4");  // reserved
-    expect_reader_error(header("RKTG", 1, 1, 1, 0, 0), "JSON length 0");
-    expect_reader_error(header("RKTG", 1, 1, 1, kMaxJsonLength + 1, 0), "JSON length");
-    expect_reader_error(header("RKTG", 1, 0x103, 1, 2, kMaxPayloadLength + 1), "payload length");
-    expect_reader_error(header("RKTG", 1, 2, 7, 2, 0), "frame 7 arrived where 1 was expected");
+    const uint16_t v = kProtocolVersion;
+    expect_reader_error(header("RKTG", 1, 1, 1, 2, 0), "unsupported protocol version 1");
+    expect_reader_error(header("RKTG", 3, 1, 1, 2, 0), "unsupported protocol version 3");
+    expect_reader_error(header("RKTG", v, 0x77, 1, 2, 0), "unknown message type 119");
+    expect_reader_error(header("RKTG", v, 5, 1, 2, 0), "unknown message type 5");  // reserved
+    expect_reader_error(header("RKTG", v, 0x10b, 1, 2, 0), "unknown message type 267");
+    expect_reader_error(header("RKTG", v, 1, 1, 0, 0), "JSON length 0");
+    expect_reader_error(header("RKTG", v, 1, 1, kMaxJsonLength + 1, 0), "JSON length");
+    expect_reader_error(header("RKTG", v, 0x103, 1, 2, kMaxPayloadLength + 1), "payload length");
+    expect_reader_error(header("RKTG", v, 2, 7, 2, 0), "frame 7 arrived where 1 was expected");
 }
 
 TEST(GuestProtocol, ReaderRejectsAReplayedFrame) {
@@ -203,10 +213,46 @@ TEST(GuestProtocol, DecoderIsStrictAboutTypesAndFields) {
                         "out of range");
     expect_decode_error(K::kLog, R"({"level":"loud","message":"x"})", "level must be");
     expect_decode_error(K::kReady,
-                        R"({"monotonic_ns":-5,"kernel_release":"x","protocol_version":1})",
+                        R"({"monotonic_ns":-5,"kernel_release":"x","protocol_version":2})",
                         "non-negative");
     expect_decode_error(K::kAppOutput, R"({"app":"a","stream":"stdin"})", "stream must be");
     EXPECT_THROW(decode_json(K::kStopPod, R"({"force":true})", "payload"), Error);
+}
+
+TEST(GuestProtocol, DecoderIsStrictAboutExecMessages) {
+    using K = MessageType;
+    expect_decode_error(K::kExec, R"({"id":0,"app":"a","exec":["/x"]})", "expected 1..");
+    expect_decode_error(K::kExec, R"({"id":2147483648,"app":"a","exec":["/x"]})", "expected 1..");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"../a","exec":["/x"]})", "not a valid app name");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"a","exec":[]})", "must name a program");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"a","exec":[""]})", "must name a program");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"a","exec":["/x\u0000y"]})", "NUL byte");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"a","exec":[1]})", "array of strings");
+    expect_decode_error(K::kExec, R"({"id":1,"app":"a","exec":["/x"],"env":[]})",
+                        "unknown field \"env\"");
+    expect_decode_error(K::kExecSignal, R"({"id":1,"signal":65})", "expected 1..64");
+    expect_decode_error(K::kExecSignal, R"({"id":1})", "missing field \"signal\"");
+    expect_decode_error(K::kExecStarted, R"({"id":1,"pid":0})", "expected 1..");
+    expect_decode_error(K::kExecOutput, R"({"id":1,"stream":"stdin"})", "stream must be");
+    expect_decode_error(K::kExecExited, R"({"id":1,"exit_code":300})", "expected 0..255");
+    expect_decode_error(K::kExecExited, R"({"id":1,"exit_code":1,"signal":0})", "expected 1..64");
+    // Only the output messages carry a payload.
+    EXPECT_THROW(decode_json(K::kExec, R"({"id":1,"app":"a","exec":["/x"]})", "x"), Error);
+    auto out = std::get<ExecOutput>(
+        decode_json(K::kExecOutput, R"({"id":4,"stream":"stderr"})", std::string("\0\xff", 2)));
+    EXPECT_EQ(out, (ExecOutput{4, Stream::kStderr, std::string("\0\xff", 2)}));
+}
+
+TEST(GuestProtocol, EncoderRefusesBadExecMessages) {
+    EXPECT_THROW(to_frame(Exec{0, "a", {"/x"}}), Error);
+    EXPECT_THROW(to_frame(Exec{1, "A", {"/x"}}), Error);
+    EXPECT_THROW(to_frame(Exec{1, "a", {}}), Error);
+    EXPECT_THROW(to_frame(Exec{1, "a", {std::string("/x\0", 3)}}), Error);
+    EXPECT_THROW(to_frame(ExecSignal{1, 0}), Error);
+    EXPECT_THROW(to_frame(ExecStarted{1, 0}), Error);
+    EXPECT_THROW(to_frame(ExecExited{1, 256, 0, ""}), Error);
+    EXPECT_THROW(to_frame(ExecOutput{1, Stream::kStdout, std::string(kMaxPayloadLength + 1, 'x')}),
+                 Error);
 }
 
 TEST(GuestProtocol, DecoderChecksThePodSpec) {

@@ -1,0 +1,322 @@
+#include "stage1-kvm/pod_plan.h"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/isolation.h"
+#include "common/strings.h"
+
+namespace rkt::kvm {
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr size_t kMaxHostsFile = 1 << 20;
+
+bool is_ip(const std::string& s) {
+    unsigned char buf[16];
+    return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool is_host_name(const std::string& s) {
+    if (s.empty() || s.size() > 253) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+    });
+}
+
+// Whitespace-separated words of a line, up to a '#' comment.
+std::vector<std::string> words(const std::string& line) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : line) {
+        if (c == '#') break;
+        if (c == ' ' || c == '\t' || c == '\r') {
+            if (!cur.empty()) out.push_back(std::move(cur)), cur.clear();
+        } else {
+            cur.push_back(c);
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+bool is_token(const std::string& s) {
+    return !s.empty() && s.size() <= 255 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+guest::IsolationSettings isolation_settings(const isolation::Policy& p) {
+    guest::IsolationSettings s;
+    if (p.capabilities) s.capabilities = p.capabilities->names();
+    s.capabilities_granted_to_non_root = p.capabilities_granted_to_non_root;
+    if (const auto& sc = p.seccomp) {
+        guest::SeccompSettings g;
+        g.mode = sc->mode == isolation::SeccompMode::kRetain
+                     ? guest::SeccompSettings::Mode::kRetain
+                     : guest::SeccompSettings::Mode::kRemove;
+        g.all = sc->all;
+        g.syscalls.assign(sc->syscalls.begin(), sc->syscalls.end());
+        g.argument_filtered.assign(sc->argument_filtered.begin(), sc->argument_filtered.end());
+        g.errno_value = sc->errno_code;
+        s.seccomp = std::move(g);
+    }
+    s.masked_paths = p.mask_paths;
+    s.no_new_privileges = p.no_new_privileges;
+    s.oom_score_adj = p.oom_score_adj;
+    return s;
+}
+
+// HOME from the image's /etc/passwd when the rendered tree is there (stage0 links it next to the
+// erofs image); the guest resolves the user again where the image is mounted.
+std::string home_of(const stdfs::path& pod_dir, const RuntimeApp& app) {
+    std::error_code ec;
+    stdfs::path tree = pod_dir / "appsinfo" / app.name / "rootfs";
+    if (!stdfs::is_directory(tree, ec)) return "/";
+    return isolation::resolve_identity(app.app, tree).home;
+}
+
+std::vector<std::string> app_environment(const RuntimeApp& app, const std::string& home) {
+    AppSpec spec = app.app;
+    if (!spec.env("PATH")) spec.set_env("PATH", kDefaultPath);
+    if (!spec.env("HOME")) spec.set_env("HOME", home);
+    spec.set_env("AC_APP_NAME", app.name);
+    std::vector<std::string> env;
+    for (const auto& e : spec.environment) {
+        if (e.name.empty() || e.name.find('=') != std::string::npos ||
+            e.name.find('\0') != std::string::npos || e.value.find('\0') != std::string::npos)
+            throw Error("bad environment variable name \"" + e.name + "\"");
+        env.push_back(e.name + "=" + e.value);
+    }
+    return env;
+}
+
+struct VolumeUse {
+    const Volume* volume = nullptr;
+    std::string target;
+    bool read_only = false;
+};
+
+VolumeUse volume_use(const PodManifest& m, const RuntimeApp& app, const std::string& name,
+                     const std::string& target) {
+    if (target.empty() || target[0] != '/')
+        throw Error("volume \"" + name + "\": mount path \"" + target + "\" must be absolute");
+    const Volume* vol = m.find_volume(name);
+    if (!vol) throw Error("mounts volume \"" + name + "\", which the pod does not define");
+    VolumeUse use{vol, target, vol->read_only};
+    for (const auto& mp : app.app.mount_points)
+        if (mp.name == name && mp.read_only) use.read_only = true;
+    return use;
+}
+
+// The app's explicit mounts, then the image's mount points that a pod volume of the same name
+// fills (rkt's implicit mounts).
+std::vector<VolumeUse> volume_uses(const PodManifest& m, const RuntimeApp& app) {
+    std::vector<VolumeUse> uses;
+    for (const auto& mount : app.mounts)
+        uses.push_back(volume_use(m, app, mount.volume, mount.path));
+    for (const auto& mp : app.app.mount_points) {
+        bool explicit_mount = false;
+        for (const auto& mount : app.mounts) explicit_mount |= mount.volume == mp.name;
+        if (!explicit_mount && m.find_volume(mp.name))
+            uses.push_back(volume_use(m, app, mp.name, mp.path));
+    }
+    return uses;
+}
+
+void check_host_source(const Volume& vol) {
+    if (vol.source.empty() || vol.source[0] != '/')
+        throw Error("volume \"" + vol.name + "\": source \"" + vol.source +
+                    "\" must be an absolute path");
+    struct stat st {};
+    if (::stat(vol.source.c_str(), &st) != 0)
+        throw system_error("volume \"" + vol.name + "\": source " + vol.source);
+    if (!S_ISDIR(st.st_mode))
+        throw Error("volume \"" + vol.name + "\": source " + vol.source +
+                    " is not a directory; the kvm stage1 shares directories with the VM, not "
+                    "single files");
+}
+
+guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t index,
+                         const isolation::InsecureOptions& insecure,
+                         std::map<std::string, guest::VolumeSpec>& volumes, PodPlan& plan) {
+    guest::GuestApp g;
+    g.name = app.name;
+    if (!strings::is_valid_acname(app.name))
+        throw Error("app name \"" + app.name +
+                    "\" is not valid (lower-case letters, digits, dashes)");
+    if (app.app.exec.empty() || app.app.exec[0].empty())
+        throw Error("nothing to run: the image has no exec (give one with --exec)");
+    g.exec = app.app.exec;
+    for (const auto& a : g.exec)
+        if (a.find('\0') != std::string::npos) throw Error("exec arguments hold a NUL byte");
+    g.env = app_environment(app, home_of(in.pod_dir, app));
+    g.user = app.app.user.empty() ? "0" : app.app.user;
+    g.group = app.app.group.empty() ? "0" : app.app.group;
+    g.supplementary_gids = app.app.supplementary_gids;
+    g.working_dir = app.app.working_directory.empty() ? "/" : app.app.working_directory;
+    if (g.working_dir[0] != '/')
+        throw Error("working directory \"" + g.working_dir + "\" must be absolute");
+    g.disk = static_cast<uint32_t>(index);
+    g.disk_serial = "rkt-app-" + std::to_string(index);
+    g.isolation = isolation_settings(isolation::policy_for_app(app.app, insecure));
+
+    stdfs::path link = in.pod_dir / "appsinfo" / app.name / "image.erofs";
+    std::error_code ec;
+    stdfs::path image = stdfs::canonical(link, ec);
+    if (ec || !stdfs::is_regular_file(image, ec))
+        throw Error(link.string() +
+                    " is not an erofs image (stage0 links it for stage1s with "
+                    "imageFormat erofs)");
+    plan.disks.push_back({app.name, image, g.disk_serial});
+
+    std::set<std::string> targets;
+    for (const VolumeUse& use : volume_uses(*in.manifest, app)) {
+        const Volume& vol = *use.volume;
+        if (!targets.insert(use.target).second)
+            throw Error("two volumes are mounted on " + use.target);
+        if (!volumes.count(vol.name)) {
+            guest::VolumeSpec spec;
+            spec.name = vol.name;
+            spec.read_only = vol.read_only;
+            if (vol.kind == "host") {
+                check_host_source(vol);
+                spec.kind = guest::VolumeSpec::Kind::k9p;
+                spec.tag = "rkt-vol" + std::to_string(plan.shares.size());
+                plan.shares.push_back({vol.name, spec.tag, vol.source, vol.read_only});
+            } else if (vol.kind == "empty") {
+                spec.kind = guest::VolumeSpec::Kind::kEmpty;
+            } else {
+                throw Error("volume \"" + vol.name + "\": unknown kind \"" + vol.kind +
+                            "\" (host or empty)");
+            }
+            volumes.emplace(vol.name, std::move(spec));
+        }
+        g.mounts.push_back({vol.name, use.target, use.read_only});
+    }
+    return g;
+}
+
+}  // namespace
+
+std::string default_hostname(const std::string& uuid) {
+    return "rkt-" + uuid;
+}
+
+VmSize vm_size(const RunOptions& options, unsigned host_cpus) {
+    VmSize size;
+    uint64_t mib = kBaseMemoryMib;
+    if (options.memory) mib += (*options.memory + (1u << 20) - 1) >> 20;
+    // The built-in VMM and QEMU both refuse absurd sizes; say it here in the pod's terms.
+    if (mib > (1u << 20))
+        throw Error("the apps' memory limits add up to more than 1 TiB, more than a VM can have");
+    size.memory_mib = static_cast<uint32_t>(mib);
+    uint64_t cpus = options.cpu_millis ? (*options.cpu_millis + 999) / 1000 : 1;
+    size.vcpus = static_cast<uint32_t>(std::clamp<uint64_t>(cpus, 1, std::max(1u, host_cpus)));
+    return size;
+}
+
+std::vector<guest::HostsEntry> hosts_entries(const std::vector<std::string>& values,
+                                             const stdfs::path& host_hosts_file) {
+    std::vector<guest::HostsEntry> out;
+    if (values.size() == 1 && values[0] == "host") {
+        auto text = fs::read_file_if_exists(host_hosts_file);
+        if (!text) return out;
+        if (text->size() > kMaxHostsFile)
+            throw Error(host_hosts_file.string() + " is larger than 1 MiB");
+        for (const auto& line : strings::split(*text, '\n')) {
+            auto w = words(line);
+            if (w.size() < 2 || !is_ip(w[0])) continue;
+            guest::HostsEntry e{w[0], {}};
+            for (size_t i = 1; i < w.size(); ++i)
+                if (is_token(w[i])) e.names.push_back(w[i]);
+            if (!e.names.empty()) out.push_back(std::move(e));
+        }
+        return out;
+    }
+    std::map<std::string, size_t> index;
+    for (const auto& v : values) {
+        auto eq = v.find('=');
+        std::string ip = eq == std::string::npos ? "" : v.substr(0, eq);
+        std::string name = eq == std::string::npos ? "" : v.substr(eq + 1);
+        if (!is_ip(ip) || !is_host_name(name))
+            throw Error("bad hosts entry \"" + v + "\" (use IP=HOSTNAME, e.g. 128.66.0.99=host1)");
+        auto [it, added] = index.emplace(ip, out.size());
+        if (added) out.push_back({ip, {}});
+        out[it->second].names.push_back(name);
+    }
+    return out;
+}
+
+std::optional<guest::DnsConfig> dns_config(const std::vector<std::string>& values,
+                                           const stdfs::path& host_resolv_conf) {
+    if (values.empty() || (values.size() == 1 && values[0] == "none")) return std::nullopt;
+    guest::DnsConfig dns;
+    if (values.size() == 1 && values[0] == "host") {
+        auto text = fs::read_file_if_exists(host_resolv_conf);
+        if (!text) return std::nullopt;
+        if (text->size() > kMaxHostsFile)
+            throw Error(host_resolv_conf.string() + " is larger than 1 MiB");
+        for (const auto& line : strings::split(*text, '\n')) {
+            auto w = words(line);
+            if (w.size() < 2) continue;
+            std::vector<std::string>* list = w[0] == "nameserver" ? &dns.nameservers
+                                             : w[0] == "search"   ? &dns.search
+                                             : w[0] == "options"  ? &dns.options
+                                                                  : nullptr;
+            if (!list) continue;
+            for (size_t i = 1; i < w.size(); ++i)
+                if (is_token(w[i])) list->push_back(w[i]);
+        }
+        return dns;
+    }
+    for (const auto& v : values) {
+        if (!is_ip(v)) throw Error("bad --dns server \"" + v + "\" (use an IP address)");
+        dns.nameservers.push_back(v);
+    }
+    return dns;
+}
+
+PodPlan plan_pod(const PlanInputs& in) {
+    const RunOptions& o = in.options;
+    PodPlan plan;
+    if (o.interactive)
+        throw Error("--interactive is not supported by the kvm stage1 yet (use --stage1=nspawn)");
+    for (const auto& net : o.net)
+        if (net == "host")
+            throw Error(
+                "--net=host is not possible with the kvm stage1: a VM has its own network "
+                "(try --net=none or --stage1=nspawn)");
+    if (in.manifest->apps.empty()) throw Error("the pod has no apps");
+    if (in.manifest->apps.size() > guest::kMaxApps)
+        throw Error("the kvm stage1 runs at most " + std::to_string(guest::kMaxApps) +
+                    " apps in a pod");
+
+    guest::PodSpec& spec = plan.spec;
+    spec.hostname = o.hostname.empty() ? default_hostname(in.uuid) : o.hostname;
+    spec.debug = o.debug;
+    spec.hosts_entries = hosts_entries(o.hosts_entries, in.host_etc / "hosts");
+    spec.dns = dns_config(o.dns, in.host_etc / "resolv.conf");
+
+    auto insecure = isolation::InsecureOptions::from_names(o.insecure_options);
+    std::map<std::string, guest::VolumeSpec> volumes;
+    for (size_t i = 0; i < in.manifest->apps.size(); ++i) {
+        const RuntimeApp& app = in.manifest->apps[i];
+        spec.apps.push_back(with_context("app \"" + app.name + "\"", [&] {
+            return plan_app(in, app, i, insecure, volumes, plan);
+        }));
+    }
+    for (auto& [name, v] : volumes) spec.volumes.push_back(std::move(v));
+    // The guest checks the same rules; checking here gives the error before any VM exists.
+    guest::validate_pod_spec(spec);
+    plan.size = vm_size(o, in.host_cpus);
+    return plan;
+}
+
+}  // namespace rkt::kvm

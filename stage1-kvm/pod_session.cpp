@@ -1,0 +1,572 @@
+#include "stage1-kvm/pod_session.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/pod_files.h"
+#include "common/strings.h"
+#include "stage1-kvm/control_socket.h"
+
+namespace rkt::kvm {
+
+namespace {
+
+constexpr uint64_t kTokenGuest = 1;
+constexpr uint64_t kTokenEnded = 2;
+constexpr uint64_t kTokenSignals = 3;
+constexpr uint64_t kTokenTimer = 4;
+constexpr uint64_t kTokenControl = 5;
+constexpr uint64_t kTokenClientBase = uint64_t{1} << 32;  // + the client's fd
+
+constexpr size_t kMaxClients = 32;
+// A control client that does not read what it is sent is dropped past this much.
+constexpr size_t kMaxClientBacklog = 4u << 20;
+// A guest that does not read what the host sends (it is hung) is killed past this much.
+constexpr size_t kMaxGuestBacklog = 4u << 20;
+constexpr size_t kConsoleTail = 64 * 1024;
+// After a graceful stop the guest has the grace time and this much more to end the VM.
+constexpr auto kStopMargin = std::chrono::seconds(15);
+constexpr int kForceStopExitCode = 128 + SIGKILL;
+
+void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;  // a closed stdout or a full disk must not stop the pod
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+    auto s = ms.count() / 1000.0;
+    char b[32];
+    std::snprintf(b, sizeof b, "%g s", s);
+    return b;
+}
+
+}  // namespace
+
+bool OutBuffer::flush(int fd) {
+    while (offset_ < data_.size()) {
+        ssize_t n = ::send(fd, data_.data() + offset_, data_.size() - offset_, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n <= 0) return false;
+        offset_ += static_cast<size_t>(n);
+    }
+    if (offset_ == data_.size()) {
+        data_.clear();
+        offset_ = 0;
+    } else if (offset_ > (1u << 20)) {
+        data_.erase(0, offset_);
+        offset_ = 0;
+    }
+    return true;
+}
+
+PodSession::PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, UniqueFd signals)
+    : config_(std::move(config)),
+      guest_(std::move(guest)),
+      control_(std::move(control)),
+      signals_(std::move(signals)) {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) throw system_error("epoll_create1");
+    timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timer_) throw system_error("timerfd_create");
+    for (const auto& app : config_.plan->spec.apps) {
+        App a;
+        a.name = app.name;
+        a.log = fs::open_file(pod_files::app_log_path(config_.pod_dir, app.name),
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        apps_.push_back(std::move(a));
+    }
+    watch(guest_.get(), kTokenGuest, EPOLLIN);
+    watch(config_.engine->ended_fd(), kTokenEnded, EPOLLIN);
+    watch(signals_.get(), kTokenSignals, EPOLLIN);
+    watch(timer_.get(), kTokenTimer, EPOLLIN);
+    if (control_) watch(control_.get(), kTokenControl, EPOLLIN);
+}
+
+PodSession::~PodSession() {
+    // Every exit path ends the VM: an exception out of run() must not leave it behind.
+    if (!vm_ended_) {
+        config_.engine->kill();
+        config_.engine->finish();
+    }
+}
+
+void PodSession::watch(int fd, uint64_t token, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = token;
+    check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
+}
+
+void PodSession::rewatch(int fd, uint64_t token, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = token;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev);
+}
+
+void PodSession::unwatch(int fd) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void PodSession::arm_timer() {
+    std::optional<Clock::time_point> next;
+    for (const auto& d : {ready_deadline_, end_deadline_})
+        if (d && (!next || *d < *next)) next = d;
+    itimerspec t{};
+    if (next) {
+        auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
+        if (left.count() <= 0) left = std::chrono::nanoseconds(1);
+        t.it_value.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);
+        t.it_value.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
+    }
+    ::timerfd_settime(timer_.get(), 0, &t, nullptr);
+}
+
+// ---- the guest ----
+
+void PodSession::send_to_guest(const guest::Message& message) {
+    if (!guest_) return;
+    guest_out_.append(writer_.encode(message));
+    flush_guest();
+}
+
+void PodSession::flush_guest() {
+    if (!guest_) return;
+    if (!guest_out_.flush(guest_.get())) {
+        guest_out_ = OutBuffer();
+        return;  // the VM closed the channel: its end is seen through the engine
+    }
+    if (guest_out_.size() > kMaxGuestBacklog) {
+        fail("the guest does not read what the host sends (it is hung)");
+        return;
+    }
+    bool want_out = !guest_out_.empty();
+    if (want_out != guest_watching_out_) {
+        rewatch(guest_.get(), kTokenGuest,
+                want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+        guest_watching_out_ = want_out;
+    }
+}
+
+void PodSession::on_guest_readable() {
+    bool open = true;
+    try {
+        open = reader_.read_from(guest_.get());
+        while (auto m = reader_.next_message()) {
+            on_guest_message(*m);
+            if (!guest_) return;
+        }
+    } catch (const Error& e) {
+        // Garbage from the guest: nothing after it can be trusted, and the pod cannot go on.
+        fail(e.what());
+        return;
+    }
+    if (!open) {
+        // The VM closed its end (it is ending); the engine says how.
+        unwatch(guest_.get());
+        guest_.reset();
+    }
+}
+
+PodSession::App* PodSession::find_app(const std::string& name) {
+    for (auto& a : apps_)
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
+void PodSession::on_guest_message(guest::Message& message) {
+    using namespace guest;
+    if (auto* ready = std::get_if<Ready>(&message)) {
+        if (ready_ns_) {
+            log::warn("guest-init said Ready twice; ignored");
+            return;
+        }
+        ready_ns_ = ready->monotonic_ns;
+        ready_deadline_.reset();
+        arm_timer();
+        log::debug("guest-init ready " + std::to_string(ready->monotonic_ns / 1'000'000) +
+                   " ms after the guest kernel started (kernel " + ready->kernel_release + ")");
+        if (stop_requested_) {
+            send_to_guest(StopPod{false});  // before the spec: the guest powers off at once
+        } else {
+            send_to_guest(config_.plan->spec);
+            spec_sent_ = true;
+        }
+    } else if (auto* started = std::get_if<AppStarted>(&message)) {
+        App* app = find_app(started->app);
+        if (!app) return log::warn("the guest reported an unknown app \"" + started->app + "\"");
+        app->started = true;
+        log::debug("app " + app->name + " started (guest pid " + std::to_string(started->pid) +
+                   ")");
+        maybe_write_pid();
+    } else if (auto* output = std::get_if<AppOutput>(&message)) {
+        on_app_output(*output);
+    } else if (auto* exited = std::get_if<AppExited>(&message)) {
+        on_app_exited(*exited);
+    } else if (auto* pod = std::get_if<PodExited>(&message)) {
+        pod_exited_ = pod->exit_code;
+        end_deadline_ = Clock::now() + config_.end_timeout;
+        arm_timer();
+        // PodExited is the last frame: hanging up tells guest-init that everything arrived
+        // (it waits for that before it ends the VM, docs/guest-protocol.md).
+        unwatch(guest_.get());
+        guest_.reset();
+    } else if (auto* log_message = std::get_if<LogMessage>(&message)) {
+        // Diagnostics only: what fails for real also comes as AppExited's error or an Error.
+        log::debug("guest: " + log_message->message);
+    } else if (auto* error = std::get_if<ErrorMessage>(&message)) {
+        log::info("guest-init: " + error->message);
+    } else if (auto* es = std::get_if<ExecStarted>(&message)) {
+        relay_exec(*es, es->id);
+    } else if (auto* eo = std::get_if<ExecOutput>(&message)) {
+        relay_exec(*eo, eo->id);
+    } else if (auto* ee = std::get_if<ExecExited>(&message)) {
+        relay_exec(*ee, ee->id);
+    } else {
+        throw Error("guest protocol: the guest sent " +
+                    std::string(message_type_name(message_type(message))) +
+                    ", a message only the host sends");
+    }
+}
+
+void PodSession::on_app_output(const guest::AppOutput& m) {
+    App* app = find_app(m.app);
+    if (!app) return log::warn("the guest sent output of an unknown app \"" + m.app + "\"");
+    write_all(m.stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO, m.data);
+    write_all(app->log.get(), m.data);
+}
+
+void PodSession::on_app_exited(const guest::AppExited& m) {
+    App* app = find_app(m.app);
+    if (!app) return log::warn("the guest reported the exit of an unknown app \"" + m.app + "\"");
+    if (app->exited) return log::warn("the guest reported app " + m.app + " exiting twice");
+    app->exited = true;
+    int code = m.exit_code;
+    // Stopped by the pod: SIGTERM is a clean end, as rkt's systemd counted it.
+    if (stopping_ && m.signal == SIGTERM) code = 0;
+    if (!m.error.empty()) log::info("app \"" + m.app + "\": " + m.error);
+    if (code != 0 && !stopping_) stopping_ = true;  // the guest now stops the other apps
+    exit_codes_.push_back(code);
+    pod_files::write_app_status(config_.pod_dir, m.app, code);
+    maybe_write_pid();
+}
+
+void PodSession::maybe_write_pid() {
+    if (pid_written_) return;
+    for (const auto& a : apps_)
+        if (!a.started && !a.exited) return;
+    // Every app has started (or failed to): `enter` now finds what it expects.
+    pod_files::write_pid(config_.pod_dir, ::getpid());
+    pid_written_ = true;
+}
+
+// ---- stopping and failing ----
+
+void PodSession::request_stop(bool force, const std::string& why) {
+    stopping_ = true;
+    if (force) {
+        if (force_stopped_) return;
+        force_stopped_ = true;
+        kill_vm(why);
+        return;
+    }
+    if (stop_requested_) return;  // a graceful stop is under way
+    stop_requested_ = true;
+    log::debug("stopping the pod (" + why + ")");
+    // Before Ready nothing runs yet: the guest gets StopPod instead of the spec and powers off.
+    if (ready_ns_) send_to_guest(guest::StopPod{false});
+    auto grace = std::chrono::milliseconds(config_.plan->spec.stop_grace_ms);
+    auto deadline = Clock::now() + grace + kStopMargin;
+    if (!end_deadline_ || deadline < *end_deadline_) end_deadline_ = deadline;
+    arm_timer();
+}
+
+void PodSession::kill_vm(const std::string& why) {
+    if (vm_ended_) return;
+    if (kill_reason_.empty()) kill_reason_ = why;
+    log::debug("ending the VM at once (" + why + ")");
+    config_.engine->kill();
+}
+
+void PodSession::fail(const std::string& why) {
+    if (failure_.empty()) failure_ = why;
+    kill_vm(why);
+    if (guest_) {
+        unwatch(guest_.get());
+        guest_.reset();
+    }
+}
+
+void PodSession::on_timer() {
+    uint64_t expirations;
+    [[maybe_unused]] auto n = ::read(timer_.get(), &expirations, sizeof expirations);
+    auto now = Clock::now();
+    if (ready_deadline_ && now >= *ready_deadline_) {
+        ready_deadline_.reset();
+        kill_vm("watchdog");
+        failure_ = "the guest did not become ready within " + seconds_text(config_.ready_timeout) +
+                   " (it is hung or far too slow)";
+    }
+    if (end_deadline_ && now >= *end_deadline_) {
+        end_deadline_.reset();
+        kill_vm(pod_exited_ ? "the VM did not end after the pod" : "the pod did not stop in time");
+    }
+    arm_timer();
+}
+
+void PodSession::on_signals() {
+    signalfd_siginfo info{};
+    while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+        ++signals_seen_;
+        std::string name = strsignal(static_cast<int>(info.ssi_signo));
+        // The first signal stops the pod gracefully; another one insists.
+        request_stop(signals_seen_ > 1, "received " + name);
+    }
+}
+
+// ---- control clients (stop, enter) ----
+
+void PodSession::accept_clients() {
+    for (;;) {
+        UniqueFd fd(::accept4(control_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!fd) return;  // EAGAIN (or a transient error): nothing more now
+        if (!peer_is_trusted(fd.get()) || clients_.size() >= kMaxClients) continue;
+        int raw = fd.get();
+        auto client = std::make_unique<Client>();
+        client->fd = std::move(fd);
+        watch(raw, kTokenClientBase + static_cast<uint64_t>(raw), EPOLLIN);
+        clients_.emplace(raw, std::move(client));
+    }
+}
+
+void PodSession::send_to_client(Client& client, const guest::Message& message) {
+    client.out.append(client.writer.encode(message));
+    int fd = client.fd.get();
+    if (!client.out.flush(fd) || client.out.size() > kMaxClientBacklog) {
+        drop_client(fd);
+        return;
+    }
+    bool want_out = !client.out.empty();
+    if (want_out != client.watching_out) {
+        rewatch(fd, kTokenClientBase + static_cast<uint64_t>(fd),
+                want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+        client.watching_out = want_out;
+    }
+}
+
+void PodSession::drop_client(int fd) {
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return;
+    // Its commands must not outlive it.
+    for (const auto& [client_id, global_id] : it->second->execs) {
+        exec_routes_.erase(global_id);
+        if (spec_sent_ && !vm_ended_) send_to_guest(guest::ExecSignal{global_id, SIGKILL});
+    }
+    unwatch(fd);
+    clients_.erase(it);
+}
+
+void PodSession::on_client(int fd, uint32_t events) {
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return;
+    Client& client = *it->second;
+    if (events & EPOLLOUT) {
+        if (!client.out.flush(fd)) return drop_client(fd);
+        if (client.out.empty() && client.watching_out) {
+            rewatch(fd, kTokenClientBase + static_cast<uint64_t>(fd), EPOLLIN);
+            client.watching_out = false;
+        }
+    }
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    try {
+        bool open = client.reader.read_from(fd);
+        while (auto m = client.reader.next_message()) {
+            on_client_message(client, *m);
+            if (!clients_.count(fd)) return;  // dropped while handling
+        }
+        if (!open) drop_client(fd);
+    } catch (const Error& e) {
+        log::debug(std::string("control client: ") + e.what());
+        drop_client(fd);
+    }
+}
+
+void PodSession::on_client_message(Client& client, guest::Message& message) {
+    using namespace guest;
+    if (auto* stop = std::get_if<StopPod>(&message)) {
+        request_stop(stop->force, stop->force ? "stop --force" : "stop");
+    } else if (auto* exec = std::get_if<Exec>(&message)) {
+        auto refuse = [&](const std::string& why) {
+            send_to_client(client, ExecExited{exec->id, 126, 0, "could not start: " + why});
+        };
+        if (client.execs.count(exec->id)) return refuse("command id already in use");
+        if (!spec_sent_ || !pid_written_) return refuse("the pod's apps have not started yet");
+        if (stopping_ || pod_exited_ || vm_ended_) return refuse("the pod is stopping");
+        if (!find_app(exec->app)) return refuse("the pod has no app named " + exec->app);
+        // Commands must not pile up in front of a guest that is slow to read them.
+        if (guest_out_.size() > kMaxGuestBacklog / 4) return refuse("the guest is busy; try again");
+        uint32_t id = next_exec_id_++;
+        if (next_exec_id_ > INT32_MAX) next_exec_id_ = 1;
+        client.execs[exec->id] = id;
+        exec_routes_[id] = {client.fd.get(), exec->id};
+        send_to_guest(Exec{id, exec->app, exec->exec});
+    } else if (auto* sig = std::get_if<ExecSignal>(&message)) {
+        auto it = client.execs.find(sig->id);
+        if (it != client.execs.end() && spec_sent_)
+            send_to_guest(ExecSignal{it->second, sig->signal});
+    } else {
+        send_to_client(client, ErrorMessage{"the control socket takes StopPod, Exec and "
+                                            "ExecSignal, not " +
+                                            std::string(message_type_name(message_type(message)))});
+        drop_client(client.fd.get());
+    }
+}
+
+void PodSession::relay_exec(const guest::Message& message, uint32_t global_id) {
+    auto route = exec_routes_.find(global_id);
+    if (route == exec_routes_.end()) return;  // its client is gone
+    auto it = clients_.find(route->second.client_fd);
+    if (it == clients_.end()) return;
+    Client& client = *it->second;
+    uint32_t client_id = route->second.client_id;
+    guest::Message copy = message;
+    std::visit(
+        [&](auto& m) {
+            if constexpr (requires { m.id; }) m.id = client_id;
+        },
+        copy);
+    if (std::holds_alternative<guest::ExecExited>(copy)) {
+        client.execs.erase(client_id);
+        exec_routes_.erase(route);
+    }
+    send_to_client(client, copy);
+}
+
+// ---- the end ----
+
+void PodSession::on_vm_ended() {
+    vm_end_ = config_.engine->finish();
+    vm_ended_ = true;
+    unwatch(config_.engine->ended_fd());
+    // What the guest wrote just before the end is still in the channel.
+    if (guest_) {
+        for (int i = 0; i < 64 && guest_; ++i) {
+            size_t before = reader_.buffered();
+            on_guest_readable();
+            if (guest_ && reader_.buffered() == before) {
+                pollfd p{guest_.get(), POLLIN, 0};
+                if (::poll(&p, 1, 0) <= 0) break;
+            }
+        }
+    }
+}
+
+std::string PodSession::console_panic_line() const {
+    std::string text;
+    try {
+        text = fs::read_file_limited(config_.console_log, 16u << 20);
+    } catch (const Error&) {
+        return "";
+    }
+    if (text.size() > kConsoleTail) text.erase(0, text.size() - kConsoleTail);
+    auto pos = text.find("Kernel panic - not syncing");
+    if (pos == std::string::npos) return "";
+    auto end = text.find('\n', pos);
+    return strings::trim(text.substr(pos, end == std::string::npos ? end : end - pos));
+}
+
+int PodSession::finish_result() {
+    // Commands still relayed get no answer any more.
+    for (auto& [fd, client] : clients_) {
+        if (client->execs.empty()) continue;
+        client->out.append(client->writer.encode(guest::ErrorMessage{"the pod ended"}));
+        client->out.flush(fd);
+    }
+    clients_.clear();
+
+    if (pod_exited_) {
+        if (exit_codes_.empty()) return *pod_exited_;  // no app ran (the pod failed as a whole)
+        for (int code : exit_codes_)
+            if (code != 0) return code;
+        return 0;
+    }
+    auto record_killed_apps = [&] {
+        for (const auto& a : apps_)
+            if (!a.exited) {
+                pod_files::write_app_status(config_.pod_dir, a.name, kForceStopExitCode);
+                exit_codes_.push_back(kForceStopExitCode);
+            }
+    };
+    if (force_stopped_) {
+        record_killed_apps();
+        for (int code : exit_codes_)
+            if (code != 0) return code;
+        return kForceStopExitCode;
+    }
+    if (!failure_.empty()) {
+        std::string panic = console_panic_line();
+        throw Error(failure_ + (panic.empty() ? "" : "; the guest console says: " + panic));
+    }
+    if (stop_requested_ && !spec_sent_ && vm_end_.clean) {
+        log::info("the pod was stopped before its apps started");
+        return 0;
+    }
+    if (stop_requested_ && kill_reason_ == "the pod did not stop in time") {
+        record_killed_apps();
+        log::info("the pod did not stop within its grace time; its VM was killed");
+        return kForceStopExitCode;
+    }
+    std::string panic = console_panic_line();
+    if (!panic.empty()) throw Error("the guest kernel panicked: " + panic);
+    throw Error("the VM ended before the pod did (" + vm_end_.description + ")" +
+                (ready_ns_ ? "" : "; guest-init never became ready"));
+}
+
+int PodSession::run() {
+    started_ = Clock::now();
+    ready_deadline_ = started_ + config_.ready_timeout;
+    arm_timer();
+    epoll_event events[16];
+    while (!vm_ended_) {
+        int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("epoll_wait");
+        for (int i = 0; i < n && !vm_ended_; ++i) {
+            uint64_t token = events[i].data.u64;
+            uint32_t ev = events[i].events;
+            if (token == kTokenGuest) {
+                if (ev & EPOLLOUT) flush_guest();
+                if (guest_ && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_guest_readable();
+            } else if (token == kTokenEnded) {
+                on_vm_ended();
+            } else if (token == kTokenSignals) {
+                on_signals();
+            } else if (token == kTokenTimer) {
+                on_timer();
+            } else if (token == kTokenControl) {
+                accept_clients();
+            } else if (token >= kTokenClientBase) {
+                on_client(static_cast<int>(token - kTokenClientBase), ev);
+            }
+        }
+    }
+    return finish_result();
+}
+
+}  // namespace rkt::kvm

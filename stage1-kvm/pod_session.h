@@ -1,0 +1,154 @@
+// The host side of a running kvm pod: one event loop over the guest protocol channel, the VM's
+// end, the stage1's signals, the control socket (stop, enter) and a watchdog timer. It sends
+// the PodSpec once guest-init is Ready, forwards the apps' output to this process's stdout and
+// stderr and to logs/<app>.log, writes status/<app> as apps exit, relays enter's commands, and
+// ends with the pod's exit code — or with an Error that says why the pod could not finish
+// (a guest that never became ready, a kernel panic, a VM that died, a broken channel).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/guest_protocol.h"
+#include "common/unique_fd.h"
+#include "stage1-kvm/pod_plan.h"
+#include "stage1-kvm/vm_engine.h"
+
+namespace rkt::kvm {
+
+struct SessionConfig {
+    stdfs::path pod_dir;
+    const PodPlan* plan = nullptr;
+    VmEngine* engine = nullptr;
+    stdfs::path console_log;
+    // No Ready from guest-init within this time: the guest is hung; the VM is killed.
+    std::chrono::milliseconds ready_timeout{60'000};
+    // After PodExited the VM ends by itself; after this long it is killed.
+    std::chrono::milliseconds end_timeout{10'000};
+};
+
+// Bytes waiting to be written to a non-blocking descriptor (the guest channel, a control
+// client): nothing the peer does (not reading) can block the loop.
+class OutBuffer {
+public:
+    void append(std::string bytes) { data_ += bytes; }
+    // Writes what the descriptor takes; false when it failed for good (the peer is gone).
+    bool flush(int fd);
+    size_t size() const { return data_.size() - offset_; }
+    bool empty() const { return size() == 0; }
+
+private:
+    std::string data_;
+    size_t offset_ = 0;
+};
+
+class PodSession {
+public:
+    // `guest` is the host end of the protocol channel (non-blocking), `control` the listening
+    // control socket, `signals` a signalfd for SIGTERM/SIGINT/SIGHUP (graceful stop; a second
+    // one forces it).
+    PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, UniqueFd signals);
+    ~PodSession();
+    PodSession(const PodSession&) = delete;
+    PodSession& operator=(const PodSession&) = delete;
+
+    // Runs the pod to its end. Returns its exit code; throws rkt::Error when it could not end
+    // normally (the VM is over by then either way).
+    int run();
+
+    // The guest's boot-to-Ready time (its CLOCK_MONOTONIC when guest-init was ready).
+    std::optional<uint64_t> guest_ready_ns() const { return ready_ns_; }
+
+private:
+    struct App {
+        std::string name;
+        UniqueFd log;
+        bool started = false;
+        bool exited = false;
+    };
+    struct Client {
+        UniqueFd fd;
+        guest::FrameReader reader;
+        guest::FrameWriter writer;
+        OutBuffer out;
+        std::map<uint32_t, uint32_t> execs;  // the client's id -> the id sent to the guest
+        bool watching_out = false;
+    };
+    struct ExecRoute {
+        int client_fd = -1;
+        uint32_t client_id = 0;
+    };
+
+    void watch(int fd, uint64_t token, uint32_t events);
+    void rewatch(int fd, uint64_t token, uint32_t events);
+    void unwatch(int fd);
+    void arm_timer();
+
+    void on_guest_readable();
+    void on_guest_message(guest::Message& message);
+    void send_to_guest(const guest::Message& message);
+    void flush_guest();
+    void on_timer();
+    void on_signals();
+    void on_vm_ended();
+    void request_stop(bool force, const std::string& why);
+    void kill_vm(const std::string& why);
+    void fail(const std::string& why);
+
+    void on_app_output(const guest::AppOutput& m);
+    void on_app_exited(const guest::AppExited& m);
+    App* find_app(const std::string& name);
+    void maybe_write_pid();
+
+    void accept_clients();
+    void on_client(int fd, uint32_t events);
+    void on_client_message(Client& client, guest::Message& message);
+    void send_to_client(Client& client, const guest::Message& message);
+    void drop_client(int fd);
+    void relay_exec(const guest::Message& message, uint32_t global_id);
+
+    int finish_result();
+    std::string console_panic_line() const;
+
+    SessionConfig config_;
+    UniqueFd guest_;
+    UniqueFd control_;
+    UniqueFd signals_;
+    UniqueFd epoll_;
+    UniqueFd timer_;
+    guest::FrameReader reader_;
+    guest::FrameWriter writer_;
+    OutBuffer guest_out_;
+    bool guest_watching_out_ = false;
+
+    std::vector<App> apps_;
+    std::map<int, std::unique_ptr<Client>> clients_;
+    std::map<uint32_t, ExecRoute> exec_routes_;
+    uint32_t next_exec_id_ = 1;
+
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point started_;
+    std::optional<Clock::time_point> ready_deadline_;
+    std::optional<Clock::time_point> end_deadline_;
+
+    std::optional<uint64_t> ready_ns_;
+    bool spec_sent_ = false;
+    bool pid_written_ = false;
+    bool stopping_ = false;        // the host asked the apps to stop, or an app failed
+    bool stop_requested_ = false;  // stop, or a signal: StopPod sent (or due at Ready)
+    bool force_stopped_ = false;   // stop --force (or a second signal)
+    int signals_seen_ = 0;
+    std::optional<int> pod_exited_;
+    std::vector<int> exit_codes_;  // the apps' recorded codes, in the order they exited
+    std::string kill_reason_;      // why the host ended the VM, when it did
+    std::string failure_;          // a protocol or host error that ends the pod
+    bool vm_ended_ = false;
+    VmEnd vm_end_;
+};
+
+}  // namespace rkt::kvm

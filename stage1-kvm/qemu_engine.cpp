@@ -1,0 +1,107 @@
+// The QEMU engine: qemu-system-x86_64 -M microvm as a child of this process, with the protocol
+// channel on one end of a socketpair.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "stage1-kvm/vm_engine.h"
+#include "vmm/qemu/qemu_command.h"
+#include "vmm/qemu/qemu_process.h"
+
+namespace rkt::kvm {
+
+namespace {
+
+namespace q = vmm::qemu;
+
+class QemuEngine : public VmEngine {
+public:
+    explicit QemuEngine(bool kvm_accel) : accel_(kvm_accel ? q::Accel::kKvm : q::Accel::kTcg) {}
+
+    std::string name() const override {
+        return accel_ == q::Accel::kKvm ? "QEMU (KVM)" : "QEMU (TCG)";
+    }
+
+    UniqueFd start(const VmLaunch& launch) override {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+            throw system_error("cannot create the guest channel");
+        UniqueFd host(pair[0]), guest(pair[1]);
+        q::QemuVmSpec spec;
+        spec.accel = accel_;
+        spec.kernel = (launch.stage1_dir / "bzImage").string();
+        if (::access(spec.kernel.c_str(), R_OK) != 0)
+            throw Error("the guest kernel is not built: " + spec.kernel +
+                        " is missing (cmake --build build --target guest-kernel)");
+        spec.initrd = launch.initramfs.string();
+        spec.command_line = q::engine_kernel_arguments(accel_) + " " + launch.guest_arguments;
+        spec.memory_mib = launch.size.memory_mib;
+        spec.vcpus = launch.size.vcpus;
+        for (const auto& d : launch.disks) spec.disks.push_back({d.image.string(), d.serial, true});
+        for (const auto& s : launch.shares)
+            spec.shares.push_back({s.tag, s.source.string(), s.read_only});
+        spec.protocol_fd = guest.get();
+        spec.console_path = launch.console_log.string();
+        log_path_ = launch.engine_log;
+        UniqueFd log = fs::open_file(log_path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        std::vector<std::string> argv = q::qemu_argv(spec);
+        log::debug("QEMU: " + strings::join(argv, " "));
+        process_ = q::QemuProcess::start(argv, guest.get(), log.get());
+        int flags = ::fcntl(host.get(), F_GETFL);
+        ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK);
+        return host;
+    }
+
+    int ended_fd() const override { return process_.exit_fd(); }
+
+    void kill() override {
+        killed_ = true;
+        process_.kill();
+    }
+
+    VmEnd finish() override {
+        int code = process_.kill_and_wait();
+        VmEnd end;
+        end.killed_by_us = killed_;
+        end.clean = code == 0;
+        if (code == 0) {
+            end.description = "QEMU exited";
+        } else if (code > 128) {
+            end.description = "QEMU was killed by signal " + std::to_string(code - 128);
+        } else {
+            end.description = "QEMU exited with status " + std::to_string(code);
+            std::string last = last_line_of(log_path_);
+            if (!last.empty()) end.description += ": " + last;
+        }
+        return end;
+    }
+
+private:
+    static std::string last_line_of(const stdfs::path& file) {
+        std::string text;
+        try {
+            text = fs::read_file_limited(file, 1 << 20);
+        } catch (const Error&) {
+            return "";
+        }
+        std::string t = strings::trim(text);
+        auto nl = t.rfind('\n');
+        return nl == std::string::npos ? t : t.substr(nl + 1);
+    }
+
+    q::Accel accel_;
+    q::QemuProcess process_;
+    stdfs::path log_path_;
+    bool killed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<VmEngine> make_qemu_engine(bool kvm_accel) {
+    return std::make_unique<QemuEngine>(kvm_accel);
+}
+
+}  // namespace rkt::kvm

@@ -1,0 +1,145 @@
+// stage1 `run` (kvm): plans the pod's VM (pod_plan.h), picks the engine (built-in VMM or QEMU),
+// boots the VM and runs the pod's conversation with guest-init (pod_session.h) until the VM
+// ends. This process lives as long as the pod: it keeps the pod lock (RKT_LOCK_FD), it is the
+// `pid` of the pod, and it is the VMM itself (built-in engine) or QEMU's parent.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/main_wrapper.h"
+#include "common/pod_files.h"
+#include "common/run_options.h"
+#include "common/stage1_args.h"
+#include "common/strings.h"
+#include "stage1-kvm/control_socket.h"
+#include "stage1-kvm/engine_choice.h"
+#include "stage1-kvm/initramfs.h"
+#include "stage1-kvm/pod_plan.h"
+#include "stage1-kvm/pod_session.h"
+
+namespace {
+
+using namespace rkt;
+using namespace rkt::kvm;
+
+constexpr size_t kMaxExtraKernelArguments = 1024;
+
+// Seconds from the environment (tests make the watchdog short); `fallback` when unset.
+std::chrono::milliseconds ready_timeout() {
+    const char* text = std::getenv("RKT_KVM_READY_TIMEOUT");
+    if (!text || !*text) return std::chrono::seconds(60);
+    if (!strings::is_decimal(text) || std::strlen(text) > 5 || std::atoi(text) < 1)
+        throw Error("RKT_KVM_READY_TIMEOUT must be a number of seconds (1..99999)");
+    return std::chrono::seconds(std::atoi(text));
+}
+
+// The pod's own kernel arguments: quiet (or guest-init's debug messages), and whatever
+// RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS adds (rkt's name for it).
+std::string guest_arguments(bool debug) {
+    std::string args = debug ? "rkt.debug" : "quiet";
+    if (const char* extra = std::getenv("RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS"); extra && *extra) {
+        std::string e = extra;
+        if (e.size() > kMaxExtraKernelArguments || e.find('\n') != std::string::npos)
+            throw Error(
+                "RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS must be one line of at most 1024 "
+                "characters");
+        args += " " + e;
+    }
+    return args;
+}
+
+// Removes the control socket when the run ends, whichever way.
+struct ControlSocketFile {
+    ~ControlSocketFile() { ::unlink(kControlSocketName); }
+};
+
+int run(int argc, char** argv) {
+    Stage1RunArgs args = parse_stage1_run_args(argc, argv);
+    stdfs::path pod_dir = stdfs::current_path();
+    if (pod_dir.filename() != args.uuid)
+        throw Error("the current directory " + pod_dir.string() + " is not the directory of pod " +
+                    args.uuid + " (entrypoints run in the pod directory)");
+    if (::fcntl(args.lock_fd, F_GETFD) < 0)
+        throw Error("RKT_LOCK_FD=" + std::to_string(args.lock_fd) + " is not open");
+    // This process holds the lock for the pod's life; QEMU and helpers must not inherit it.
+    ::fcntl(args.lock_fd, F_SETFD, FD_CLOEXEC);
+
+    PodManifest manifest = pod_files::read_manifest(pod_dir);
+    RunOptions o = load_run_options(pod_dir.string());
+    if (args.debug) o.debug = true;
+    if (!args.net.empty()) o.net = args.net;
+    if (args.interactive) o.interactive = true;
+    if (!args.hostname.empty()) o.hostname = args.hostname;
+    if (args.disable_capabilities) o.insecure_options.push_back("capabilities");
+    if (args.disable_paths) o.insecure_options.push_back("paths");
+    if (args.disable_seccomp) o.insecure_options.push_back("seccomp");
+    if (!args.engine.empty()) o.engine = args.engine;
+    log::set_debug(o.debug);
+
+    // Everything that can be wrong with the pod is found here, before any VM exists.
+    PlanInputs inputs;
+    inputs.manifest = &manifest;
+    inputs.options = o;
+    inputs.uuid = args.uuid;
+    inputs.pod_dir = pod_dir;
+    inputs.host_cpus = std::max(1u, std::thread::hardware_concurrency());
+    PodPlan plan = plan_pod(inputs);
+    std::chrono::milliseconds watchdog = ready_timeout();
+
+    stdfs::path stage1_dir = fs::executable_dir();
+    stdfs::path data_dir = pod_dir.parent_path().parent_path().parent_path();
+    stdfs::path initramfs =
+        cached_initramfs(stage1_dir / "guest-init", {stage1_dir, data_dir / "cache" / "kvm"});
+
+    EngineChoice choice = choose_engine(o.engine);
+    if (!choice.notice.empty()) log::info(choice.notice);
+    log::debug("running the pod with " + choice.engine->name() + ": " +
+               std::to_string(plan.size.memory_mib) + " MiB, " + std::to_string(plan.size.vcpus) +
+               " vCPU(s)");
+
+    // Stop requests arrive through a signalfd; the VMM's threads (built-in engine) inherit the
+    // mask, so only the session sees them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
+    ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    UniqueFd signals(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals) throw system_error("signalfd");
+
+    ControlSocketFile remove_control_socket;
+    UniqueFd control = listen_control_socket();
+
+    VmLaunch launch;
+    launch.stage1_dir = stage1_dir;
+    launch.initramfs = initramfs;
+    launch.guest_arguments = guest_arguments(o.debug);
+    launch.size = plan.size;
+    launch.disks = plan.disks;
+    launch.shares = plan.shares;
+    launch.console_log = pod_dir / "console.log";
+    launch.engine_log = pod_dir / "qemu.log";
+    UniqueFd guest = choice.engine->start(launch);
+
+    SessionConfig config;
+    config.pod_dir = pod_dir;
+    config.plan = &plan;
+    config.engine = choice.engine.get();
+    config.console_log = launch.console_log;
+    config.ready_timeout = watchdog;
+    PodSession session(config, std::move(guest), std::move(control), std::move(signals));
+    return session.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return rkt::run_main("stage1", [&] { return run(argc, argv); });
+}

@@ -1,0 +1,328 @@
+// The host side of a pod against a scripted guest: a test thread speaks the guest protocol on
+// the other end of the channel (what guest-init would send, and what a hostile guest could), and
+// a small engine stands in for the VM's life (the real engines need a VM: tests/e2e/test_kvm.py).
+#include "stage1-kvm/pod_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "stage1-kvm/control_socket.h"
+
+namespace rkt::kvm {
+namespace {
+
+namespace stdfs = std::filesystem;
+using namespace std::chrono_literals;
+
+class ScriptedEngine : public VmEngine {
+public:
+    ScriptedEngine() : ended_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    std::string name() const override { return "a scripted VM"; }
+    UniqueFd start(const VmLaunch&) override { throw Error("not used"); }
+    int ended_fd() const override { return ended_.get(); }
+    void kill() override {
+        killed = true;
+        end();
+    }
+    VmEnd finish() override { return {!killed, killed.load(), "scripted end"}; }
+    void end() {
+        uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(ended_.get(), &one, sizeof one);
+    }
+    std::atomic<bool> killed{false};
+
+private:
+    UniqueFd ended_;
+};
+
+// The guest's end of the channel, used from the script thread.
+class Guest {
+public:
+    explicit Guest(UniqueFd fd) : fd_(std::move(fd)) {}
+    void send(const guest::Message& m) { writer_.write(fd_.get(), m); }
+    void send_raw(const std::string& bytes) {
+        [[maybe_unused]] auto n = ::write(fd_.get(), bytes.data(), bytes.size());
+    }
+    // The next message from the host; nullopt at end of file.
+    std::optional<guest::Message> next() {
+        for (;;) {
+            if (auto m = reader_.next_message()) return m;
+            if (!reader_.read_from(fd_.get())) return std::nullopt;
+        }
+    }
+    template <typename T>
+    T expect() {
+        auto m = next();
+        if (!m) throw Error("the host closed the channel");
+        if (!std::holds_alternative<T>(*m)) throw Error("unexpected message from the host");
+        return std::get<T>(*m);
+    }
+
+private:
+    UniqueFd fd_;
+    guest::FrameReader reader_;
+    guest::FrameWriter writer_;
+};
+
+class PodSessionTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = stdfs::temp_directory_path() /
+               ("rkt-kvm-session-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        stdfs::remove_all(dir_);
+        stdfs::create_directories(dir_ / "logs");
+        guest::GuestApp app;
+        app.name = "web";
+        app.exec = {"/web"};
+        plan_.spec.hostname = "rkt-test";
+        plan_.spec.apps = {app};
+        app.name = "side";
+        plan_.spec.apps.push_back(app);
+        // SIGHUP reaches the session through a real signalfd; blocked in every thread.
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGHUP);
+        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    }
+    void TearDown() override {
+        if (script_.joinable()) script_.join();
+        stdfs::remove_all(dir_);
+    }
+
+    // Runs the session with `script` playing the guest; returns the exit code or the error.
+    std::variant<int, std::string> run(std::function<void(Guest&)> script,
+                                       std::chrono::milliseconds ready_timeout = 30s,
+                                       UniqueFd control = {}) {
+        int pair[2];
+        EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        ::fcntl(pair[0], F_SETFL, O_NONBLOCK);
+        script_ = std::thread([this, script, fd = pair[1]]() mutable {
+            Guest guest{UniqueFd(fd)};
+            try {
+                script(guest);
+            } catch (const std::exception& e) {
+                script_error_ = e.what();
+            }
+        });
+        SessionConfig config;
+        config.pod_dir = dir_;
+        config.plan = &plan_;
+        config.engine = &engine_;
+        config.console_log = dir_ / "console.log";
+        config.ready_timeout = ready_timeout;
+        try {
+            PodSession session(config, UniqueFd(pair[0]), std::move(control), std::move(signals_));
+            return session.run();
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+    }
+
+    std::string file(const std::string& name) {
+        return fs::read_file_if_exists(dir_ / name).value_or("<missing>");
+    }
+
+    stdfs::path dir_;
+    PodPlan plan_;
+    ScriptedEngine engine_;
+    UniqueFd signals_;
+    std::thread script_;
+    std::string script_error_;
+};
+
+// What guest-init does for a pod whose apps exit 0 and 3.
+void normal_pod(Guest& g, ScriptedEngine& engine) {
+    g.send(guest::Ready{123'000'000, "6.1.0"});
+    auto spec = g.expect<guest::PodSpec>();
+    if (spec.apps.size() != 2) throw Error("wrong spec");
+    g.send(guest::AppStarted{"web", 10});
+    g.send(guest::AppStarted{"side", 11});
+    g.send(guest::AppOutput{"web", guest::Stream::kStdout, "hello from web\n"});
+    g.send(guest::AppOutput{"side", guest::Stream::kStderr, std::string("bin\0ary\n", 8)});
+    g.send(guest::AppExited{"side", 0, 0, ""});
+    g.send(guest::AppExited{"web", 3, 0, ""});
+    g.send(guest::PodExited{3});
+    engine.end();
+}
+
+TEST_F(PodSessionTest, RunsThePodToItsExitCode) {
+    auto result = run([this](Guest& g) { normal_pod(g, engine_); });
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(std::get<int>(result), 3);
+    EXPECT_EQ(script_error_, "");
+    EXPECT_EQ(file("logs/web.log"), "hello from web\n");
+    EXPECT_EQ(file("logs/side.log"), std::string("bin\0ary\n", 8));
+    EXPECT_EQ(file("status/web"), "3");
+    EXPECT_EQ(file("status/side"), "0");
+    EXPECT_EQ(file("pid"), std::to_string(::getpid()) + "\n");
+    EXPECT_FALSE(engine_.killed);
+}
+
+TEST_F(PodSessionTest, ReportsAnAppThatCouldNotExecute) {
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send(guest::AppExited{"web", 127, 0, "could not execute: /web: no such file"});
+        g.send(guest::AppStarted{"side", 11});
+        g.send(guest::AppExited{"side", 143, 15, ""});  // stopped by the failure: counts as 0
+        g.send(guest::PodExited{127});
+        engine_.end();
+    });
+    ASSERT_TRUE(std::holds_alternative<int>(result));
+    EXPECT_EQ(std::get<int>(result), 127);
+    EXPECT_EQ(file("status/web"), "127");
+    EXPECT_EQ(file("status/side"), "0");
+}
+
+TEST_F(PodSessionTest, GarbageFromTheGuestEndsThePod) {
+    auto result = run([](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send_raw("GET / HTTP/1.1\r\n\r\n");
+        g.next();  // until the host hangs up
+    });
+    ASSERT_TRUE(std::holds_alternative<std::string>(result));
+    EXPECT_NE(std::get<std::string>(result).find("bad frame magic"), std::string::npos);
+    EXPECT_TRUE(engine_.killed);
+}
+
+TEST_F(PodSessionTest, AGuestCannotNameFilesOutsideThePod) {
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        // A well-formed name the pod does not have: ignored. A path: refused by the decoder.
+        g.send(guest::AppExited{"ghost", 1, 0, ""});
+        std::string frame = guest::FrameWriter().encode(guest::AppExited{"web", 1, 0, ""});
+        // Same length as "web" would not fit a path; rebuild the frame with a hostile name.
+        std::string body = R"({"app":"../../x","exit_code":1})";
+        std::string bad = frame.substr(0, 8);
+        uint32_t seq = 3, len = static_cast<uint32_t>(body.size()), zero = 0;
+        bad.append(reinterpret_cast<const char*>(&seq), 4);
+        bad.append(reinterpret_cast<const char*>(&len), 4);
+        bad.append(reinterpret_cast<const char*>(&zero), 4);
+        g.send_raw(bad + body);
+        g.next();
+    });
+    ASSERT_TRUE(std::holds_alternative<std::string>(result));
+    EXPECT_NE(std::get<std::string>(result).find("not a valid app name"), std::string::npos);
+    EXPECT_FALSE(stdfs::exists(dir_ / "status" / "ghost"));
+    EXPECT_FALSE(stdfs::exists(dir_ / "x"));
+}
+
+TEST_F(PodSessionTest, AGuestThatNeverBecomesReadyIsKilled) {
+    auto result = run([](Guest& g) { g.next(); }, 200ms);
+    ASSERT_TRUE(std::holds_alternative<std::string>(result));
+    EXPECT_NE(std::get<std::string>(result).find("did not become ready"), std::string::npos);
+    EXPECT_TRUE(engine_.killed);
+}
+
+TEST_F(PodSessionTest, AVmThatDiesEndsThePodWithTheReason) {
+    stdfs::create_directories(dir_);
+    fs::write_file(dir_ / "console.log",
+                   "boot\n[    1.0] Kernel panic - not syncing: Attempted to kill init!\nmore\n");
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        engine_.end();
+        g.next();
+    });
+    ASSERT_TRUE(std::holds_alternative<std::string>(result));
+    EXPECT_NE(std::get<std::string>(result).find("Kernel panic - not syncing: Attempted to kill"),
+              std::string::npos);
+}
+
+TEST_F(PodSessionTest, ASignalStopsThePodGracefully) {
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send(guest::AppStarted{"web", 10});
+        g.send(guest::AppStarted{"side", 11});
+        ::kill(::getpid(), SIGHUP);
+        auto stop = g.expect<guest::StopPod>();
+        if (stop.force) throw Error("expected a graceful stop");
+        g.send(guest::AppExited{"web", 143, 15, ""});
+        g.send(guest::AppExited{"side", 0, 0, ""});
+        g.send(guest::PodExited{143});
+        engine_.end();
+    });
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(script_error_, "");
+    EXPECT_EQ(std::get<int>(result), 0);  // SIGTERM from the stop is a clean end, as in rkt
+    EXPECT_EQ(file("status/web"), "0");
+}
+
+TEST_F(PodSessionTest, RelaysEnterCommandsAndForceStops) {
+    stdfs::path old = stdfs::current_path();
+    stdfs::create_directories(dir_);
+    stdfs::current_path(dir_);
+    UniqueFd control = listen_control_socket();
+    UniqueFd client = connect_control_socket();
+    ASSERT_TRUE(client.valid());
+    std::string client_error;
+    std::vector<guest::Message> client_got;
+    std::thread enter([&] {
+        try {
+            guest::FrameWriter w;
+            guest::FrameReader r;
+            // Wait until the apps run (the pid file), as stage1 enter does.
+            while (!stdfs::exists(dir_ / "pid")) std::this_thread::sleep_for(1ms);
+            w.write(client.get(), guest::Exec{5, "web", {"/bin/true"}});
+            for (;;) {
+                while (auto m = r.next_message()) {
+                    client_got.push_back(*m);
+                    if (std::holds_alternative<guest::ExecExited>(*m)) {
+                        w.write(client.get(), guest::StopPod{true});
+                        return;
+                    }
+                }
+                if (!r.read_from(client.get())) return;
+            }
+        } catch (const std::exception& e) {
+            client_error = e.what();
+        }
+    });
+    auto result = run(
+        [](Guest& g) {
+            g.send(guest::Ready{1, "6.1.0"});
+            g.expect<guest::PodSpec>();
+            g.send(guest::AppStarted{"web", 10});
+            g.send(guest::AppStarted{"side", 11});
+            auto exec = g.expect<guest::Exec>();
+            if (exec.app != "web" || exec.exec != std::vector<std::string>{"/bin/true"})
+                throw Error("wrong Exec");
+            g.send(guest::ExecStarted{exec.id, 20});
+            g.send(guest::ExecOutput{exec.id, guest::Stream::kStdout, "entered\n"});
+            g.send(guest::ExecExited{exec.id, 4, 0, ""});
+            g.next();  // the force stop kills the VM: the channel closes
+        },
+        30s, std::move(control));
+    enter.join();
+    stdfs::current_path(old);
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(std::get<int>(result), 137);
+    EXPECT_TRUE(engine_.killed);
+    EXPECT_EQ(client_error, "");
+    ASSERT_EQ(client_got.size(), 3u);
+    EXPECT_EQ(std::get<guest::ExecStarted>(client_got[0]).id, 5u);
+    EXPECT_EQ(std::get<guest::ExecOutput>(client_got[1]).data, "entered\n");
+    EXPECT_EQ(std::get<guest::ExecExited>(client_got[2]), (guest::ExecExited{5, 4, 0, ""}));
+    EXPECT_EQ(file("status/web"), "137");
+}
+
+}  // namespace
+}  // namespace rkt::kvm

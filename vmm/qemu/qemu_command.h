@@ -1,0 +1,54 @@
+// The QEMU engine's command line: everything a kvm pod's VM is made of (kernel, initramfs, one
+// read-only virtio-blk disk per app image, virtio-9p shares, the guest protocol's port) as the
+// arguments of `qemu-system-x86_64 -M microvm`. Pure: no process is started here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rkt::vmm::qemu {
+
+enum class Accel { kKvm, kTcg };
+
+struct QemuDisk {
+    std::string path;
+    std::string serial;  // what the guest reads from /sys/block/vdX/serial
+    bool read_only = true;
+};
+
+struct QemuShare {  // a host directory exported over virtio-9p
+    std::string tag;
+    std::string path;
+    bool read_only = false;
+};
+
+struct QemuVmSpec {
+    std::string binary = "qemu-system-x86_64";
+    Accel accel = Accel::kTcg;
+    std::string kernel;  // bzImage
+    std::string initrd;
+    std::string command_line;  // the kernel's, in full
+    uint32_t memory_mib = 128;
+    uint32_t vcpus = 1;
+    std::vector<QemuDisk> disks;
+    std::vector<QemuShare> shares;
+    // The guest protocol's port: QEMU's end of a connected unix socket, inherited by QEMU.
+    int protocol_fd = -1;
+    std::string port_name = "org.rkt.guest.0";
+    // The guest's serial console (ttyS0) goes to this file; empty: nowhere.
+    std::string console_path;
+};
+
+// The argv of QEMU (argv[0] = spec.binary). Throws rkt::Error for a spec QEMU cannot express
+// (no kernel, a tag or serial with characters QEMU's option syntax cannot carry).
+std::vector<std::string> qemu_argv(const QemuVmSpec& spec);
+
+// A value for QEMU's "key=value,key=value" option syntax: commas are doubled.
+std::string escape_option_value(const std::string& value);
+
+// The kernel arguments the QEMU engine needs on top of the guest's own (serial console,
+// reboot by triple fault, no APIC timer calibration under TCG).
+std::string engine_kernel_arguments(Accel accel);
+
+}  // namespace rkt::vmm::qemu
