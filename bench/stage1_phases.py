@@ -63,9 +63,9 @@ def marks(trace: str, stage1: str) -> dict[str, float]:
     if stage1 == "nspawn":
         # run forks the pod init right after unshare(CLONE_NEWPID); the pod init forks the app.
         unshare = next(t for pid, t, s in lines if s.startswith("unshare(CLONE_NEWPID"))
-        init_fork = next((pid, t, s) for pid, t, s in clones if pid == rkt_pid and t >= unshare)
-        out["fork_init"] = init_fork[1] - t0
-        init_pid = int(re.search(r"= (\d+)", init_fork[2]).group(1))
+        out["fork_init"] = next(t for pid, t, s in clones if pid == rkt_pid and t >= unshare) - t0
+        init_pid = next(pid for pid, t, s in lines
+                        if s.startswith("unshare(") and "CLONE_NEWUTS" in s)
         out["fork_app"] = next(t for pid, t, s in clones if pid == init_pid) - t0
     else:
         out["fork_app"] = next(t for pid, t, s in clones if pid == rkt_pid) - t0
