@@ -32,6 +32,7 @@ struct AppFlags {
 
     // Fills every unset field of *this from `defaults`.
     void inherit(const AppFlags& defaults);
+    bool operator==(const AppFlags&) const = default;
 };
 
 struct AppRequest {

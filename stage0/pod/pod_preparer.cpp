@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <set>
 
 #include "common/error.h"
@@ -9,6 +10,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/image_source.h"
+#include "stage0/pod/pod_manifest_input.h"
 #include "stage0/pod/pod_spec_builder.h"
 
 extern char** environ;
@@ -17,9 +19,12 @@ namespace rkt {
 
 void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& apps) {
     if (!flags.pod_manifest.empty()) {
+        // The manifest sets the apps, their images, volumes and environment (as rkt did);
+        // per-app flags given before any image would apply to none.
         bool conflicting = !apps.empty() || !flags.volumes.empty() || !flags.ports.empty() ||
                            flags.inherit_env || !flags.set_env.empty() ||
-                           !flags.set_env_file.empty() || flags.pull_policy != "new";
+                           !flags.set_env_file.empty() || flags.pull_policy != "new" ||
+                           flags.app_defaults != AppFlags{};
         if (conflicting) throw Error("conflicting flags set with --pod-manifest (see --help)");
     }
     if (apps.empty() && flags.pod_manifest.empty())
@@ -79,8 +84,13 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
 
 PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<AppRequest>& apps) {
     validate_pod_flags(flags, apps);
-    if (!flags.pod_manifest.empty())
-        throw Error("--pod-manifest is not supported yet; give the images on the command line");
+    // What the pod's apps ask for, from --pod-manifest or the command line; read before any
+    // image work, so bad input costs nothing and leaves the store as it was.
+    std::optional<PodManifestInput> from_file;
+    if (!flags.pod_manifest.empty()) from_file = read_pod_manifest_input(flags.pod_manifest);
+    const PodIntent intent = from_file ? from_file->intent : pod_intent_from_flags(flags, apps);
+    if (flags.interactive && intent.apps.size() > 1)
+        throw Error("interactive option only supports one image");
     Stage1 stage1 = select_stage1(flags.stage1, ctx.global.local_config, ctx.global.system_config);
     stage1.entrypoint("run");  // fail early, before any image work, when it is not built
 
@@ -90,17 +100,28 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     FileLock prepare_lock =
         FileLock::acquire(ctx.data_dir() / "locks" / "prepare", FileLock::Mode::kShared);
 
-    PullPolicy policy = parse_pull_policy(flags.pull_policy);
+    // A pod manifest's images come from the store only; the command line's may be imported.
+    std::vector<store::ImageInfo> found;
+    if (from_file) {
+        for (size_t i = 0; i < from_file->images.size(); ++i)
+            found.push_back(
+                find_manifest_image(ctx.images(), from_file->images[i], *intent.apps[i].name));
+    } else {
+        PullPolicy policy = parse_pull_policy(flags.pull_policy);
+        for (const auto& app : apps)
+            found.push_back(
+                obtain_image(ctx, {app.image, policy, app.flags.signature.value_or("")}));
+    }
     std::vector<PodAppImage> images;
-    for (const auto& app : apps) {
+    for (auto& info : found) {
         PodAppImage img;
-        img.image = obtain_image(ctx, {app.image, policy, app.flags.signature.value_or("")});
+        img.image = std::move(info);
         img.rootfs = ctx.images().render_tree(img.image.id);
         if (stage1.image_format == "erofs") img.erofs = ctx.images().erofs_image(img.image.id);
         ctx.images().touch(img.image.id);
         images.push_back(std::move(img));
     }
-    PodManifest manifest = build_pod_manifest(flags, apps, images);
+    PodManifest manifest = build_pod_manifest(intent, images);
 
     PreparedPod p{ctx.pods().create(), stage1, make_run_options(ctx, flags, stage1)};
     p.run_options.memory = total_memory_limit(manifest);

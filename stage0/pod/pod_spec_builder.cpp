@@ -1,9 +1,11 @@
 #include "stage0/pod/pod_spec_builder.h"
 
+#include <cstdint>
+
 #include "common/error.h"
 #include "common/fs.h"
-#include "common/strings.h"
 #include "common/isolation.h"
+#include "common/strings.h"
 
 extern char** environ;
 
@@ -25,8 +27,10 @@ std::vector<std::pair<std::string, std::string>> parse_kv_list(const std::string
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& field : strings::split(spec, ',')) {
         auto eq = field.find('=');
-        if (eq == std::string::npos) out.emplace_back("", field);
-        else out.emplace_back(field.substr(0, eq), field.substr(eq + 1));
+        if (eq == std::string::npos)
+            out.emplace_back("", field);
+        else
+            out.emplace_back(field.substr(0, eq), field.substr(eq + 1));
     }
     return out;
 }
@@ -35,17 +39,6 @@ bool parse_bool_value(const std::string& v, const std::string& what) {
     if (v == "true") return true;
     if (v == "false") return false;
     throw Error(what + " must be true or false, not \"" + v + "\"");
-}
-
-std::string normalize_target(const std::string& target) {
-    if (target.empty()) throw Error("mount target cannot be empty");
-    std::filesystem::path p = std::filesystem::path("/") / target;
-    p = p.lexically_normal();
-    std::string s = p.string();
-    if (s.find("/..") != std::string::npos || s == "/")
-        throw Error("mount target \"" + target + "\" must name a directory inside the app");
-    if (s.size() > 1 && s.back() == '/') s.pop_back();
-    return s;
 }
 
 void add_isolators(AppSpec& app, const AppFlags& f) {
@@ -77,77 +70,113 @@ void add_isolators(AppSpec& app, const AppFlags& f) {
     }
 }
 
-std::vector<std::string> compose_exec(const AppRequest& req, const store::ImageConfig& cfg) {
+std::vector<std::string> compose_exec(const AppIntent& want, const store::ImageConfig& cfg,
+                                      const std::string& hint) {
     std::vector<std::string> exec;
-    if (req.flags.exec) {
-        exec.push_back(*req.flags.exec);
-        if (req.args) exec.insert(exec.end(), req.args->begin(), req.args->end());
-        else if (cfg.entrypoint.empty()) {
-            // --exec replaces the command; the image's arguments only make sense with its own.
-        }
+    if (want.exec) {
+        // An exec of its own replaces the command; the image's arguments only suit its own.
+        exec.push_back(*want.exec);
+        if (want.args) exec.insert(exec.end(), want.args->begin(), want.args->end());
     } else {
         exec = cfg.entrypoint;
-        const auto& args = req.args ? *req.args : cfg.cmd;
+        const auto& args = want.args ? *want.args : cfg.cmd;
         exec.insert(exec.end(), args.begin(), args.end());
     }
     if (exec.empty() || exec.front().empty())
-        throw Error("image \"" + req.image +
-                    "\" has no entrypoint or command; give one with --exec");
+        throw Error("image \"" + want.image + "\" has no entrypoint or command; " + hint);
     return exec;
 }
 
 }  // namespace
 
+std::string normalize_mount_target(const std::string& target) {
+    if (target.empty()) throw Error("mount target cannot be empty");
+    if (target.find('\0') != std::string::npos) throw Error("mount target holds a NUL byte");
+    std::filesystem::path p = std::filesystem::path("/") / target;
+    p = p.lexically_normal();
+    std::string s = p.string();
+    if (s.find("/..") != std::string::npos || s == "/")
+        throw Error("mount target \"" + target + "\" must name a directory inside the app");
+    if (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+}
+
+void check_volume(const Volume& v, const std::string& where) {
+    if (!strings::is_valid_acname(v.name))
+        throw Error(where + ": \"" + v.name +
+                    "\" is not a valid volume name (lower-case letters, digits, dashes)");
+    const std::string prefix = where + " " + v.name + ": ";
+    if (v.kind == "host") {
+        if (v.source.empty() || v.source[0] != '/' || v.source.find('\0') != std::string::npos)
+            throw Error(prefix + "kind=host needs an absolute source path");
+        std::error_code ec;
+        if (!std::filesystem::exists(v.source, ec))
+            throw Error(prefix + "source " + v.source + " does not exist");
+    } else if (v.kind == "empty") {
+        if (!v.source.empty()) throw Error(prefix + "kind=empty takes no source");
+        if (v.mode.empty() || v.mode.size() > 4 ||
+            v.mode.find_first_not_of("01234567") != std::string::npos)
+            throw Error(prefix + "mode must be octal, e.g. 0755");
+    } else {
+        throw Error(prefix + "kind must be host or empty, not \"" + v.kind + "\"");
+    }
+}
+
 Volume parse_volume_flag(const std::string& spec) {
     auto fields = parse_kv_list(spec);
     Volume v;
     if (fields.empty() || !fields[0].first.empty() || fields[0].second.empty())
-        throw Error("--volume must start with a name: NAME,kind=host,source=PATH or NAME,kind=empty");
+        throw Error(
+            "--volume must start with a name: NAME,kind=host,source=PATH or NAME,kind=empty");
     v.name = fields[0].second;
-    if (!strings::is_valid_acname(v.name))
-        throw Error("--volume: \"" + v.name + "\" is not a valid volume name (lower-case letters, digits, dashes)");
+    if (!strings::is_valid_acname(v.name)) check_volume(v, "--volume");  // names the problem
+    auto id_value = [&](const std::string& val) {
+        if (!strings::is_decimal(val) || val.size() > 10 || std::stoull(val) > UINT32_MAX)
+            throw Error("--volume " + v.name + ": uid and gid must be numbers");
+        return static_cast<uint32_t>(std::stoul(val));
+    };
     for (size_t i = 1; i < fields.size(); ++i) {
         const auto& [k, val] = fields[i];
-        if (k == "kind") v.kind = val;
-        else if (k == "source") v.source = val;
-        else if (k == "readOnly") v.read_only = parse_bool_value(val, "--volume readOnly");
-        else if (k == "recursive") v.recursive = parse_bool_value(val, "--volume recursive");
-        else if (k == "mode") v.mode = val;
-        else if (k == "uid" && strings::is_decimal(val)) v.uid = static_cast<uint32_t>(std::stoul(val));
-        else if (k == "gid" && strings::is_decimal(val)) v.gid = static_cast<uint32_t>(std::stoul(val));
-        else throw Error("--volume " + v.name + ": unknown or bad option \"" + k + "=" + val + "\"");
+        if (k == "kind")
+            v.kind = val;
+        else if (k == "source")
+            v.source = val;
+        else if (k == "readOnly")
+            v.read_only = parse_bool_value(val, "--volume readOnly");
+        else if (k == "recursive")
+            v.recursive = parse_bool_value(val, "--volume recursive");
+        else if (k == "mode")
+            v.mode = val;
+        else if (k == "uid")
+            v.uid = id_value(val);
+        else if (k == "gid")
+            v.gid = id_value(val);
+        else
+            throw Error("--volume " + v.name + ": unknown or bad option \"" + k + "=" + val + "\"");
     }
-    if (v.kind == "host") {
-        if (v.source.empty() || v.source[0] != '/')
-            throw Error("--volume " + v.name + ": kind=host needs an absolute source=PATH");
-        std::error_code ec;
-        if (!std::filesystem::exists(v.source, ec))
-            throw Error("--volume " + v.name + ": source " + v.source + " does not exist");
-    } else if (v.kind == "empty") {
-        if (!v.source.empty()) throw Error("--volume " + v.name + ": kind=empty takes no source");
-        if (v.mode.empty() || v.mode.size() > 4 || v.mode.find_first_not_of("01234567") != std::string::npos)
-            throw Error("--volume " + v.name + ": mode must be octal, e.g. 0755");
-    } else {
-        throw Error("--volume " + v.name + ": kind must be host or empty");
-    }
+    check_volume(v, "--volume");
     return v;
 }
 
 AppMount parse_mount_flag(const std::string& spec) {
     AppMount m;
     for (const auto& [k, v] : parse_kv_list(spec)) {
-        if (k == "volume") m.volume = v;
-        else if (k == "target") m.path = v;
-        else throw Error("--mount expects volume=NAME,target=PATH, got \"" + spec + "\"");
+        if (k == "volume")
+            m.volume = v;
+        else if (k == "target")
+            m.path = v;
+        else
+            throw Error("--mount expects volume=NAME,target=PATH, got \"" + spec + "\"");
     }
     if (m.volume.empty() || m.path.empty())
         throw Error("--mount expects volume=NAME,target=PATH, got \"" + spec + "\"");
-    m.path = normalize_target(m.path);
+    m.path = normalize_mount_target(m.path);
     return m;
 }
 
 std::vector<EnvVar> read_env_file(const std::filesystem::path& path) {
-    std::string text = with_context("--set-env-file", [&] { return fs::read_file_limited(path, 1 << 20); });
+    std::string text =
+        with_context("--set-env-file", [&] { return fs::read_file_limited(path, 1 << 20); });
     std::vector<EnvVar> out;
     int lineno = 0;
     for (const auto& raw : strings::split(text, '\n')) {
@@ -163,25 +192,102 @@ std::vector<EnvVar> read_env_file(const std::filesystem::path& path) {
     return out;
 }
 
-PodManifest build_pod_manifest(const PodFlags& flags, const std::vector<AppRequest>& apps,
-                               const std::vector<PodAppImage>& images) {
+PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequest>& apps) {
+    PodIntent intent;
+    for (const auto& v : flags.volumes) intent.volumes.push_back(parse_volume_flag(v));
+    // Environment, low to high precedence: the image, --set-env-file, --set-env, --environment;
+    // then --inherit-env fills only what is still unset.
+    std::vector<EnvVar> pod_env;
+    if (!flags.set_env_file.empty()) pod_env = read_env_file(flags.set_env_file);
+    for (const auto& e : flags.set_env) pod_env.push_back(parse_env_assignment(e, "--set-env"));
+
+    for (const AppRequest& req : apps) {
+        AppIntent a;
+        a.image = req.image;
+        a.name = req.flags.name;
+        a.exec = req.flags.exec;
+        a.args = req.args;
+        a.environment = pod_env;
+        for (const auto& e : req.flags.environment)
+            a.environment.push_back(parse_env_assignment(e, "--environment"));
+        a.inherit_env = flags.inherit_env;
+        a.user = req.flags.user;
+        a.group = req.flags.group;
+        if (req.flags.supplementary_gids) {
+            for (const auto& g : strings::split(*req.flags.supplementary_gids, ',')) {
+                if (!strings::is_decimal(g) || g.size() > 10 || std::stoull(g) > UINT32_MAX)
+                    throw Error("--supplementary-gids must be comma-separated numbers");
+                a.supplementary_gids.push_back(static_cast<uint32_t>(std::stoul(g)));
+            }
+        }
+        a.working_dir = req.flags.working_dir;
+        AppSpec with_isolators;
+        add_isolators(with_isolators, req.flags);
+        a.isolators = std::move(with_isolators.isolators);
+        for (const auto& m : req.flags.mounts) a.mounts.push_back(parse_mount_flag(m));
+        a.read_only_rootfs = req.flags.readonly_rootfs.value_or(false);
+        for (const auto& an : req.flags.annotations) {
+            EnvVar kv = parse_env_assignment(an, "--annotation");
+            a.annotations[kv.name] = kv.value;
+        }
+        intent.apps.push_back(std::move(a));
+    }
+    return intent;
+}
+
+namespace {
+
+void fill_environment(AppSpec& app, const AppIntent& want, const store::ImageConfig& cfg) {
+    for (const auto& e : cfg.env) app.set_env(e.name, e.value);
+    for (const auto& e : want.environment) app.set_env(e.name, e.value);
+    if (want.inherit_env) {
+        for (char** e = environ; e && *e; ++e) {
+            std::string s(*e);
+            auto eq = s.find('=');
+            if (eq == std::string::npos || eq == 0) continue;
+            if (!app.env(s.substr(0, eq))) app.set_env(s.substr(0, eq), s.substr(eq + 1));
+        }
+    }
+    if (!app.env("PATH")) app.set_env("PATH", kDefaultPath);
+}
+
+// User and group: what was asked over the image's "user[:group]"; resolved to numbers against
+// the image's own /etc/passwd and /etc/group.
+void fill_identity(AppSpec& app, const AppIntent& want, const store::ImageConfig& cfg,
+                   const std::filesystem::path& rootfs) {
+    std::string img_user = cfg.user, img_group;
+    if (auto c = img_user.find(':'); c != std::string::npos) {
+        img_group = img_user.substr(c + 1);
+        img_user = img_user.substr(0, c);
+    }
+    app.user = want.user.value_or(img_user);
+    app.group = want.group.value_or(want.user ? "" : img_group);
+    app.supplementary_gids = want.supplementary_gids;
+    isolation::Identity ids = isolation::resolve_identity(app, rootfs);
+    app.user = std::to_string(ids.uid);
+    app.group = std::to_string(ids.gid);
+    app.supplementary_gids.assign(ids.supplementary_gids.begin(), ids.supplementary_gids.end());
+}
+
+}  // namespace
+
+PodManifest build_pod_manifest(const PodIntent& intent, const std::vector<PodAppImage>& images) {
+    if (images.size() != intent.apps.size())
+        throw Error("internal: " + std::to_string(images.size()) + " images for " +
+                    std::to_string(intent.apps.size()) + " apps");
     PodManifest pm;
-    for (const auto& v : flags.volumes) {
-        Volume vol = parse_volume_flag(v);
+    for (const Volume& vol : intent.volumes) {
         if (pm.find_volume(vol.name)) throw Error("volume \"" + vol.name + "\" is defined twice");
         pm.volumes.push_back(vol);
     }
-    std::vector<EnvVar> file_env;
-    if (!flags.set_env_file.empty()) file_env = read_env_file(flags.set_env_file);
-    std::vector<EnvVar> set_env;
-    for (const auto& e : flags.set_env) set_env.push_back(parse_env_assignment(e, "--set-env"));
+    pm.annotations = intent.annotations;
 
-    for (size_t i = 0; i < apps.size(); ++i) {
-        const AppRequest& req = apps[i];
+    for (size_t i = 0; i < intent.apps.size(); ++i) {
+        const AppIntent& want = intent.apps[i];
         const store::ImageInfo& image = images[i].image;
         const store::ImageConfig& cfg = image.config;
         RuntimeApp ra;
-        ra.name = req.flags.name ? *req.flags.name : strings::image_name_to_app_name(image.name);
+        ra.name = want.name ? *want.name : strings::image_name_to_app_name(image.name);
         if (!strings::is_valid_acname(ra.name))
             throw Error("app name \"" + ra.name +
                         "\" is not valid: use lower-case letters, digits and dashes");
@@ -190,66 +296,32 @@ PodManifest build_pod_manifest(const PodFlags& flags, const std::vector<AppReque
                         "\" is used by more than one app; give each a unique --name");
         ra.image = {image.full_name(), image.id};
         AppSpec& app = ra.app;
-        app.exec = compose_exec(req, cfg);
-
-        // Environment, low to high precedence: the image, --set-env-file, --set-env,
-        // --environment; then --inherit-env fills only what is still unset.
-        for (const auto& e : cfg.env) app.set_env(e.name, e.value);
-        for (const auto& e : file_env) app.set_env(e.name, e.value);
-        for (const auto& e : set_env) app.set_env(e.name, e.value);
-        for (const auto& e : req.flags.environment) {
-            EnvVar ev = parse_env_assignment(e, "--environment");
-            app.set_env(ev.name, ev.value);
-        }
-        if (flags.inherit_env) {
-            for (char** e = environ; e && *e; ++e) {
-                std::string s(*e);
-                auto eq = s.find('=');
-                if (eq == std::string::npos || eq == 0) continue;
-                if (!app.env(s.substr(0, eq))) app.set_env(s.substr(0, eq), s.substr(eq + 1));
-            }
-        }
-        if (!app.env("PATH")) app.set_env("PATH", kDefaultPath);
-
-        // User and group: flags over the image's "user[:group]"; resolved to numbers against
-        // the image's own /etc/passwd and /etc/group.
-        std::string img_user = cfg.user, img_group;
-        if (auto c = img_user.find(':'); c != std::string::npos) {
-            img_group = img_user.substr(c + 1);
-            img_user = img_user.substr(0, c);
-        }
-        app.user = req.flags.user.value_or(img_user);
-        app.group = req.flags.group.value_or(req.flags.user ? "" : img_group);
-        if (req.flags.supplementary_gids) {
-            for (const auto& g : strings::split(*req.flags.supplementary_gids, ',')) {
-                if (!strings::is_decimal(g) || g.size() > 10)
-                    throw Error("--supplementary-gids must be comma-separated numbers");
-                app.supplementary_gids.push_back(static_cast<uint32_t>(std::stoul(g)));
-            }
-        }
-        isolation::Identity ids = with_context("app " + ra.name, [&] {
-            return isolation::resolve_identity(app, images[i].rootfs);
+        app.exec = compose_exec(want, cfg, intent.exec_hint);
+        fill_environment(app, want, cfg);
+        with_context("app " + ra.name, [&] {
+            fill_identity(app, want, cfg, images[i].rootfs);
+            app.working_directory = want.working_dir.value_or(cfg.working_dir);
+            if (app.working_directory.empty()) app.working_directory = "/";
+            if (app.working_directory[0] != '/')
+                throw Error("working directory \"" + app.working_directory + "\" must be absolute");
+            // The stage1s apply these; refuse a bad one now rather than when the pod starts.
+            app.isolators = want.isolators;
+            isolation::policy_from_isolators(app.isolators, {});
+            isolation::resource_limits(app.isolators);
         });
-        app.user = std::to_string(ids.uid);
-        app.group = std::to_string(ids.gid);
-        app.supplementary_gids.assign(ids.supplementary_gids.begin(), ids.supplementary_gids.end());
-        app.working_directory = req.flags.working_dir.value_or(cfg.working_dir);
-        if (app.working_directory.empty()) app.working_directory = "/";
-        if (app.working_directory[0] != '/')
-            throw Error("working directory \"" + app.working_directory + "\" must be absolute");
-        add_isolators(app, req.flags);
-        for (const auto& m : req.flags.mounts) {
-            AppMount mount = parse_mount_flag(m);
+        app.mount_points = want.mount_points;
+        app.ports = want.ports;
+        for (const AppMount& mount : want.mounts) {
             if (!pm.find_volume(mount.volume))
-                throw Error("--mount names volume \"" + mount.volume +
-                            "\", which no --volume defines");
+                throw Error("app " + ra.name + " mounts volume \"" + mount.volume +
+                            "\", which no volume of the pod defines");
+            for (const AppMount& other : ra.mounts)
+                if (other.path == mount.path)
+                    throw Error("app " + ra.name + " mounts two volumes on " + mount.path);
             ra.mounts.push_back(mount);
         }
-        ra.read_only_rootfs = req.flags.readonly_rootfs.value_or(false);
-        for (const auto& a : req.flags.annotations) {
-            EnvVar kv = parse_env_assignment(a, "--annotation");
-            ra.annotations[kv.name] = kv.value;
-        }
+        ra.read_only_rootfs = want.read_only_rootfs;
+        ra.annotations = want.annotations;
         pm.apps.push_back(std::move(ra));
     }
     return pm;

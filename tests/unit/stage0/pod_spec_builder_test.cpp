@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/isolation.h"
+#include "stage0/pod/pod_manifest_input.h"
 
 namespace fs = std::filesystem;
 
@@ -18,11 +19,13 @@ TEST(PodSpecBuilder, VolumeFlags) {
     auto e = rkt::parse_volume_flag("scratch,kind=empty,mode=0700,uid=5");
     EXPECT_EQ(e.mode, "0700");
     EXPECT_EQ(e.uid, 5u);
-    EXPECT_THROW(rkt::parse_volume_flag("d,kind=host,source=/this/directory/does/not/exist"), rkt::Error);
+    EXPECT_THROW(rkt::parse_volume_flag("d,kind=host,source=/this/directory/does/not/exist"),
+                 rkt::Error);
     try {
         rkt::parse_volume_flag("d,kind=host,source=/this/directory/does/not/exist");
     } catch (const rkt::Error& err) {
-        EXPECT_NE(std::string(err.what()).find("/this/directory/does/not/exist"), std::string::npos);
+        EXPECT_NE(std::string(err.what()).find("/this/directory/does/not/exist"),
+                  std::string::npos);
     }
     EXPECT_THROW(rkt::parse_volume_flag("d,kind=nfs"), rkt::Error);
     EXPECT_THROW(rkt::parse_volume_flag("Bad,kind=empty"), rkt::Error);
@@ -44,7 +47,8 @@ protected:
     void SetUp() override {
         root = fs::temp_directory_path() / ("rkt-userres-" + std::to_string(::getpid()));
         fs::create_directories(root / "etc");
-        std::ofstream(root / "etc/passwd") << "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n";
+        std::ofstream(root / "etc/passwd")
+            << "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n";
         std::ofstream(root / "etc/group") << "root:x:0:\nstaff:x:50:\n";
     }
     void TearDown() override { fs::remove_all(root); }
@@ -82,4 +86,93 @@ TEST(PodSpecBuilder, EnvFile) {
     std::ofstream(f) << "broken line\n";
     EXPECT_THROW(rkt::read_env_file(f), rkt::Error);
     fs::remove(f);
+}
+
+namespace {
+
+rkt::PodAppImage fake_image(const fs::path& rootfs) {
+    rkt::PodAppImage img;
+    img.image.id = "sha256-" + std::string(64, 'b');
+    img.image.name = "example.com/app";
+    img.image.tag = "1.0";
+    img.image.config.entrypoint = {"/bin/app"};
+    img.image.config.cmd = {"--from-image"};
+    img.image.config.env = {{"A", "image"}, {"B", "image"}};
+    img.image.config.user = "www";
+    img.image.config.working_dir = "/w";
+    img.rootfs = rootfs;
+    return img;
+}
+
+std::string manifest_with_app(const std::string& app_section) {
+    return R"({"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"app",
+               "image":{"name":"example.com/app"},"app":)" +
+           app_section + "}]}";
+}
+
+}  // namespace
+
+TEST_F(RootfsTest, FillsWhatTheAppLeavesOutFromTheImage) {
+    std::vector<rkt::PodAppImage> images{fake_image(root)};
+    auto cli = rkt::pod_intent_from_flags(
+        {}, rkt::parse_app_args({"example.com/app:1.0", "--environment=B=asked"}, {}));
+    auto file = rkt::parse_pod_manifest_input(
+        manifest_with_app(R"({"environment":[{"name":"B","value":"asked"}]})"));
+    for (const auto* intent : {&cli, &file.intent}) {
+        rkt::PodManifest pm = rkt::build_pod_manifest(*intent, images);
+        ASSERT_EQ(pm.apps.size(), 1u);
+        const rkt::AppSpec& app = pm.apps[0].app;
+        EXPECT_EQ(pm.apps[0].name, "app");
+        EXPECT_EQ(pm.apps[0].image.name, "example.com/app:1.0");
+        EXPECT_EQ(app.exec, (std::vector<std::string>{"/bin/app", "--from-image"}));
+        EXPECT_EQ(*app.env("A"), "image");
+        EXPECT_EQ(*app.env("B"), "asked");
+        ASSERT_NE(app.env("PATH"), nullptr);
+        EXPECT_EQ(app.user, "33");  // "www" in the image's /etc/passwd
+        EXPECT_EQ(app.group, "34");
+        EXPECT_EQ(app.working_directory, "/w");
+    }
+}
+
+TEST_F(RootfsTest, CommandLineAndPodManifestBuildTheSamePod) {
+    std::vector<rkt::PodAppImage> images{fake_image(root)};
+    rkt::PodFlags flags;
+    flags.volumes = {"data,kind=empty,mode=0700"};
+    auto cli = rkt::pod_intent_from_flags(
+        flags, rkt::parse_app_args({"example.com/app:1.0", "--exec=/bin/other", "--user=0",
+                                    "--group=staff", "--working-dir=/tmp", "--memory=50M",
+                                    "--mount=volume=data,target=/data", "--", "a", "b"},
+                                   {}));
+    auto file = rkt::parse_pod_manifest_input(R"({"acKind":"PodManifest","acVersion":"0.8.11",
+        "apps":[{"name":"app","image":{"name":"example.com/app","labels":[{"name":"version","value":"1.0"}]},
+                 "app":{"exec":["/bin/other","a","b"],"user":"0","group":"staff","workingDirectory":"/tmp",
+                        "isolators":[{"name":"resource/memory","value":{"limit":"50M"}}]},
+                 "mounts":[{"volume":"data","path":"/data"}]}],
+        "volumes":[{"name":"data","kind":"empty","mode":"0700"}]})");
+    EXPECT_EQ(rkt::build_pod_manifest(cli, images).to_json(),
+              rkt::build_pod_manifest(file.intent, images).to_json());
+    EXPECT_EQ(rkt::build_pod_manifest(file.intent, images).apps[0].app.group, "50");
+}
+
+TEST_F(RootfsTest, BuilderRefusesWhatNoAppCanRun) {
+    std::vector<rkt::PodAppImage> images{fake_image(root)};
+    images[0].image.config.entrypoint.clear();
+    images[0].image.config.cmd.clear();
+    auto file = rkt::parse_pod_manifest_input(manifest_with_app("{}"));
+    try {
+        rkt::build_pod_manifest(file.intent, images);
+        ADD_FAILURE() << "an app without a command was accepted";
+    } catch (const rkt::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("\"exec\" in the pod manifest"), std::string::npos)
+            << e.what();
+    }
+    images = {fake_image(root)};
+    file = rkt::parse_pod_manifest_input(manifest_with_app(
+        R"({"isolators":[{"name":"resource/memory","value":{"limit":"lots"}}]})"));
+    EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);
+    file = rkt::parse_pod_manifest_input(manifest_with_app(
+        R"({"isolators":[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NOPE"]}}]})"));
+    EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);
+    file = rkt::parse_pod_manifest_input(manifest_with_app(R"({"user":"nobody"})"));
+    EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);  // not in /etc/passwd
 }
