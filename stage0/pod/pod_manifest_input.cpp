@@ -439,9 +439,9 @@ void check_platform_labels(const store::ImageInfo& info, const ManifestImageRef&
 store::ImageInfo find_manifest_image(const store::ImageStore& images, const ManifestImageRef& ref,
                                      const std::string& app_name) {
     auto not_found = [&] {
-        return Error(
-            "app " + app_name + ": image " + ref.describe() +
-            " is not in the store; fetch it first with `rkt fetch` (see `rkt image list`)");
+        return Error("app " + app_name + ": image \"" + ref.describe() +
+                     "\" is not in the store; fetch it first with `rkt fetch IMAGE` (see `rkt "
+                     "image list`)");
     };
     if (!ref.id.empty()) {
         auto info = with_context("app " + app_name, [&] { return images.resolve(ref.id); });
