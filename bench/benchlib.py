@@ -54,6 +54,17 @@ def report(what: str, ours: list[float], peer_name: str, peer: list[float]) -> f
     return ratio
 
 
+def cached_inspect_pod_base(rkt: Path, inspect: Path, tmp: Path) -> tuple[list[str], Path]:
+    """Packs the `inspect` fixture into an OCI layout under `tmp`, imports it into a fresh store
+    there, and returns the `rkt` argv prefix for that store and the layout's path."""
+    layout = tmp / "image"
+    oci_pack.write_layout(layout, images.inspect_image(inspect))
+    base = [str(rkt), f"--dir={tmp / 'data'}", f"--local-config={tmp / 'etc'}",
+            "--insecure-options=image"]
+    subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
+    return base, layout
+
+
 def require(cond: bool, reason: str) -> None:
     if not cond:
         print(f"skipped: {reason}")

@@ -98,12 +98,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="rkt-bench-kvm-") as tmp:
         tmp = Path(tmp)
-        layout = tmp / "image"
-        benchlib.oci_pack.write_layout(layout, benchlib.images.inspect_image(inspect))
-        data = tmp / "data"
-        base = [str(rkt), f"--dir={data}", f"--local-config={tmp / 'etc'}",
-                "--insecure-options=image"]
-        subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
+        base, layout = benchlib.cached_inspect_pod_base(rkt, inspect, tmp)
         # The warm-up pod renders the erofs image, caches the initramfs and the engine's
         # accelerator choice; it also says which accelerator the stage1 uses.
         _, _, stderr = rkt_pod(base, layout)

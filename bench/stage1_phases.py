@@ -91,11 +91,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="rkt-phases-") as tmp:
         tmp = Path(tmp)
-        layout = tmp / "image"
-        benchlib.oci_pack.write_layout(layout, benchlib.images.inspect_image(inspect))
-        base = [str(rkt), f"--dir={tmp / 'data'}", f"--local-config={tmp / 'etc'}",
-                "--insecure-options=image"]
-        subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
+        base, layout = benchlib.cached_inspect_pod_base(rkt, inspect, tmp)
         for stage1 in args.stage1 or ["fly", "nspawn"]:
             run = base + ["run", f"--stage1={stage1}", str(layout)]
             samples: list[dict[str, float]] = []

@@ -35,11 +35,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="rkt-bench-") as tmp:
         tmp = Path(tmp)
-        layout = tmp / "image"
-        benchlib.oci_pack.write_layout(layout, benchlib.images.inspect_image(inspect))
-        data = tmp / "data"
-        base = [str(rkt), f"--dir={data}", f"--local-config={tmp / 'etc'}", "--insecure-options=image"]
-        subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
+        base, layout = benchlib.cached_inspect_pod_base(rkt, inspect, tmp)
 
         # The same root filesystem for runc: the image's rendered tree.
         bundle = tmp / "bundle"
