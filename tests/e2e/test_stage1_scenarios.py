@@ -112,6 +112,21 @@ def test_mount_target_parents_and_empty_volume(rkt, stage1, inspect_image):
     assert res.out.count("mode: drwxr-xr-x") == 3, repr(res)
 
 
+def test_empty_volume_mode_and_owner(rkt, stage1, inspect_image):
+    # One volume, two apps mounting it on different paths: both see the same root, with the
+    # volume's mode and owner (rkt's --volume kind=empty,mode=,uid=,gid=).
+    res, _ = rkt.run_pod(stage1.flag,
+                         "--volume=data,kind=empty,mode=0700,uid=1000,gid=1000",
+                         inspect_image.arg, "--name=one", "--mount=volume=data,target=/data",
+                         "--", "--stat-file=/data",
+                         "---",
+                         inspect_image.arg, "--name=two", "--mount=volume=data,target=/shared",
+                         "--", "--stat-file=/shared")
+    res.expect(0)
+    assert "/data: mode: drwx------ uid: 1000 gid: 1000" in res.out, repr(res)
+    assert "/shared: mode: drwx------ uid: 1000 gid: 1000" in res.out, repr(res)
+
+
 # ---- 24: capabilities ----
 
 def test_default_capabilities(rkt, stage1, inspect_image):
