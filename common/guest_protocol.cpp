@@ -332,7 +332,13 @@ json to_json(const PodSpec& spec) {
         json jv = {{"name", v.name},
                    {"kind", v.kind == VolumeSpec::Kind::k9p ? "9p" : "empty"},
                    {"read_only", v.read_only}};
-        if (v.kind == VolumeSpec::Kind::k9p) jv["tag"] = v.tag;
+        if (v.kind == VolumeSpec::Kind::k9p) {
+            jv["tag"] = v.tag;
+        } else {
+            jv["mode"] = v.mode;
+            jv["uid"] = v.uid;
+            jv["gid"] = v.gid;
+        }
         volumes.push_back(jv);
     }
     json hosts = json::array();
@@ -431,6 +437,10 @@ PodSpec pod_spec_from_json(const json& j) {
                 vs.tag = v.string("tag");
             } else if (kind == "empty") {
                 vs.kind = VolumeSpec::Kind::kEmpty;
+                vs.mode = static_cast<uint32_t>(
+                    v.integer_or("mode", 0, kMaxVolumeMode, kDefaultVolumeMode));
+                vs.uid = static_cast<uint32_t>(v.integer_or("uid", 0, kMaxId, 0));
+                vs.gid = static_cast<uint32_t>(v.integer_or("gid", 0, kMaxId, 0));
             } else {
                 v.fail("kind must be \"9p\" or \"empty\"");
             }
@@ -597,8 +607,16 @@ void validate_pod_spec(const PodSpec& spec) {
             if (v.tag.size() > 64 || !is_token(v.tag))
                 invalid("pod spec: volume " + v.name,
                         "9p tag must be 1..64 printable characters without spaces");
-        } else if (!v.tag.empty()) {
-            invalid("pod spec: volume " + v.name, "an empty volume takes no tag");
+            if (v.mode != kDefaultVolumeMode || v.uid != 0 || v.gid != 0)
+                invalid("pod spec: volume " + v.name,
+                        "a 9p volume takes no mode, uid or gid (the host directory has its own)");
+        } else {
+            if (!v.tag.empty())
+                invalid("pod spec: volume " + v.name, "an empty volume takes no tag");
+            if (v.mode > kMaxVolumeMode)
+                invalid("pod spec: volume " + v.name, "mode is above 07777");
+            if (v.uid > kMaxId || v.gid > kMaxId)
+                invalid("pod spec: volume " + v.name, "uid and gid must be below 4294967295");
         }
     }
     std::set<std::string> app_names;

@@ -17,7 +17,8 @@
 namespace rkt::guest {
 
 // 2: Exec, ExecSignal, ExecStarted, ExecOutput and ExecExited (rkt enter).
-inline constexpr uint16_t kProtocolVersion = 2;
+// 3: an empty volume's mode, uid and gid.
+inline constexpr uint16_t kProtocolVersion = 3;
 inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxJsonLength = 1024 * 1024;
 inline constexpr size_t kMaxPayloadLength = 64 * 1024;
@@ -26,6 +27,11 @@ inline constexpr size_t kOutputChunkSize = 32 * 1024;
 inline constexpr size_t kMaxApps = 64;
 inline constexpr uint32_t kMaxDiskIndex = 63;
 inline constexpr uint32_t kDefaultStopGraceMs = 10'000;
+// An empty volume's mode when none is given (rkt's default), and the largest one allowed.
+inline constexpr uint32_t kDefaultVolumeMode = 0755;
+inline constexpr uint32_t kMaxVolumeMode = 07777;
+// (uid_t)-1 means "leave unchanged" to chown(2): not an id a volume can be given.
+inline constexpr uint32_t kMaxId = UINT32_MAX - 1;
 // Commands run with Exec (rkt enter) at the same time, at most.
 inline constexpr size_t kMaxExecs = 16;
 // The name of the virtio-serial port that carries the protocol (guest: /sys/class/virtio-ports/
@@ -98,6 +104,11 @@ struct VolumeSpec {
     Kind kind = Kind::kEmpty;
     std::string tag;  // 9p mount tag (k9p only)
     bool read_only = false;
+    // The tmpfs root's mode (at most 07777), owner and group (kEmpty only; a 9p share keeps
+    // the host directory's).
+    uint32_t mode = kDefaultVolumeMode;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
     bool operator==(const VolumeSpec&) const = default;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "common/error.h"
@@ -48,6 +49,17 @@ AppPaths app_paths(const std::string& app_name) {
 
 std::string volume_dir(const std::string& volume_name) {
     return "/run/rkt/volumes/" + volume_name;
+}
+
+std::string empty_volume_options(const guest::VolumeSpec& volume) {
+    // The spec was validated, but this string goes to mount(2): check the numbers again.
+    if (volume.mode > guest::kMaxVolumeMode || volume.uid > guest::kMaxId ||
+        volume.gid > guest::kMaxId)
+        throw Error("volume " + volume.name + ": mode, uid or gid out of range");
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(volume.mode));
+    return std::string("mode=") + mode + ",uid=" + std::to_string(volume.uid) +
+           ",gid=" + std::to_string(volume.gid);
 }
 
 std::string find_app_disk(const guest::GuestApp& app, std::chrono::milliseconds timeout) {
@@ -101,7 +113,7 @@ void mount_volumes(const guest::PodSpec& spec) {
                           "trans=virtio,version=9p2000.L,msize=262144",
                           "volume " + v.name + " (9p tag " + v.tag + ")");
         } else {
-            mount_checked("volume", dir, "tmpfs", ro | MS_NODEV, "mode=0755",
+            mount_checked("volume", dir, "tmpfs", ro | MS_NODEV, empty_volume_options(v),
                           "volume " + v.name + " (tmpfs)");
         }
     }

@@ -25,6 +25,9 @@ std::string find_app_disk(const guest::GuestApp& app, std::chrono::milliseconds 
 // Mounts the app's image and overlay. Throws rkt::Error naming the app and the step.
 AppPaths prepare_app_rootfs(const guest::GuestApp& app, std::chrono::milliseconds disk_timeout);
 
+// tmpfs's mount options for an empty volume: its mode, owner and group ("mode=0755,uid=0,gid=0").
+std::string empty_volume_options(const guest::VolumeSpec& volume);
+
 void mount_volumes(const guest::PodSpec& spec);
 
 }  // namespace rkt::guest_init

@@ -143,6 +143,38 @@ void check_host_source(const Volume& vol) {
                     "single files");
 }
 
+// An empty volume's mode from the manifest's octal text; nothing given is rkt's 0755. The
+// words are the nspawn stage1's, so a bad --volume or pod manifest reads the same on both.
+uint32_t empty_volume_mode(const Volume& vol) {
+    if (vol.mode.empty()) return guest::kDefaultVolumeMode;
+    uint32_t mode = 0;
+    for (char c : vol.mode) {
+        if (c < '0' || c > '7' || mode > guest::kMaxVolumeMode)
+            throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode +
+                        "\" is not an octal mode such as 0755");
+        mode = mode * 8 + static_cast<uint32_t>(c - '0');
+    }
+    if (mode > guest::kMaxVolumeMode)
+        throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode + "\" is too large");
+    return mode;
+}
+
+// Every volume of the pod, mounted or not, is checked as the other stage1s check it.
+void check_volume(const Volume& vol) {
+    if (!strings::is_valid_acname(vol.name))
+        throw Error("volume name \"" + vol.name +
+                    "\" is not valid (lower-case letters, digits and dashes)");
+    if (vol.kind != "host" && vol.kind != "empty")
+        throw Error("volume \"" + vol.name + "\": unknown kind \"" + vol.kind +
+                    "\" (host or empty)");
+    if (vol.kind == "empty") {
+        empty_volume_mode(vol);
+        // chown(2) reads (uid_t)-1 as "unchanged": the volume would not get the owner asked for.
+        if (vol.uid > guest::kMaxId || vol.gid > guest::kMaxId)
+            throw Error("volume \"" + vol.name + "\": uid and gid must be below 4294967295");
+    }
+}
+
 guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t index,
                          const isolation::InsecureOptions& insecure,
                          std::map<std::string, guest::VolumeSpec>& volumes, PodPlan& plan) {
@@ -192,6 +224,9 @@ guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t ind
                 plan.shares.push_back({vol.name, spec.tag, vol.source, vol.read_only});
             } else if (vol.kind == "empty") {
                 spec.kind = guest::VolumeSpec::Kind::kEmpty;
+                spec.mode = empty_volume_mode(vol);
+                spec.uid = vol.uid;
+                spec.gid = vol.gid;
             } else {
                 throw Error("volume \"" + vol.name + "\": unknown kind \"" + vol.kind +
                             "\" (host or empty)");
@@ -304,6 +339,7 @@ PodPlan plan_pod(const PlanInputs& in) {
     spec.hosts_entries = hosts_entries(o.hosts_entries, in.host_etc / "hosts");
     spec.dns = dns_config(o.dns, in.host_etc / "resolv.conf");
 
+    for (const auto& vol : in.manifest->volumes) check_volume(vol);
     auto insecure = isolation::InsecureOptions::from_names(o.insecure_options);
     std::map<std::string, guest::VolumeSpec> volumes;
     for (size_t i = 0; i < in.manifest->apps.size(); ++i) {

@@ -7,6 +7,8 @@ machine lacks skips with the reason. Stage1-specific tests: test_nspawn.py, test
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stage1_pods import STAGE1S, line, remove_pods, run, spawn_pod
@@ -110,6 +112,39 @@ def test_mount_target_parents_and_empty_volume(rkt, stage1, inspect_image):
                  flags=("--volume=e,kind=empty", "--mount=volume=e,target=/a/b/c"))
     res.expect(0)
     assert res.out.count("mode: drwxr-xr-x") == 3, repr(res)
+
+
+def test_empty_volume_mode_and_owner(rkt, stage1, inspect_image):
+    # One volume, two apps mounting it on different paths: both see the same root, with the
+    # volume's mode and owner (rkt's --volume kind=empty,mode=,uid=,gid=).
+    res, _ = rkt.run_pod(stage1.flag,
+                         "--volume=data,kind=empty,mode=0700,uid=1000,gid=1000",
+                         inspect_image.arg, "--name=one", "--mount=volume=data,target=/data",
+                         "--", "--stat-file=/data",
+                         "---",
+                         inspect_image.arg, "--name=two", "--mount=volume=data,target=/shared",
+                         "--", "--stat-file=/shared")
+    res.expect(0)
+    assert "/data: mode: drwx------ uid: 1000 gid: 1000" in res.out, repr(res)
+    assert "/shared: mode: drwx------ uid: 1000 gid: 1000" in res.out, repr(res)
+
+
+
+def test_bad_empty_volume_mode_in_the_pod_manifest(rkt, stage1, inspect_image):
+    # stage0 checks --volume's mode; a pod manifest's is checked by the stage1, in the same
+    # words on every stage1.
+    prep = rkt.run("prepare", "--quiet", stage1.flag, "--volume=data,kind=empty,mode=0700",
+                   inspect_image.arg, "--mount=volume=data,target=/data")
+    prep.expect(0)
+    uuid = prep.out.strip().splitlines()[-1]
+    pod_file = rkt.data_dir / "pods" / "prepared" / uuid / "pod"
+    manifest = json.loads(pod_file.read_text())
+    for volume in manifest["volumes"]:
+        volume["mode"] = "0abc"
+    pod_file.write_text(json.dumps(manifest))
+    res = rkt.run("run-prepared", uuid)
+    assert res.code != 0, repr(res)
+    assert 'volume "data": mode "0abc" is not an octal mode such as 0755' in res.err, repr(res)
 
 
 # ---- 24: capabilities ----

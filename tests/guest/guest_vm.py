@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The protocol (mirrors common/guest_protocol.h)
 
 MAGIC = b"RKTG"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("<4sHHIII")  # magic, version, type, sequence, json length, payload length
 MAX_JSON = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024

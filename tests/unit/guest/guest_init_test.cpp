@@ -1,7 +1,11 @@
 // The pure parts of guest-init: how a program is looked up and a failure worded, disk names,
-// the /etc files, kernel parameters, the isolation settings. The rest runs as PID 1 in a VM
-// (tests/e2e/test_guest_boot.py).
+// the /etc files, kernel parameters, the isolation settings, an empty volume's tmpfs. The rest
+// runs as PID 1 in a VM (tests/e2e/test_guest_boot.py).
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +15,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "guest-init/app_isolation.h"
+#include "guest-init/app_rootfs.h"
 #include "guest-init/early_boot.h"
 #include "guest-init/etc_files.h"
 #include "guest-init/exec_rules.h"
@@ -163,6 +168,61 @@ TEST(AppIsolation, IdentityComesFromTheImage) {
     app.user = "nobody-here";
     EXPECT_THROW(resolve_app_identity(app, root), Error);
     fs::remove_tree(root);
+}
+
+TEST(EmptyVolume, TmpfsOptionsCarryModeAndOwner) {
+    guest::VolumeSpec v;
+    v.name = "data";
+    EXPECT_EQ(empty_volume_options(v), "mode=0755,uid=0,gid=0");
+    v.mode = 0700;
+    v.uid = 1000;
+    v.gid = 1001;
+    EXPECT_EQ(empty_volume_options(v), "mode=0700,uid=1000,gid=1001");
+    v.mode = 07777;
+    v.uid = guest::kMaxId;
+    EXPECT_EQ(empty_volume_options(v), "mode=7777,uid=4294967294,gid=1001");
+    // Out of range never reaches mount(2), even if validation was skipped.
+    v.mode = 010000;
+    EXPECT_THROW(empty_volume_options(v), Error);
+    v.mode = 0700;
+    v.gid = UINT32_MAX;
+    EXPECT_THROW(empty_volume_options(v), Error);
+}
+
+// The kernel's tmpfs gives its root the options' mode and owner: what the apps see.
+TEST(EmptyVolume, TmpfsRootHasTheModeAndOwner) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+    char tmpl[] = "/tmp/guest-empty-volume-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    guest::VolumeSpec v;
+    v.name = "data";
+    v.mode = 01770;
+    v.uid = 1000;
+    v.gid = 1001;
+    std::string options = empty_volume_options(v);
+    // A child in its own mount namespace: the mount goes away with it, whatever happens.
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        struct stat st {};
+        bool ok = ::unshare(CLONE_NEWNS) == 0 &&
+                  ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+                  ::mount("volume", dir.c_str(), "tmpfs", MS_NODEV, options.c_str()) == 0 &&
+                  ::stat(dir.c_str(), &st) == 0;
+        if (!ok) ::_exit(2);
+        ::_exit((st.st_mode & 07777) == 01770 && S_ISDIR(st.st_mode) && st.st_uid == 1000 &&
+                        st.st_gid == 1001
+                    ? 0
+                    : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ::rmdir(dir.c_str());
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        GTEST_SKIP() << "this host does not let a test mount a tmpfs in a new mount namespace";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the tmpfs root does not have mode 01770, uid 1000, gid 1001";
 }
 
 }  // namespace

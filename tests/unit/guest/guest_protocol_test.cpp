@@ -43,7 +43,8 @@ PodSpec sample_pod_spec() {
         SeccompSettings{SeccompSettings::Mode::kRetain, false, {"read", "clone"}, {"clone"}, 0};
     spec.apps.push_back(second);
     spec.volumes = {{"data", VolumeSpec::Kind::k9p, "vol0", false},
-                    {"scratch", VolumeSpec::Kind::kEmpty, "", false}};
+                    {"scratch", VolumeSpec::Kind::kEmpty, "", false, 01770, 1000, 1001},
+                    {"tmp", VolumeSpec::Kind::kEmpty, "", true}};
     spec.stop_grace_ms = 2500;
     spec.hosts_entries = {{"10.0.0.1", {"db", "db.local"}}};
     spec.dns = DnsConfig{{"10.0.0.2"}, {"example.com"}, {"ndots:2"}};
@@ -97,7 +98,7 @@ TEST(GuestProtocol, HeaderLayoutIsFixed) {
     FrameWriter writer;
     std::string bytes = writer.encode(StopPod{true});
     const std::string json = R"({"force":true})";
-    std::string expected("RKTG\x02\x00\x02\x00\x01\x00\x00\x00", 12);
+    std::string expected("RKTG\x03\x00\x02\x00\x01\x00\x00\x00", 12);
     expected.push_back(static_cast<char>(json.size()));
     expected.append(std::string("\0\0\0\0\0\0\0", 7));
     expected += json;
@@ -155,7 +156,8 @@ TEST(GuestProtocol, ReaderReportsBadMagicBeforeAFullHeader) {
 TEST(GuestProtocol, ReaderRejectsBadHeaders) {
     const uint16_t v = kProtocolVersion;
     expect_reader_error(header("RKTG", 1, 1, 1, 2, 0), "unsupported protocol version 1");
-    expect_reader_error(header("RKTG", 3, 1, 1, 2, 0), "unsupported protocol version 3");
+    expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
+    expect_reader_error(header("RKTG", 4, 1, 1, 2, 0), "unsupported protocol version 4");
     expect_reader_error(header("RKTG", v, 0x77, 1, 2, 0), "unknown message type 119");
     expect_reader_error(header("RKTG", v, 5, 1, 2, 0), "unknown message type 5");  // reserved
     expect_reader_error(header("RKTG", v, 0x10b, 1, 2, 0), "unknown message type 267");
@@ -307,6 +309,20 @@ TEST(GuestProtocol, DecoderChecksThePodSpec) {
     expect_bad([](auto& j) { j["volumes"][0]["kind"] = "nfs"; }, "kind must be");
     expect_bad([](auto& j) { j["volumes"][0]["tag"] = "a b"; }, "9p tag");
     expect_bad([](auto& j) { j["volumes"][1]["name"] = "data"; }, "two volumes are named data");
+    // An empty volume's mode, uid and gid: a mode of at most 07777, ids that are uid_t values
+    // chown(2) does not read as "unchanged".
+    expect_bad([](auto& j) { j["volumes"][1]["mode"] = 010000; }, "expected 0..4095");
+    expect_bad([](auto& j) { j["volumes"][1]["mode"] = -1; }, "expected 0..4095");
+    expect_bad([](auto& j) { j["volumes"][1]["mode"] = "0700"; }, "\"mode\" must be an integer");
+    expect_bad([](auto& j) { j["volumes"][1]["mode"] = 448.0; }, "\"mode\" must be an integer");
+    expect_bad([](auto& j) { j["volumes"][1]["uid"] = 4294967295u; }, "expected 0..4294967294");
+    expect_bad([](auto& j) { j["volumes"][1]["uid"] = -1; }, "expected 0..4294967294");
+    expect_bad([](auto& j) { j["volumes"][1]["gid"] = 18446744073709551615u; }, "out of range");
+    expect_bad([](auto& j) { j["volumes"][1]["gid"] = true; }, "\"gid\" must be an integer");
+    expect_bad([](auto& j) { j["volumes"][1]["gid"] = nullptr; }, "\"gid\" must be an integer");
+    // A 9p share keeps the host directory's mode and owner.
+    expect_bad([](auto& j) { j["volumes"][0]["mode"] = 0700; }, "unknown field \"mode\"");
+    expect_bad([](auto& j) { j["volumes"][0]["uid"] = 0; }, "unknown field \"uid\"");
     expect_bad([](auto& j) { j["dns"]["nameservers"] = {"1.1.1.1\nnameserver 6.6.6.6"}; },
                "not one printable token");
     expect_bad([](auto& j) { j["hosts_entries"][0]["names"] = nlohmann::json::array(); },
@@ -335,6 +351,26 @@ TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
     EXPECT_FALSE(spec.apps[0].isolation.capabilities_granted_to_non_root);
     EXPECT_FALSE(spec.apps[0].isolation.oom_score_adj.has_value());
     EXPECT_FALSE(spec.dns.has_value());
+
+    auto v = decode_json(MessageType::kPodSpec, R"({"hostname":"h","apps":[{"name":"a",
+        "exec":["/x"],"user":"0","group":"0","disk":0,
+        "isolation":{"masked_paths":true,"no_new_privileges":false}}],
+        "volumes":[{"name":"e","kind":"empty"}]})");
+    const auto& volume = std::get<PodSpec>(v).volumes.at(0);
+    EXPECT_EQ(volume.mode, 0755u);  // rkt's defaults
+    EXPECT_EQ(volume.uid, 0u);
+    EXPECT_EQ(volume.gid, 0u);
+}
+
+TEST(GuestProtocol, EmptyVolumeModeAndOwnerGoOnTheWire) {
+    nlohmann::json j = nlohmann::json::parse(to_frame(sample_pod_spec()).json);
+    EXPECT_EQ(j["volumes"][1]["mode"], 01770);
+    EXPECT_EQ(j["volumes"][1]["uid"], 1000);
+    EXPECT_EQ(j["volumes"][1]["gid"], 1001);
+    EXPECT_EQ(j["volumes"][2]["mode"], 0755);
+    EXPECT_FALSE(j["volumes"][0].contains("mode"));  // 9p
+    auto back = std::get<PodSpec>(decode_message(to_frame(sample_pod_spec())));
+    EXPECT_EQ(back.volumes, sample_pod_spec().volumes);
 }
 
 TEST(GuestProtocol, EncoderRefusesWhatTheDecoderWouldReject) {
@@ -347,6 +383,18 @@ TEST(GuestProtocol, EncoderRefusesWhatTheDecoderWouldReject) {
     EXPECT_THROW(to_frame(AppOutput{"a", Stream::kStdout, std::string(kMaxPayloadLength + 1, 'x')}),
                  Error);
     EXPECT_THROW(to_frame(SignalApps{"", 0}), Error);
+    spec = sample_pod_spec();
+    spec.volumes[1].mode = 010000;
+    EXPECT_THROW(to_frame(spec), Error);
+    spec = sample_pod_spec();
+    spec.volumes[1].uid = UINT32_MAX;
+    EXPECT_THROW(to_frame(spec), Error);
+    spec = sample_pod_spec();
+    spec.volumes[1].gid = UINT32_MAX;
+    EXPECT_THROW(to_frame(spec), Error);
+    spec = sample_pod_spec();
+    spec.volumes[0].uid = 1000;  // a 9p share with an owner would be silently ignored
+    EXPECT_THROW(to_frame(spec), Error);
     // Diagnostics are never refused for their bytes: invalid UTF-8 is replaced.
     Frame f = to_frame(LogMessage{LogMessage::Level::kInfo, std::string("bad \xff byte")});
     auto back = std::get<LogMessage>(decode_message(f));

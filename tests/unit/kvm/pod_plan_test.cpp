@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -167,6 +168,83 @@ TEST_F(PodPlanTest, VolumesBecome9pSharesAndTmpfs) {
             EXPECT_EQ(v.kind, guest::VolumeSpec::Kind::kEmpty);
         }
     }
+}
+
+TEST_F(PodPlanTest, EmptyVolumesCarryModeAndOwnerOncePerPod) {
+    PodManifest m;
+    RuntimeApp a = add_app("a");
+    a.mounts = {{"shared", "/data"}, {"plain", "/plain"}};
+    RuntimeApp b = add_app("b");
+    b.mounts = {{"shared", "/elsewhere"}};
+    m.apps = {a, b};
+    Volume shared{"shared", "empty"};
+    shared.mode = "0700";
+    shared.uid = 1000;
+    shared.gid = 1001;
+    Volume plain{"plain", "empty"};
+    plain.mode = "";  // none given: rkt's default
+    m.volumes = {shared, plain};
+    PodPlan p = plan(m);
+    // One tmpfs per volume, which both apps mount: what one writes the other sees, as with
+    // nspawn's one directory per volume.
+    ASSERT_EQ(p.spec.volumes.size(), 2u);
+    for (const auto& v : p.spec.volumes) {
+        EXPECT_EQ(v.kind, guest::VolumeSpec::Kind::kEmpty);
+        if (v.name == "shared") {
+            EXPECT_EQ(v.mode, 0700u);
+            EXPECT_EQ(v.uid, 1000u);
+            EXPECT_EQ(v.gid, 1001u);
+        } else {
+            EXPECT_EQ(v.mode, 0755u);
+            EXPECT_EQ(v.uid, 0u);
+            EXPECT_EQ(v.gid, 0u);
+        }
+    }
+    ASSERT_EQ(p.spec.apps[1].mounts.size(), 1u);
+    EXPECT_EQ(p.spec.apps[1].mounts[0].volume, "shared");
+    EXPECT_EQ(p.spec.apps[1].mounts[0].path, "/elsewhere");
+
+    m.volumes[0].mode = "4777";  // setuid, setgid and sticky bits pass
+    EXPECT_EQ(plan(m).spec.volumes[1].mode, 04777u);
+}
+
+TEST_F(PodPlanTest, BadEmptyVolumeFlagsAreRefusedAsNspawnRefusesThem) {
+    PodManifest m;
+    RuntimeApp app = add_app("web");
+    app.mounts = {{"data", "/data"}};
+    m.apps.push_back(app);
+    Volume data{"data", "empty"};
+    auto error_with = [&](auto change) {
+        Volume v = data;
+        change(v);
+        m.volumes = {v};
+        return error_of([&] { plan(m); });
+    };
+    EXPECT_EQ(error_with([](Volume& v) { v.mode = "0abc"; }),
+              "volume \"data\": mode \"0abc\" is not an octal mode such as 0755");
+    EXPECT_EQ(error_with([](Volume& v) { v.mode = "-755"; }),
+              "volume \"data\": mode \"-755\" is not an octal mode such as 0755");
+    EXPECT_EQ(error_with([](Volume& v) { v.mode = "17777"; }),
+              "volume \"data\": mode \"17777\" is too large");
+    EXPECT_EQ(error_with([](Volume& v) { v.mode = "777777777777777777777777"; }),
+              "volume \"data\": mode \"777777777777777777777777\" is not an octal mode such as "
+              "0755");
+    EXPECT_NE(error_with([](Volume& v) { v.uid = UINT32_MAX; }).find("uid and gid"),
+              std::string::npos);
+    EXPECT_NE(error_with([](Volume& v) { v.gid = UINT32_MAX; }).find("uid and gid"),
+              std::string::npos);
+    EXPECT_NE(error_with([](Volume& v) { v.name = "Data"; }).find("volume name \"Data\""),
+              std::string::npos);
+    EXPECT_EQ(error_with([](Volume& v) { v.uid = UINT32_MAX - 1; }), "");
+
+    // A volume no app mounts is checked all the same, as nspawn prepares every one.
+    Volume unused{"unused", "empty"};
+    unused.mode = "999";
+    m.volumes = {data, unused};
+    EXPECT_EQ(error_of([&] { plan(m); }),
+              "volume \"unused\": mode \"999\" is not an octal mode such as 0755");
+    m.volumes = {data, Volume{"odd", "tmpfs"}};
+    EXPECT_NE(error_of([&] { plan(m); }).find("unknown kind \"tmpfs\""), std::string::npos);
 }
 
 TEST_F(PodPlanTest, BadInputIsRefusedWithTheReason) {
