@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/image_source.h"
+#include "stage0/pod/app_rootfs.h"
 #include "stage0/pod/pod_spec_builder.h"
 
 extern char** environ;
@@ -45,13 +46,14 @@ RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& s
     o.interactive = flags.interactive;
     o.debug = ctx.global.debug;
     o.engine = stage1.engine;
+    if (flags.private_users) o.private_users = choose_private_users().to_string();
     return o;
 }
 
 namespace {
 
 void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
-                     const std::vector<PodAppImage>& images) {
+                     const std::vector<PodAppImage>& images, bool copy_trees) {
     const stdfs::path& dir = p.pod.path;
     fs::write_file(dir / "pod-created", "");
     fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644,
@@ -64,15 +66,18 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
     if (!p.stage1.engine.empty()) fs::write_file(dir / "stage1-engine", p.stage1.engine + "\n");
     fs::make_dirs(dir / "status");
     fs::make_dirs(dir / "logs");
+    std::optional<IdShift> shift;
+    if (!p.run_options.private_users.empty()) shift = IdShift::parse(p.run_options.private_users);
     for (size_t i = 0; i < images.size(); ++i) {
         stdfs::path info = dir / "appsinfo" / manifest.apps[i].name;
         fs::make_dirs(info);
         fs::write_file(info / "manifest", images[i].image.config.to_json().dump(2));
-        if (!images[i].rootfs.empty()) stdfs::create_directory_symlink(images[i].rootfs, info / "rootfs", ec);
-        if (ec) throw Error("cannot link the app's rootfs: " + ec.message());
+        if (!images[i].rootfs.empty())
+            place_app_rootfs(images[i].rootfs, info / "rootfs", copy_trees, shift);
         if (!images[i].erofs.empty()) stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
         if (ec) throw Error("cannot link the app's image: " + ec.message());
     }
+    if (shift) mark_private_users_prepared(dir);
 }
 
 }  // namespace
@@ -83,6 +88,7 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
         throw Error("--pod-manifest is not supported yet; give the images on the command line");
     Stage1 stage1 = select_stage1(flags.stage1, ctx.global.local_config, ctx.global.system_config);
     stage1.entrypoint("run");  // fail early, before any image work, when it is not built
+    check_stage1_supports(flags, stage1);
 
     // Image gc waits while any pod is being prepared, so images cannot vanish under us before
     // the pod file that names them exists.
@@ -106,7 +112,7 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     p.run_options.memory = total_memory_limit(manifest);
     p.run_options.cpu_millis = total_cpu_limit(manifest);
     try {
-        write_pod_files(p, manifest, images);
+        write_pod_files(p, manifest, images, flags.no_overlay);
     } catch (...) {
         fs::remove_tree(p.pod.path);
         throw;
