@@ -199,38 +199,25 @@ int run(int argc, char** argv) {
 
     // The pod init is the first process of a new PID namespace; this process stays outside it
     // (and forks any later helper, e.g. CNI plugins, in the host's).
-    // With --private-users the PID namespace belongs to the pod's user namespace, so that the
-    // pod's root can mount its /proc.
     UniqueFd host_pid_ns = fs::open_file("/proc/self/ns/pid", O_RDONLY);
-    std::optional<PodUserNamespace> userns;
+    pid_t pid;
     if (ids) {
-        userns = PodUserNamespace::create(*ids);
-        if (::setns(userns->pid_ns(), CLONE_NEWPID) != 0)
-            throw system_error("cannot enter the pod's PID namespace");
-    } else if (::unshare(CLONE_NEWPID) != 0) {
-        throw system_error("cannot create a PID namespace");
+        pid = fork_into_user_namespace(*ids);
+    } else {
+        if (::unshare(CLONE_NEWPID) != 0) throw system_error("cannot create a PID namespace");
+        pid = ::fork();
     }
-    pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork the pod init");
     if (pid == 0) {
-        if (userns) {
-            try {
-                become_namespace_root(userns->user_ns());
-            } catch (const Error& e) {
-                log::info(e.what());
-                ::_exit(kErrorExitCode);
-            }
-            userns.reset();
-        }
-        // After the change of credentials, which clears it: the pod never outlives `run`.
+        // After the pod init's change of credentials, which clears it: the pod never outlives
+        // `run`.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::close(go[1]);
         ::close(ready[0]);
         host_pid_ns.reset();
         pod_init_main(config);
     }
-    userns.reset();
-    if (::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
+    if (!ids && ::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
         throw system_error("cannot return to the host's PID namespace");
     ::close(go[0]);
     ::close(ready[1]);

@@ -4,15 +4,17 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/strings.h"
+#include "common/unique_fd.h"
 
 namespace rkt::nspawn {
 
@@ -26,6 +28,12 @@ void write_map(pid_t pid, const char* file, const IdShift& ids) {
         throw system_error("cannot write " + path + " (\"" + strings::trim(line) + "\")");
 }
 
+[[noreturn]] void child_fail(const char* what) {
+    std::string line = std::string("stage1: ") + what + ": " + std::strerror(errno) + "\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+    ::_exit(kErrorExitCode);
+}
+
 }  // namespace
 
 const char* user_namespaces_unavailable() {
@@ -36,65 +44,43 @@ const char* user_namespaces_unavailable() {
     return nullptr;
 }
 
-PodUserNamespace PodUserNamespace::create(const IdShift& ids) {
-    if (const char* why = user_namespaces_unavailable())
-        throw Error(std::string("--private-users: ") + why);
-    int ready[2], release[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    UniqueFd ready_r(ready[0]), ready_w(ready[1]);
-    if (::pipe2(release, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    UniqueFd release_r(release[0]), release_w(release[1]);
-
-    pid_t helper = ::fork();
-    if (helper < 0) throw system_error("cannot fork");
-    if (helper == 0) {
-        // Only system calls here: says 'U' once the namespaces exist and waits to be released.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        char c = ::unshare(CLONE_NEWUSER | CLONE_NEWPID) == 0 ? 'U' : 'E';
-        if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+pid_t fork_into_user_namespace(const IdShift& ids) {
+    int maps[2];
+    if (::pipe2(maps, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
+    UniqueFd maps_r(maps[0]), maps_w(maps[1]);
+    // Both namespaces at once: the kernel makes the user namespace first and the PID namespace
+    // belongs to it, so the pod's root can mount the pod's /proc.
+    long pid = ::syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, nullptr, nullptr,
+                         nullptr, 0);
+    if (pid < 0) throw system_error("cannot create the pod's user namespace");
+    if (pid == 0) {
+        maps_w.reset();
+        char c = 0;
         ssize_t n;
         do {
-            n = ::read(release[0], &c, 1);
+            n = ::read(maps_r.get(), &c, 1);
         } while (n < 0 && errno == EINTR);
-        ::_exit(0);
+        if (n != 1) ::_exit(kErrorExitCode);  // `run` failed and says why
+        maps_r.reset();
+        if (::setgroups(0, nullptr) != 0) child_fail("cannot clear the supplementary groups");
+        if (::setresgid(0, 0, 0) != 0) child_fail("cannot become the pod's root group");
+        if (::setresuid(0, 0, 0) != 0) child_fail("cannot become the pod's root");
+        return 0;
     }
-    ready_w.reset();
-    release_r.reset();
-    // The helper goes away however this ends.
-    struct Reap {
-        pid_t pid;
-        UniqueFd* release;
-        ~Reap() {
-            release->reset();
-            int status;
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
+    maps_r.reset();
+    try {
+        write_map(static_cast<pid_t>(pid), "uid_map", ids);
+        // setgroups stays allowed: `run` is privileged, and apps need their supplementary groups.
+        write_map(static_cast<pid_t>(pid), "gid_map", ids);
+    } catch (...) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        int status;
+        while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
         }
-    } reap{helper, &release_w};
-
-    char c = 0;
-    ssize_t n;
-    do {
-        n = ::read(ready_r.get(), &c, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1 || c != 'U')
-        throw Error("cannot create the pod's user namespace (unshare(CLONE_NEWUSER|CLONE_NEWPID) failed)");
-    write_map(helper, "uid_map", ids);
-    // setgroups stays allowed: `run` is privileged, and apps need their supplementary groups.
-    write_map(helper, "gid_map", ids);
-    PodUserNamespace ns;
-    ns.ids_ = ids;
-    std::string proc = "/proc/" + std::to_string(helper) + "/ns/";
-    ns.user_ = fs::open_file(proc + "user", O_RDONLY);
-    ns.pid_ = fs::open_file(proc + "pid_for_children", O_RDONLY);
-    return ns;
-}
-
-void become_namespace_root(int user_ns_fd) {
-    if (::setns(user_ns_fd, CLONE_NEWUSER) != 0) throw system_error("cannot join the pod's user namespace");
-    if (::setgroups(0, nullptr) != 0) throw system_error("cannot clear the supplementary groups");
-    if (::setresgid(0, 0, 0) != 0) throw system_error("cannot become the pod's root group");
-    if (::setresuid(0, 0, 0) != 0) throw system_error("cannot become the pod's root");
+        throw;
+    }
+    if (::write(maps_w.get(), "M", 1) != 1) throw system_error("cannot start the pod init");
+    return static_cast<pid_t>(pid);
 }
 
 }  // namespace rkt::nspawn
