@@ -39,7 +39,8 @@ void write_map(pid_t pid, const char* file, const IdShift& ids) {
 const char* user_namespaces_unavailable() {
     auto text = fs::read_file_if_exists("/proc/sys/user/max_user_namespaces");
     if (text && strings::trim(*text) == "0")
-        return "user namespaces are disabled on this host (/proc/sys/user/max_user_namespaces is 0)";
+        return "user namespaces are disabled on this host (/proc/sys/user/max_user_namespaces is "
+               "0)";
     if (::access("/proc/self/ns/user", F_OK) != 0) return "this kernel has no user namespaces";
     return nullptr;
 }
@@ -50,8 +51,8 @@ pid_t fork_into_user_namespace(const IdShift& ids) {
     UniqueFd maps_r(maps[0]), maps_w(maps[1]);
     // Both namespaces at once: the kernel makes the user namespace first and the PID namespace
     // belongs to it, so the pod's root can mount the pod's /proc.
-    long pid = ::syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, nullptr, nullptr,
-                         nullptr, 0);
+    long pid =
+        ::syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (pid < 0) throw system_error("cannot create the pod's user namespace");
     if (pid == 0) {
         maps_w.reset();

@@ -28,7 +28,8 @@ void check_stage1_supports(const PodFlags& flags, const Stage1& stage1) {
 IdShift choose_private_users() {
     uint16_t r = 0;
     while (r == 0) {
-        if (::getrandom(&r, sizeof r, 0) != sizeof r) throw system_error("cannot draw a random id range");
+        if (::getrandom(&r, sizeof r, 0) != sizeof r)
+            throw system_error("cannot draw a random id range");
         r &= 0x7FFF;
     }
     return {static_cast<uint32_t>(r) << 16, 65536};
@@ -50,10 +51,11 @@ void place_app_rootfs(const stdfs::path& tree, const stdfs::path& dest, bool cop
         return copy_tree(src.get(), parent.get(), dest.filename().string(), options);
     });
     log::debug("copied " + tree.string() + " to " + dest.string() + ": " + std::to_string(s.files) +
-               " files (" + std::to_string(s.cloned_files) + " cloned), " + std::to_string(s.bytes) +
-               " bytes, " + std::to_string(s.directories) + " directories, " +
-               std::to_string(s.symlinks) + " symlinks, " + std::to_string(s.hard_links) +
-               " hard links" + (shift ? ", owners shifted by " + std::to_string(shift->shift) : ""));
+               " files (" + std::to_string(s.cloned_files) + " cloned), " +
+               std::to_string(s.bytes) + " bytes, " + std::to_string(s.directories) +
+               " directories, " + std::to_string(s.symlinks) + " symlinks, " +
+               std::to_string(s.hard_links) + " hard links" +
+               (shift ? ", owners shifted by " + std::to_string(shift->shift) : ""));
 }
 
 void mark_private_users_prepared(const stdfs::path& pod_dir) {

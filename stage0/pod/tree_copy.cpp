@@ -51,7 +51,8 @@ std::string child_path(const std::string& parent, const std::string& name) {
 }
 
 bool same_object(const struct stat& a, const struct stat& b) {
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino && (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT);
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+           (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT);
 }
 
 void write_all(int fd, const char* data, size_t size, const std::string& path) {
@@ -67,7 +68,8 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
 // file capabilities carry the uid that is root for them (v3, "rootid"); a v2 capability
 // belongs to the host's root, whom the pod's user namespace does not map, so it would be
 // ignored in the pod: it becomes a v3 one whose root is the pod's root.
-std::string shift_capability(const std::string& value, const IdShift& shift, const std::string& path) {
+std::string shift_capability(const std::string& value, const IdShift& shift,
+                             const std::string& path) {
     auto le32 = [&](size_t offset) {
         uint32_t v;
         std::memcpy(&v, value.data() + offset, 4);
@@ -89,8 +91,9 @@ std::string shift_capability(const std::string& value, const IdShift& shift, con
         }
         if (revision == VFS_CAP_REVISION_3) rootid = le32(20);
     } else {
-        throw Error(path + ": malformed file capability (revision " + std::to_string(revision >> 24) +
-                    ", " + std::to_string(value.size()) + " bytes)");
+        throw Error(path + ": malformed file capability (revision " +
+                    std::to_string(revision >> 24) + ", " + std::to_string(value.size()) +
+                    " bytes)");
     }
     out.magic_etc = htole32(VFS_CAP_REVISION_3 | (magic & VFS_CAP_FLAGS_EFFECTIVE));
     out.rootid = htole32(shifted_id(shift, rootid, path));
@@ -121,7 +124,8 @@ public:
         : options_(options), dest_root_fd_(dest_root_fd) {}
 
     // Copies what is inside `src` (an open directory) into `dst`.
-    void copy_contents(int src, int dst, const std::string& path, const std::string& rel, int depth) {
+    void copy_contents(int src, int dst, const std::string& path, const std::string& rel,
+                       int depth) {
         for (const auto& name : list(src, path)) {
             std::string p = child_path(path, name);
             std::string r = rel.empty() ? name : rel + "/" + name;
@@ -136,7 +140,8 @@ public:
         if (::fchown(dst, shifted_id(options_.shift, st.st_uid, path),
                      shifted_id(options_.shift, st.st_gid, path)) != 0)
             throw system_error("cannot set the owner of " + path);
-        if (::fchmod(dst, st.st_mode & 07777) != 0) throw system_error("cannot set the mode of " + path);
+        if (::fchmod(dst, st.st_mode & 07777) != 0)
+            throw system_error("cannot set the mode of " + path);
         copy_xattrs(src, dst, path);
         timespec times[2] = {st.st_atim, st.st_mtim};
         if (::futimens(dst, times) != 0) throw system_error("cannot set the times of " + path);
@@ -169,19 +174,29 @@ private:
 
     void copy_entry(int src_dir, int dst_dir, const std::string& name, const std::string& path,
                     const std::string& rel, int depth) {
-        struct stat st{};
+        struct stat st {};
         if (::fstatat(src_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             throw system_error("cannot read " + path);
-        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && link_to_earlier(st, dst_dir, name, path)) return;
+        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && link_to_earlier(st, dst_dir, name, path))
+            return;
         switch (st.st_mode & S_IFMT) {
-        case S_IFDIR: copy_directory(src_dir, dst_dir, name, st, path, rel, depth); break;
-        case S_IFREG: copy_file(src_dir, dst_dir, name, st, path); break;
-        case S_IFLNK: copy_symlink(src_dir, dst_dir, name, st, path); break;
-        case S_IFCHR:
-        case S_IFBLK:
-        case S_IFIFO:
-        case S_IFSOCK: copy_special(dst_dir, name, st, path); break;
-        default: throw Error("cannot copy " + path + ": unknown file type");
+            case S_IFDIR:
+                copy_directory(src_dir, dst_dir, name, st, path, rel, depth);
+                break;
+            case S_IFREG:
+                copy_file(src_dir, dst_dir, name, st, path);
+                break;
+            case S_IFLNK:
+                copy_symlink(src_dir, dst_dir, name, st, path);
+                break;
+            case S_IFCHR:
+            case S_IFBLK:
+            case S_IFIFO:
+            case S_IFSOCK:
+                copy_special(dst_dir, name, st, path);
+                break;
+            default:
+                throw Error("cannot copy " + path + ": unknown file type");
         }
         if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) links_[{st.st_dev, st.st_ino}] = rel;
     }
@@ -192,7 +207,8 @@ private:
         auto it = links_.find({st.st_dev, st.st_ino});
         if (it == links_.end()) return false;
         auto [parent, base] = store::safe_fs::split_parent(it->second);
-        UniqueFd parent_fd = store::safe_fs::open_beneath(dest_root_fd_, parent, O_PATH | O_DIRECTORY);
+        UniqueFd parent_fd =
+            store::safe_fs::open_beneath(dest_root_fd_, parent, O_PATH | O_DIRECTORY);
         if (::linkat(parent_fd.get(), base.c_str(), dst_dir, name.c_str(), 0) != 0)
             throw system_error("cannot link " + path);
         ++stats.hard_links;
@@ -204,7 +220,7 @@ private:
                                  const std::string& path) {
         UniqueFd fd(::openat(dir, name.c_str(), flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
         if (!fd) throw system_error("cannot open " + path);
-        struct stat now{};
+        struct stat now {};
         if (::fstat(fd.get(), &now) != 0) throw system_error("cannot read " + path);
         if (!same_object(st, now)) throw Error(path + " changed while it was being copied");
         return fd;
@@ -216,8 +232,10 @@ private:
             throw Error("cannot copy " + path + ": the tree is deeper than " +
                         std::to_string(options_.max_depth) + " directories");
         UniqueFd src = open_checked(src_dir, name, O_RDONLY | O_DIRECTORY, st, path);
-        if (::mkdirat(dst_dir, name.c_str(), 0700) != 0) throw system_error("cannot create " + path);
-        UniqueFd dst(::openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (::mkdirat(dst_dir, name.c_str(), 0700) != 0)
+            throw system_error("cannot create " + path);
+        UniqueFd dst(
+            ::openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!dst) throw system_error("cannot open " + path);
         copy_contents(src.get(), dst.get(), path, rel, depth + 1);
         finish(src.get(), dst.get(), st, path);
@@ -229,7 +247,8 @@ private:
         // O_NONBLOCK: should the name have become a FIFO since it was listed, opening it must
         // not hang (the check after opening then refuses it).
         UniqueFd src = open_checked(src_dir, name, O_RDONLY | O_NONBLOCK, st, path);
-        UniqueFd dst(::openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        UniqueFd dst(::openat(dst_dir, name.c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!dst) throw system_error("cannot create " + path);
         copy_data(src.get(), dst.get(), static_cast<uint64_t>(st.st_size), path);
         finish(src.get(), dst.get(), st, path);
@@ -243,13 +262,15 @@ private:
     void copy_data(int src, int dst, uint64_t size, const std::string& path) {
         if (size > 0 && ::ioctl(dst, FICLONE, src) == 0) {
             ++stats.cloned_files;
-            if (::ftruncate(dst, static_cast<off_t>(size)) != 0) throw system_error("cannot copy " + path);
+            if (::ftruncate(dst, static_cast<off_t>(size)) != 0)
+                throw system_error("cannot copy " + path);
             return;
         }
         uint64_t done = 0;
         bool kernel_copy = true;
         while (done < size && kernel_copy) {
-            ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr, std::min<uint64_t>(size - done, kCopyChunk), 0);
+            ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr,
+                                          std::min<uint64_t>(size - done, kCopyChunk), 0);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && done == 0 &&
                 (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
@@ -277,16 +298,19 @@ private:
         std::vector<char> target(PATH_MAX + 1);
         ssize_t n = ::readlinkat(src_dir, name.c_str(), target.data(), target.size());
         if (n < 0) throw system_error("cannot read the symlink " + path);
-        if (static_cast<size_t>(n) >= target.size()) throw Error("the symlink " + path + " is too long");
+        if (static_cast<size_t>(n) >= target.size())
+            throw Error("the symlink " + path + " is too long");
         std::string text(target.data(), static_cast<size_t>(n));
-        if (::symlinkat(text.c_str(), dst_dir, name.c_str()) != 0) throw system_error("cannot create " + path);
+        if (::symlinkat(text.c_str(), dst_dir, name.c_str()) != 0)
+            throw system_error("cannot create " + path);
         set_metadata_at(dst_dir, name, st, path, false);
         ++stats.symlinks;
     }
 
     // Device nodes, FIFOs and sockets are made, never opened (opening a device node may act
     // on the device). Their extended attributes are not copied.
-    void copy_special(int dst_dir, const std::string& name, const struct stat& st, const std::string& path) {
+    void copy_special(int dst_dir, const std::string& name, const struct stat& st,
+                      const std::string& path) {
         dev_t dev = (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) ? st.st_rdev : 0;
         if (::mknodat(dst_dir, name.c_str(), (st.st_mode & S_IFMT) | 0600, dev) != 0)
             throw system_error("cannot create " + path);
@@ -324,9 +348,10 @@ private:
                 throw system_error("cannot read the extended attribute " + xname + " of " + path);
             }
             std::string v(value.data(), static_cast<size_t>(n));
-            bool meaningful = xname == kCapabilityXattr || xname == kAclAccessXattr ||
-                              xname == kAclDefaultXattr;
-            if (options_.shift && xname == kCapabilityXattr) v = shift_capability(v, *options_.shift, path);
+            bool meaningful =
+                xname == kCapabilityXattr || xname == kAclAccessXattr || xname == kAclDefaultXattr;
+            if (options_.shift && xname == kCapabilityXattr)
+                v = shift_capability(v, *options_.shift, path);
             if (options_.shift && (xname == kAclAccessXattr || xname == kAclDefaultXattr))
                 v = shift_acl(v, *options_.shift, path);
             if (::fsetxattr(dst, xname.c_str(), v.data(), v.size(), 0) == 0) continue;
@@ -349,7 +374,8 @@ uint32_t shifted_id(const std::optional<IdShift>& shift, uint32_t id, const std:
     if (!shift) return id;
     if (!shift->contains(id))
         throw Error("cannot shift the owner of " + path + ": id " + std::to_string(id) +
-                    " is outside the pod's user namespace range 0-" + std::to_string(shift->count - 1));
+                    " is outside the pod's user namespace range 0-" +
+                    std::to_string(shift->count - 1));
     return shift->shift + id;
 }
 
@@ -359,10 +385,12 @@ TreeCopyStats copy_tree(int source_dir_fd, int dest_parent_fd, const std::string
         throw Error("bad destination name \"" + name + "\"");
     UniqueFd src(::openat(source_dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!src) throw system_error("cannot open the tree to copy");
-    struct stat st{};
+    struct stat st {};
     if (::fstat(src.get(), &st) != 0) throw system_error("cannot read the tree to copy");
-    if (::mkdirat(dest_parent_fd, name.c_str(), 0700) != 0) throw system_error("cannot create " + name);
-    UniqueFd dst(::openat(dest_parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (::mkdirat(dest_parent_fd, name.c_str(), 0700) != 0)
+        throw system_error("cannot create " + name);
+    UniqueFd dst(
+        ::openat(dest_parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dst) throw system_error("cannot open " + name);
     TreeCopier copier(options, dst.get());
     copier.copy_contents(src.get(), dst.get(), "/", "", 1);

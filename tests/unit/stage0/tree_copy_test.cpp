@@ -28,7 +28,7 @@ namespace {
 constexpr IdShift kShift{0x10000, 65536};
 
 class TreeCopy : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-tree-copy-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -47,7 +47,7 @@ class TreeCopy : public ::testing::Test {
     stdfs::path dst() const { return base_ / "pod" / "rootfs"; }
     void write(const stdfs::path& p, const std::string& text) { std::ofstream(p) << text; }
     static struct stat lstat_of(const stdfs::path& p) {
-        struct stat st{};
+        struct stat st {};
         EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
         return st;
     }
@@ -71,8 +71,8 @@ TEST(IdShiftTest, ParsesAndRefuses) {
     EXPECT_EQ(s.to_string(), "65536:65536");
     EXPECT_EQ(s.to_host(1000), 66536u);
     EXPECT_THROW(s.to_host(65536), Error);
-    for (const char* bad : {"", "65536", "0:65536", "65536:0", "x:1", "1:x", "-1:5",
-                            "4294967295:1", "4294901760:65536", "99999999999:1"})
+    for (const char* bad : {"", "65536", "0:65536", "65536:0", "x:1", "1:x", "-1:5", "4294967295:1",
+                            "4294901760:65536", "99999999999:1"})
         EXPECT_THROW(IdShift::parse(bad), Error) << bad;
     EXPECT_NO_THROW(IdShift::parse("2147418112:65536"));  // rkt's largest: 0x7FFF << 16
 }
@@ -148,7 +148,8 @@ TEST_F(TreeCopy, SymlinksAreCopiedNeverFollowed) {
     EXPECT_EQ(stdfs::read_symlink(dst() / "climbing"), "../../../../etc/shadow");
     EXPECT_EQ(stdfs::read_symlink(dst() / "dangling"), "dangling/nowhere");
     EXPECT_EQ(read(outside / "secret"), "host secret");
-    EXPECT_EQ(std::distance(stdfs::directory_iterator(outside), {}), 1) << "nothing written outside";
+    EXPECT_EQ(std::distance(stdfs::directory_iterator(outside), {}), 1)
+        << "nothing written outside";
 }
 
 TEST_F(TreeCopy, HardLinksStayLinks) {
@@ -166,7 +167,8 @@ TEST_F(TreeCopy, HardLinksStayLinks) {
     EXPECT_EQ(a.st_ino, b.st_ino);
     EXPECT_EQ(a.st_ino, c.st_ino);
     EXPECT_EQ(a.st_nlink, 3u);
-    EXPECT_NE(a.st_ino, lstat_of(src_ / "bin" / "busybox").st_ino) << "a copy, not a link to the store";
+    EXPECT_NE(a.st_ino, lstat_of(src_ / "bin" / "busybox").st_ino)
+        << "a copy, not a link to the store";
     EXPECT_EQ(read(dst() / "sbin" / "init"), "#!binary");
 }
 
@@ -208,12 +210,14 @@ TEST_F(TreeCopy, ShiftsEveryOwner) {
     EXPECT_EQ(owner(dst() / "home" / "user" / "link"), std::make_pair(66536u, 66537u))
         << "the symlink itself, not its target";
     EXPECT_EQ(owner(dst() / "setuid"), std::make_pair(65536u, 65536u));
-    EXPECT_EQ(lstat_of(dst() / "setuid").st_mode & 07777, 04755u) << "set-id bits survive the chown";
+    EXPECT_EQ(lstat_of(dst() / "setuid").st_mode & 07777, 04755u)
+        << "set-id bits survive the chown";
     struct stat null = lstat_of(dst() / "null");
     EXPECT_TRUE(S_ISCHR(null.st_mode));
     EXPECT_EQ(null.st_rdev, makedev(1, 3));
     EXPECT_EQ(owner(dst() / "null"), std::make_pair(65536u, 65541u));
-    EXPECT_EQ(owner(src_ / "home" / "user" / "f"), std::make_pair(1000u, 100u)) << "source untouched";
+    EXPECT_EQ(owner(src_ / "home" / "user" / "f"), std::make_pair(1000u, 100u))
+        << "source untouched";
 }
 
 TEST_F(TreeCopy, AnOwnerOutsideTheRangeIsAnError) {
@@ -246,7 +250,8 @@ TEST_F(TreeCopy, ShiftsFileCapabilitiesAndAcls) {
     vfs_cap_data v2{};
     v2.magic_etc = htole32(VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE);
     v2.data[0].permitted = htole32(1u << CAP_NET_RAW);
-    ASSERT_EQ(::setxattr((src_ / "ping").c_str(), "security.capability", &v2, XATTR_CAPS_SZ_2, 0), 0);
+    ASSERT_EQ(::setxattr((src_ / "ping").c_str(), "security.capability", &v2, XATTR_CAPS_SZ_2, 0),
+              0);
     // An ACL naming user 1000 (version 2; USER_OBJ, USER 1000, GROUP_OBJ, MASK, OTHER).
     struct {
         uint32_t version;
@@ -260,7 +265,8 @@ TEST_F(TreeCopy, ShiftsFileCapabilitiesAndAcls) {
            {htole16(0x04), htole16(4), htole32(~0u)},
            {htole16(0x10), htole16(4), htole32(~0u)},
            {htole16(0x20), htole16(0), htole32(~0u)}}};
-    bool acls = ::setxattr((src_ / "ping").c_str(), "system.posix_acl_access", &acl, sizeof acl, 0) == 0;
+    bool acls =
+        ::setxattr((src_ / "ping").c_str(), "system.posix_acl_access", &acl, sizeof acl, 0) == 0;
 
     TreeCopyOptions o;
     o.shift = kShift;
