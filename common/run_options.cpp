@@ -13,7 +13,8 @@ nlohmann::json RunOptions::to_json() const {
                         {"engine", engine}};
     j["memory"] = memory ? nlohmann::json(*memory) : nlohmann::json(nullptr);
     j["cpuMillis"] = cpu_millis ? nlohmann::json(*cpu_millis) : nlohmann::json(nullptr);
-    j["privateUsers"] = private_users.empty() ? nlohmann::json(nullptr) : nlohmann::json(private_users);
+    j["privateUsers"] =
+        private_users.empty() ? nlohmann::json(nullptr) : nlohmann::json(private_users);
     return j;
 }
 

@@ -42,8 +42,7 @@ Stage1RunArgs parse_stage1_run_args(int argc, char** argv) {
         else if (take(arg, "--engine", v)) a.engine = v;
         else if (take(arg, "--private-users", v)) a.private_users = v;
         else if (take(arg, "--local-config", v) || take(arg, "--mds-token", v) ||
-                 take(arg, "--dns-conf-mode", v) ||
-                 take(arg, "--ipc", v)) {
+                 take(arg, "--dns-conf-mode", v) || take(arg, "--ipc", v)) {
             // rkt's ABI flags that this stage1 accepts and ignores.
         } else if (arg.rfind("--", 0) == 0) {
             throw Error("unknown flag " + arg);

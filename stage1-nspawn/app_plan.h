@@ -31,7 +31,7 @@ struct ExecPlan {
 
 struct AppPlan {
     std::string name;
-    stdfs::path tree;   // the rendered image: the overlay's lower layer, or the pod's copy
+    stdfs::path tree;       // the rendered image: the overlay's lower layer, or the pod's copy
     bool pod_copy = false;  // `tree` is the pod's own copy (--no-overlay): the root as it is
     stdfs::path upper;  // overlay upper and work directories, in the pod directory
     stdfs::path work;

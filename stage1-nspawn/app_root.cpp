@@ -50,7 +50,8 @@ void make_read_only(int root_fd, const std::string& target, bool recursive) {
 
 // In a user namespace no device node can be made (and a tmpfs mounted there ignores them):
 // the host's node is bound onto an empty file instead, as LXC does.
-void make_device(int dev_fd, const char* name, unsigned major, unsigned minor, bool user_namespace) {
+void make_device(int dev_fd, const char* name, unsigned major, unsigned minor,
+                 bool user_namespace) {
     if (user_namespace) {
         int fd = ::openat(dev_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0) throw system_error(std::string("cannot create /dev/") + name);
@@ -159,7 +160,8 @@ AppRootSources AppRootSources::open(const AppPlan& plan, bool no_devices) {
     return s;
 }
 
-void enter_app_root(const AppPlan& plan, const AppRootSources& sources, const RootOptions& options) {
+void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
+                    const RootOptions& options) {
     // The pod's copy is mounted on itself: the working directory, which unshare carries into
     // the new namespace, is the one place there that needs no path (the pod's root may not
     // search the pod directory).
@@ -174,12 +176,13 @@ void enter_app_root(const AppPlan& plan, const AppRootSources& sources, const Ro
         if (::syscall(SYS_move_mount, sources.tree_mount.get(), "", AT_FDCWD, "",
                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
             throw system_error("cannot mount the app's tree " + plan.tree.string());
-        root = UniqueFd(::openat(sources.tree_mount.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        root =
+            UniqueFd(::openat(sources.tree_mount.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!root) throw system_error("cannot open the app's root");
     } else {
         for (const auto& dir : {plan.upper, plan.work, plan.root}) fs::make_dirs(dir);
-        std::string overlay = "lowerdir=" + plan.tree.string() + ",upperdir=" + plan.upper.string() +
-                              ",workdir=" + plan.work.string();
+        std::string overlay = "lowerdir=" + plan.tree.string() +
+                              ",upperdir=" + plan.upper.string() + ",workdir=" + plan.work.string();
         do_mount("overlay", plan.root.string(), "overlay", 0, overlay.c_str(),
                  "the overlay of the app's image on " + plan.root.string());
         root = fs::open_file(plan.root, O_RDONLY | O_DIRECTORY);

@@ -285,7 +285,8 @@ private:
     void write_status(const std::string& name, int code) {
         std::string tmp = "." + name + ".tmp", text = std::to_string(code) + "\n";
         int dir = config_.status_dir.get();
-        UniqueFd fd(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+        UniqueFd fd(::openat(dir, tmp.c_str(),
+                             O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!fd) throw system_error("cannot write the status of app \"" + name + "\"");
         write_all(fd.get(), text);
         fd.reset();

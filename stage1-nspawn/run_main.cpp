@@ -107,15 +107,18 @@ std::optional<IdShift> pod_id_shift(const Pod& pod) {
             throw Error("--private-users needs the pod's own copy of each app's tree, and app \"" +
                         app.name + "\" has none (run the pod with --no-overlay)");
     if (::access((pod.dir() / "private-users-prepared").c_str(), F_OK) != 0)
-        throw Error("--private-users: the pod's trees were not shifted for a user namespace "
-                    "(private-users-prepared is missing)");
-    if (const char* why = user_namespaces_unavailable()) throw Error(std::string("--private-users: ") + why);
+        throw Error(
+            "--private-users: the pod's trees were not shifted for a user namespace "
+            "(private-users-prepared is missing)");
+    if (const char* why = user_namespaces_unavailable())
+        throw Error(std::string("--private-users: ") + why);
     return ids;
 }
 
 // Files this stage1 generated in the pod directory belong to the pod's root.
 void chown_to_pod_root(const stdfs::path& path, const IdShift& ids) {
-    if (::lchown(path.c_str(), ids.shift, ids.shift) != 0) throw system_error("cannot chown " + path.string());
+    if (::lchown(path.c_str(), ids.shift, ids.shift) != 0)
+        throw system_error("cannot chown " + path.string());
 }
 
 int run(int argc, char** argv) {
@@ -177,7 +180,8 @@ int run(int argc, char** argv) {
     for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
     for (auto& launch : config.apps)
         if (!o.interactive)
-            launch.log = fs::open_file(pod.log_file(launch.plan.name), O_WRONLY | O_CREAT | O_APPEND, 0640);
+            launch.log =
+                fs::open_file(pod.log_file(launch.plan.name), O_WRONLY | O_CREAT | O_APPEND, 0640);
     config.status_dir = fs::open_file(pod.dir() / "status", O_RDONLY | O_DIRECTORY);
     if (ids && ::fchown(config.status_dir.get(), ids->shift, ids->shift) != 0)
         throw system_error("cannot hand the status directory to the pod's root");
