@@ -13,6 +13,8 @@ nlohmann::json RunOptions::to_json() const {
                         {"engine", engine}};
     j["memory"] = memory ? nlohmann::json(*memory) : nlohmann::json(nullptr);
     j["cpuMillis"] = cpu_millis ? nlohmann::json(*cpu_millis) : nlohmann::json(nullptr);
+    j["privateUsers"] =
+        private_users.empty() ? nlohmann::json(nullptr) : nlohmann::json(private_users);
     return j;
 }
 
@@ -29,6 +31,8 @@ RunOptions RunOptions::from_json(const nlohmann::json& j) {
     if (j.contains("memory") && j["memory"].is_number_unsigned()) o.memory = j["memory"].get<uint64_t>();
     if (j.contains("cpuMillis") && j["cpuMillis"].is_number_unsigned())
         o.cpu_millis = j["cpuMillis"].get<uint64_t>();
+    if (j.contains("privateUsers") && j["privateUsers"].is_string())
+        o.private_users = j["privateUsers"].get<std::string>();
     return o;
 }
 

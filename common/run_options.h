@@ -22,6 +22,8 @@ struct RunOptions {
     std::string engine;
     std::optional<uint64_t> memory;      // sum of the apps' memory limits, bytes
     std::optional<uint64_t> cpu_millis;  // sum of the apps' CPU limits
+    // "SHIFT:COUNT" (common/id_shift.h) when the pod runs in a user namespace, else empty.
+    std::string private_users;
 
     nlohmann::json to_json() const;
     static RunOptions from_json(const nlohmann::json& j);

@@ -40,9 +40,9 @@ Stage1RunArgs parse_stage1_run_args(int argc, char** argv) {
         else if (arg == "--disable-paths") a.disable_paths = true;
         else if (arg == "--disable-seccomp") a.disable_seccomp = true;
         else if (take(arg, "--engine", v)) a.engine = v;
+        else if (take(arg, "--private-users", v)) a.private_users = v;
         else if (take(arg, "--local-config", v) || take(arg, "--mds-token", v) ||
-                 take(arg, "--private-users", v) || take(arg, "--dns-conf-mode", v) ||
-                 take(arg, "--ipc", v)) {
+                 take(arg, "--dns-conf-mode", v) || take(arg, "--ipc", v)) {
             // rkt's ABI flags that this stage1 accepts and ignores.
         } else if (arg.rfind("--", 0) == 0) {
             throw Error("unknown flag " + arg);

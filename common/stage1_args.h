@@ -17,6 +17,7 @@ struct Stage1RunArgs {
     bool disable_paths = false;
     bool disable_seccomp = false;
     std::string engine;  // kvm only
+    std::string private_users;  // --private-users=SHIFT:COUNT (nspawn only; others refuse it)
     std::string uuid;
     int lock_fd = -1;    // from RKT_LOCK_FD
 };

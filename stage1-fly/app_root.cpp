@@ -51,11 +51,16 @@ void build_app_root(const stdfs::path& pod_dir, const PodManifest& pod, const Ru
     stdfs::path base = pod_dir / "apps" / app.name;
     stdfs::path root = app_root_path(pod_dir, app.name);
     fs::make_dirs(root);
-    stdfs::path lower = pod_files::app_image_tree(pod_dir, app.name);
-    if (app.read_only_rootfs) {
+    // appsinfo/<app>/rootfs: a symlink to the store's tree (overlaid), or with --no-overlay the
+    // pod's own copy, which is the app's root as it is.
+    stdfs::path tree = pod_dir / "appsinfo" / app.name / "rootfs";
+    bool pod_copy = !stdfs::is_symlink(tree) && stdfs::is_directory(tree);
+    stdfs::path lower = pod_copy ? tree : pod_files::app_image_tree(pod_dir, app.name);
+    if (app.read_only_rootfs || pod_copy) {
         mount_checked(lower.string(), root.string(), nullptr, MS_BIND | MS_REC, "", "the app's rootfs");
-        mount_checked("", root.string(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, "",
-                      "the app's rootfs read-only");
+        if (app.read_only_rootfs)
+            mount_checked("", root.string(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, "",
+                          "the app's rootfs read-only");
     } else {
         fs::make_dirs(base / "upper");
         fs::make_dirs(base / "work");

@@ -1,6 +1,7 @@
 // The fly stage1's view of an app: its root filesystem (an overlay of the image tree with a
-// per-pod upper layer), host /dev, /proc and /sys, a private /tmp and the app's volumes, all in
-// a private mount namespace so nothing outlives the app.
+// per-pod upper layer, or the pod's own copy of the tree with --no-overlay), host /dev, /proc and
+// /sys, a private /tmp and the app's volumes, all in a private mount namespace so nothing outlives
+// the app.
 #pragma once
 
 #include <filesystem>

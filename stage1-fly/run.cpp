@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
     return rkt::run_main("stage1", [&] {
         auto args = rkt::parse_stage1_run_args(argc, argv);
         rkt::log::set_debug(args.debug);
+        if (!args.private_users.empty())
+            throw rkt::Error(
+                "--private-users is not supported by the fly stage1 (it shares the "
+                "host's namespaces); use --stage1=nspawn");
         // The pod lock stays in this process only: the app must not hold an fd of the pod dir.
         ::fcntl(args.lock_fd, F_SETFD, FD_CLOEXEC);
         std::filesystem::path pod_dir = std::filesystem::current_path();

@@ -62,6 +62,10 @@ struct ControlSocketFile {
 
 int run(int argc, char** argv) {
     Stage1RunArgs args = parse_stage1_run_args(argc, argv);
+    if (!args.private_users.empty())
+        throw Error(
+            "--private-users is not supported by the kvm stage1 (the VM is the pod's isolation "
+            "boundary)");
     stdfs::path pod_dir = stdfs::current_path();
     if (pod_dir.filename() != args.uuid)
         throw Error("the current directory " + pod_dir.string() + " is not the directory of pod " +

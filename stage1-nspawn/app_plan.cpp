@@ -87,11 +87,16 @@ AppPlan plan_app(const Pod& pod, const RuntimeApp& app, const EtcFiles& etc,
         AppPlan plan;
         plan.name = app.name;
         plan.tree = pod.app_tree(app.name);
-        stdfs::path overlay = pod.overlay_dir(app.name);
-        plan.upper = overlay / "upper";
-        plan.work = overlay / "work";
-        plan.root = overlay / "rootfs";
-        for (const auto& p : {plan.tree, plan.upper, plan.work}) check_overlay_path(p);
+        plan.pod_copy = pod.app_tree_is_copy(app.name);
+        if (plan.pod_copy) {
+            plan.root = plan.tree;
+        } else {
+            stdfs::path overlay = pod.overlay_dir(app.name);
+            plan.upper = overlay / "upper";
+            plan.work = overlay / "work";
+            plan.root = overlay / "rootfs";
+            for (const auto& p : {plan.tree, plan.upper, plan.work}) check_overlay_path(p);
+        }
         plan.read_only_rootfs = app.read_only_rootfs;
 
         plan.policy = isolation::policy_for_app(app.app, insecure);
@@ -137,7 +142,7 @@ AppPlan plan_app(const Pod& pod, const RuntimeApp& app, const EtcFiles& etc,
     });
 }
 
-void prepare_shared_volumes(const Pod& pod) {
+void prepare_shared_volumes(const Pod& pod, const std::optional<IdShift>& shift) {
     for (const auto& vol : pod.manifest().volumes) {
         if (vol.kind != "empty") continue;
         std::string mode_text = vol.mode.empty() ? "0755" : vol.mode;
@@ -159,7 +164,15 @@ void prepare_shared_volumes(const Pod& pod) {
             throw system_error("cannot create " + dir.string());
         UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd) throw system_error("cannot open " + dir.string());
-        if (::fchown(fd.get(), vol.uid, vol.gid) != 0)
+        uid_t uid = vol.uid;
+        gid_t gid = vol.gid;
+        if (shift) {
+            with_context("volume \"" + vol.name + "\"", [&] {
+                uid = shift->to_host(vol.uid);
+                gid = shift->to_host(vol.gid);
+            });
+        }
+        if (::fchown(fd.get(), uid, gid) != 0)
             throw system_error("cannot set the owner of " + dir.string());
         if (::fchmod(fd.get(), mode) != 0)
             throw system_error("cannot set the mode of " + dir.string());

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/id_shift.h"
 #include "common/isolation.h"
 #include "stage1-nspawn/etc_files.h"
 #include "stage1-nspawn/pod.h"
@@ -29,7 +31,8 @@ struct ExecPlan {
 
 struct AppPlan {
     std::string name;
-    stdfs::path tree;   // the rendered image: the overlay's lower layer
+    stdfs::path tree;       // the rendered image: the overlay's lower layer, or the pod's copy
+    bool pod_copy = false;  // `tree` is the pod's own copy (--no-overlay): the root as it is
     stdfs::path upper;  // overlay upper and work directories, in the pod directory
     stdfs::path work;
     stdfs::path root;  // where the overlay is mounted (in the app's own mount namespace)
@@ -51,8 +54,9 @@ AppPlan plan_app(const Pod& pod, const RuntimeApp& app, const EtcFiles& etc,
 std::vector<std::string> app_environment(const RuntimeApp& app, const isolation::Identity& id,
                                          bool interactive);
 
-// Creates the pod's kind=empty volumes in sharedVolumes/ with their mode, uid and gid.
-void prepare_shared_volumes(const Pod& pod);
+// Creates the pod's kind=empty volumes in sharedVolumes/ with their mode, uid and gid; in a
+// user namespace (`shift`) the uid and gid are the pod's, moved to the host's by the shift.
+void prepare_shared_volumes(const Pod& pod, const std::optional<IdShift>& shift = std::nullopt);
 
 // The insecure options of a pod: run-options.json's, plus those the run flags add.
 isolation::InsecureOptions insecure_options(const RunOptions& options);

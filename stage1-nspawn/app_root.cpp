@@ -48,11 +48,37 @@ void make_read_only(int root_fd, const std::string& target, bool recursive) {
              nullptr, target + " read-only");
 }
 
-void make_device(int dev_fd, const char* name, unsigned major, unsigned minor) {
+// In a user namespace no device node can be made (and a tmpfs mounted there ignores them):
+// the host's node is bound onto an empty file instead, as LXC does.
+void make_device(int dev_fd, const char* name, unsigned major, unsigned minor,
+                 bool user_namespace) {
+    if (user_namespace) {
+        int fd = ::openat(dev_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) throw system_error(std::string("cannot create /dev/") + name);
+        ::close(fd);
+        UniqueFd target(::openat(dev_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        std::string host = std::string("/dev/") + name;
+        do_mount(host.c_str(), fd_path(target.get()), nullptr, MS_BIND, nullptr, host);
+        return;
+    }
     if (::mknodat(dev_fd, name, S_IFCHR | 0666, makedev(major, minor)) != 0)
         throw system_error(std::string("cannot create /dev/") + name);
     if (::fchmodat(dev_fd, name, 0666, 0) != 0)
         throw system_error(std::string("cannot set the mode of /dev/") + name);
+}
+
+// Attaches a detached mount (open_tree) on `target_fd`.
+void attach(int mount_fd, int target_fd, const std::string& what) {
+    if (::syscall(SYS_move_mount, mount_fd, "", target_fd, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        throw system_error("cannot mount " + what);
+}
+
+UniqueFd detached_clone(const stdfs::path& source, bool recursive, const std::string& what) {
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+    UniqueFd fd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), flags)));
+    if (!fd) throw system_error("cannot take " + what + " (" + source.string() + ") to mount it");
+    return fd;
 }
 
 void make_symlink(int dev_fd, const char* target, const char* name) {
@@ -60,17 +86,17 @@ void make_symlink(int dev_fd, const char* target, const char* name) {
         throw system_error(std::string("cannot create /dev/") + name);
 }
 
-void setup_dev(int root_fd, bool interactive) {
+void setup_dev(int root_fd, bool interactive, bool user_namespace) {
     rootfs::Resolved dev = rootfs::resolve(root_fd, "/dev", rootfs::Create::kDirectory);
     do_mount("tmpfs", fd_path(dev.fd.get()), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k",
              "/dev");
     UniqueFd dev_fd = rootfs::open(root_fd, "/dev", O_RDONLY | O_DIRECTORY);
-    make_device(dev_fd.get(), "null", 1, 3);
-    make_device(dev_fd.get(), "zero", 1, 5);
-    make_device(dev_fd.get(), "full", 1, 7);
-    make_device(dev_fd.get(), "random", 1, 8);
-    make_device(dev_fd.get(), "urandom", 1, 9);
-    make_device(dev_fd.get(), "tty", 5, 0);
+    make_device(dev_fd.get(), "null", 1, 3, user_namespace);
+    make_device(dev_fd.get(), "zero", 1, 5, user_namespace);
+    make_device(dev_fd.get(), "full", 1, 7, user_namespace);
+    make_device(dev_fd.get(), "random", 1, 8, user_namespace);
+    make_device(dev_fd.get(), "urandom", 1, 9, user_namespace);
+    make_device(dev_fd.get(), "tty", 5, 0, user_namespace);
     for (const char* dir : {"pts", "shm"})
         if (::mkdirat(dev_fd.get(), dir, 0755) != 0)
             throw system_error(std::string("cannot create /dev/") + dir);
@@ -100,7 +126,7 @@ void setup_dev(int root_fd, bool interactive) {
     }
 }
 
-void mount_volume(int root_fd, const MountPlan& m) {
+void mount_volume(int root_fd, const MountPlan& m, int source_fd) {
     rootfs::Resolved target = with_context("mount target " + m.target, [&] {
         return rootfs::resolve(root_fd, m.target,
                                m.directory ? rootfs::Create::kDirectory : rootfs::Create::kFile);
@@ -110,29 +136,73 @@ void mount_volume(int root_fd, const MountPlan& m) {
     if (m.directory != S_ISDIR(st.st_mode))
         throw Error("cannot mount " + m.source.string() + " on " + m.target + ": one is a " +
                     "directory and the other is not");
-    do_mount(m.source.c_str(), fd_path(target.fd.get()), nullptr,
-             MS_BIND | (m.recursive ? MS_REC : 0), nullptr, m.source.string() + " on " + m.target);
+    attach(source_fd, target.fd.get(), m.source.string() + " on " + m.target);
     if (m.read_only) make_read_only(root_fd, m.target, m.recursive);
 }
 
 }  // namespace
 
-void enter_app_root(const AppPlan& plan, bool interactive) {
-    for (const auto& dir : {plan.upper, plan.work, plan.root}) fs::make_dirs(dir);
-    std::string options = "lowerdir=" + plan.tree.string() + ",upperdir=" + plan.upper.string() +
-                          ",workdir=" + plan.work.string();
-    do_mount("overlay", plan.root.string(), "overlay", 0, options.c_str(),
-             "the overlay of the app's image on " + plan.root.string());
-    UniqueFd root = fs::open_file(plan.root, O_RDONLY | O_DIRECTORY);
+AppRootSources AppRootSources::open(const AppPlan& plan, bool no_devices) {
+    AppRootSources s;
+    if (plan.pod_copy) {
+        s.tree = fs::open_file(plan.tree, O_PATH | O_DIRECTORY);
+        s.tree_mount = detached_clone(plan.tree, false, "the app's tree");
+        if (no_devices) {
+            mount_attr attr{};
+            attr.attr_set = MOUNT_ATTR_NODEV;
+            if (::syscall(SYS_mount_setattr, s.tree_mount.get(), "", AT_EMPTY_PATH, &attr,
+                          sizeof attr) != 0)
+                throw system_error("cannot make the app's tree nodev");
+        }
+    }
+    for (const auto& m : plan.mounts)
+        s.mounts.push_back(detached_clone(m.source, m.recursive, "the source of " + m.target));
+    return s;
+}
+
+void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
+                    const RootOptions& options) {
+    // The pod's copy is mounted on itself: the working directory, which unshare carries into
+    // the new namespace, is the one place there that needs no path (the pod's root may not
+    // search the pod directory).
+    if (plan.pod_copy && ::fchdir(sources.tree.get()) != 0)
+        throw system_error("cannot enter the app's tree");
+    if (::unshare(CLONE_NEWNS) != 0) throw system_error("cannot create a mount namespace");
+    // Mounts of the host still reach the app; the app's never reach the host.
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
+        throw system_error("cannot make the app's mounts private");
+    UniqueFd root;
+    if (plan.pod_copy) {
+        if (::syscall(SYS_move_mount, sources.tree_mount.get(), "", AT_FDCWD, "",
+                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw system_error("cannot mount the app's tree " + plan.tree.string());
+        root =
+            UniqueFd(::openat(sources.tree_mount.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root) throw system_error("cannot open the app's root");
+    } else {
+        for (const auto& dir : {plan.upper, plan.work, plan.root}) fs::make_dirs(dir);
+        std::string overlay = "lowerdir=" + plan.tree.string() +
+                              ",upperdir=" + plan.upper.string() + ",workdir=" + plan.work.string();
+        do_mount("overlay", plan.root.string(), "overlay", 0, overlay.c_str(),
+                 "the overlay of the app's image on " + plan.root.string());
+        root = fs::open_file(plan.root, O_RDONLY | O_DIRECTORY);
+    }
 
     rootfs::Resolved proc = rootfs::resolve(root.get(), "/proc", rootfs::Create::kDirectory);
     do_mount("proc", fd_path(proc.fd.get()), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
              "/proc");
     rootfs::Resolved sys = rootfs::resolve(root.get(), "/sys", rootfs::Create::kDirectory);
-    do_mount("sysfs", fd_path(sys.fd.get()), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-             nullptr, "/sys");
-    setup_dev(root.get(), interactive);
-    for (const auto& m : plan.mounts) mount_volume(root.get(), m);
+    if (::mount("sysfs", fd_path(sys.fd.get()).c_str(), "sysfs",
+                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        // A user namespace may mount a sysfs only for a network namespace it owns: with the
+        // host's network the host's /sys is bound, read-only.
+        if (!(options.user_namespace && errno == EPERM)) throw system_error("cannot mount /sys");
+        do_mount("/sys", fd_path(sys.fd.get()), nullptr, MS_BIND | MS_REC, nullptr, "/sys");
+        make_read_only(root.get(), "/sys", true);
+    }
+    setup_dev(root.get(), options.interactive, options.user_namespace);
+    for (size_t i = 0; i < plan.mounts.size(); ++i)
+        mount_volume(root.get(), plan.mounts[i], sources.mounts.at(i).get());
     if (plan.read_only_rootfs) {
         mount_attr attr{};
         attr.attr_set = MOUNT_ATTR_RDONLY;

@@ -1,18 +1,40 @@
-// An app's root file system, made in the app's own mount namespace: the overlay of its image,
-// /proc, /sys, a minimal /dev, its volumes and /etc files; then pivot_root into it.
+// An app's root file system, made in the app's own mount namespace: the overlay of its image (or
+// the pod's copy of it), /proc, /sys, a minimal /dev, its volumes and /etc files; then
+// pivot_root into it.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "stage1-nspawn/app_plan.h"
 
 namespace rkt::nspawn {
 
-// Call in a fresh mount namespace (unshare(CLONE_NEWNS)) of a process inside the pod's PID
-// namespace (so that /proc shows the pod). Afterwards "/" is the app's root. Throws an Error
-// naming the mount that failed; a mount target that leads out of the root is refused.
-void enter_app_root(const AppPlan& plan, bool interactive);
+// What an app's root is made from, taken by `run` while it has the host's privileges: with
+// --private-users the app's process mounts as the pod's root, which may not reach the pod
+// directory or a volume's source by path. Mount sources are detached clones (open_tree), which
+// the app attaches in its own mount namespace.
+struct AppRootSources {
+    UniqueFd tree;                 // plan.pod_copy: the pod's copy of the tree (O_PATH)
+    UniqueFd tree_mount;           // plan.pod_copy: a detached clone of it, to be the root
+    std::vector<UniqueFd> mounts;  // a detached clone of each plan.mounts[i].source
+
+    // `no_devices`: the root is mounted nodev (a pod in a user namespace owns its tree, device
+    // nodes included).
+    static AppRootSources open(const AppPlan& plan, bool no_devices);
+};
+
+struct RootOptions {
+    bool interactive = false;
+    bool user_namespace = false;  // the process is the root of the pod's user namespace
+};
+
+// Call in a process inside the pod's PID namespace (so that /proc shows the pod): makes the
+// app's own mount namespace (a slave of the host's), mounts its root and pivots into it.
+// Afterwards "/" is the app's root. Throws an Error naming the mount that failed; a mount
+// target that leads out of the root is refused.
+void enter_app_root(const AppPlan& plan, const AppRootSources& sources, const RootOptions& options);
 
 // argv[0] as execve wants it: unchanged when it holds a '/', else looked up in the PATH of
 // `env` inside the current root. Throws an Error naming the program when it is not found.

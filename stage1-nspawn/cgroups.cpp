@@ -293,4 +293,16 @@ bool join_cgroups(const std::vector<std::string>& join_files) noexcept {
     return true;
 }
 
+std::vector<UniqueFd> open_cgroup_join_files(const std::vector<stdfs::path>& join_files) {
+    std::vector<UniqueFd> fds;
+    for (const auto& file : join_files) fds.push_back(fs::open_file(file, O_WRONLY));
+    return fds;
+}
+
+bool join_cgroups(const std::vector<UniqueFd>& join_fds) noexcept {
+    for (const auto& fd : join_fds)
+        if (::write(fd.get(), "0", 1) != 1) return false;
+    return true;
+}
+
 }  // namespace rkt::nspawn

@@ -9,6 +9,8 @@
 // controller) the v1 hierarchies of memory, cpu and pids are used.
 #pragma once
 
+#include "common/unique_fd.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -78,5 +80,11 @@ private:
 // of this stage1 does when it joins) to each of PodCgroups' join files. Returns false and sets
 // errno on failure; it allocates nothing, so a forked child can call it.
 bool join_cgroups(const std::vector<std::string>& join_files) noexcept;
+
+// The same through descriptors `run` opened (for writing) while it had the host's privileges:
+// a process in the pod's user namespace cannot open the host root's cgroup files, and the
+// kernel checks the opener's credentials. The pod's cgroups are never handed to its root.
+std::vector<UniqueFd> open_cgroup_join_files(const std::vector<stdfs::path>& join_files);
+bool join_cgroups(const std::vector<UniqueFd>& join_fds) noexcept;
 
 }  // namespace rkt::nspawn

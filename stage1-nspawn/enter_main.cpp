@@ -1,7 +1,8 @@
 // stage1 `enter` (nspawn): runs a command in an app's context with the app's own isolation —
 // its namespaces (the pod's PID, UTS, IPC and network namespaces, the app's mount namespace),
-// its cgroups, user and groups, capabilities, seccomp filter and no_new_privs. (rkt's enter gave
-// full capabilities and no filter: CVE-2019-10144/10145/10147.)
+// its cgroups, user and groups, capabilities, seccomp filter and no_new_privs, and the pod's user
+// namespace when it has one (--private-users). (rkt's enter gave full capabilities and no
+// filter: CVE-2019-10144/10145/10147.)
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sched.h>
@@ -83,10 +84,14 @@ void join_namespace(const std::string& path, int type) {
 }
 
 [[noreturn]] void exec_child(const std::vector<std::string>& command, const ExecPlan& plan,
-                             const isolation::PreparedIsolation& isolation) {
+                             const isolation::PreparedIsolation& isolation, int user_ns) {
     isolation::Failure f;
     std::string program;
     try {
+        // Last, after every other namespace (joined with the host's privileges): the pod's
+        // user namespace, whose ids the app's identity is in.
+        if (user_ns >= 0 && ::setns(user_ns, CLONE_NEWUSER) != 0)
+            throw system_error("cannot join the pod's user namespace");
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -137,6 +142,11 @@ int enter(int argc, char** argv) {
     ::prctl(PR_SET_DUMPABLE, 0);
     std::string init_ns = "/proc/" + std::to_string(*init) + "/ns/";
     UniqueFd mnt = fs::open_file("/proc/" + std::to_string(target) + "/ns/mnt", O_RDONLY);
+    // A pod run with --private-users: the app is in a user namespace of its own.
+    UniqueFd user_ns;
+    std::string app_user_ns = "/proc/" + std::to_string(target) + "/ns/user";
+    if (namespace_inode(app_user_ns) != namespace_inode("/proc/self/ns/user"))
+        user_ns = fs::open_file(app_user_ns, O_RDONLY);
     std::vector<std::string> procs;
     for (const auto& p : cgroups.app_join_files(app.name)) procs.push_back(p.string());
     if (!join_cgroups(procs)) throw system_error("cannot join the app's cgroups");
@@ -159,7 +169,7 @@ int enter(int argc, char** argv) {
 
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork");
-    if (pid == 0) exec_child(flags.command, plan, prepared);
+    if (pid == 0) exec_child(flags.command, plan, prepared, user_ns ? user_ns.get() : -1);
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGQUIT, SIG_IGN);
     int status = 0;

@@ -49,8 +49,14 @@ stdfs::path Pod::app_tree(const std::string& name) const {
     stdfs::path real = stdfs::canonical(link, ec);
     if (ec || !stdfs::is_directory(real, ec))
         throw Error("app \"" + name + "\": " + link.string() +
-                    " is not a directory (stage0 links it to the rendered image)");
+                    " is not a directory (stage0 links it to the rendered image or copies it)");
     return real;
+}
+
+bool Pod::app_tree_is_copy(const std::string& name) const {
+    std::error_code ec;
+    auto st = stdfs::symlink_status(dir_ / "appsinfo" / name / "rootfs", ec);
+    return !ec && st.type() == stdfs::file_type::directory;
 }
 
 std::optional<pid_t> Pod::running_init_pid() const {

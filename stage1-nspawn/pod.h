@@ -30,8 +30,12 @@ public:
     RunOptions& options() { return options_; }
 
     const RuntimeApp& app(const std::string& name) const;
-    // The rendered tree of an app (appsinfo/<app>/rootfs, a symlink), as a real directory path.
+    // The rendered tree of an app (appsinfo/<app>/rootfs: a symlink to the store's tree, or the
+    // pod's own copy with --no-overlay), as a real directory path.
     stdfs::path app_tree(const std::string& name) const;
+    // Whether appsinfo/<app>/rootfs is the pod's own copy (a directory, not a symlink): the app's
+    // root as it is, with no overlay.
+    bool app_tree_is_copy(const std::string& name) const;
 
     // Files this stage1 keeps in the pod directory.
     stdfs::path overlay_dir(const std::string& app) const { return dir_ / "overlay" / app; }

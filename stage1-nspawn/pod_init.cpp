@@ -52,8 +52,9 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
 }
 
 // The app's process, from fork to execve. Errors go to `error_fd` as one line; exit 254.
-[[noreturn]] void app_child(const AppLaunch& app, bool interactive, int out_fd, int err_fd,
+[[noreturn]] void app_child(const AppLaunch& app, const RootOptions& root, int out_fd, int err_fd,
                             int devnull, int error_fd) {
+    bool interactive = root.interactive;
     try {
         sigset_t none;
         sigemptyset(&none);
@@ -62,12 +63,8 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
         for (int sig : {SIGPIPE, SIGQUIT}) ::signal(sig, SIG_DFL);
         // Its own session and process group, so that stopping it reaches its children too.
         if (!interactive) ::setsid();
-        if (!join_cgroups(app.cgroup_files)) throw system_error("cannot join the app's cgroups");
-        if (::unshare(CLONE_NEWNS) != 0) throw system_error("cannot create a mount namespace");
-        // Mounts of the host still reach the app; the app's never reach the host.
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
-            throw system_error("cannot make the app's mounts private");
-        enter_app_root(app.plan, interactive);
+        if (!join_cgroups(app.cgroup_fds)) throw system_error("cannot join the app's cgroups");
+        enter_app_root(app.plan, app.sources, root);
         if (!interactive) {
             if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 ||
                 ::dup2(err_fd, STDERR_FILENO) < 0)
@@ -107,7 +104,6 @@ public:
     explicit PodInit(PodInitConfig& config) : config_(config) {}
 
     int run() {
-        const Pod& pod = *config_.pod;
         if (!config_.interactive) ::setsid();
         ::signal(SIGPIPE, SIG_IGN);
         if (config_.interactive) {
@@ -144,11 +140,9 @@ public:
         ::close(config_.go_fd);
 
         devnull_ = fs::open_file("/dev/null", O_RDWR);
-        for (const auto& launch : config_.apps) {
+        for (auto& launch : config_.apps) {
             apps_.push_back(Running{&launch});
-            if (!config_.interactive)
-                apps_.back().log = fs::open_file(pod.log_file(launch.plan.name),
-                                                 O_WRONLY | O_CREAT | O_APPEND, 0640);
+            apps_.back().log = std::move(launch.log);
         }
         for (auto& app : apps_) {
             if (auto error = start(app)) {
@@ -164,7 +158,7 @@ public:
 
 private:
     struct Running {
-        const AppLaunch* launch;
+        AppLaunch* launch;
         pid_t pid = -1;
         bool running = false;
         UniqueFd out, err, log;
@@ -178,8 +172,11 @@ private:
         pid_t pid = ::fork();
         if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
         if (pid == 0)
-            app_child(*app.launch, config_.interactive, out_w.get(), err_w.get(), devnull_.get(),
-                      error_w.get());
+            app_child(*app.launch, {config_.interactive, config_.user_namespace}, out_w.get(),
+                      err_w.get(), devnull_.get(), error_w.get());
+        // The app took what it mounts; the pod init keeps no hold on it.
+        app.launch->sources = AppRootSources{};
+        app.launch->cgroup_fds.clear();
         app.pid = pid;
         app.running = true;
         error_w.reset();
@@ -273,8 +270,7 @@ private:
         const std::string& name = app.launch->plan.name;
         log::debug("app \"" + name + "\" exited with " + std::to_string(code));
         try {
-            fs::write_file_atomic(config_.pod->status_file(name), std::to_string(code) + "\n", 0644,
-                                  fs::Durability::kAtomicOnly);
+            write_status(name, code);
         } catch (const Error& e) {
             log::warn(e.what());
         }
@@ -282,6 +278,20 @@ private:
             first_failure_ = code;
             begin_stop(0);
         }
+    }
+
+    // status/<app>, written next to it and renamed into place through the directory's
+    // descriptor (the pod directory's path may be out of the pod init's reach).
+    void write_status(const std::string& name, int code) {
+        std::string tmp = "." + name + ".tmp", text = std::to_string(code) + "\n";
+        int dir = config_.status_dir.get();
+        UniqueFd fd(::openat(dir, tmp.c_str(),
+                             O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!fd) throw system_error("cannot write the status of app \"" + name + "\"");
+        write_all(fd.get(), text);
+        fd.reset();
+        if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0)
+            throw system_error("cannot write the status of app \"" + name + "\"");
     }
 
     void begin_stop(int signal) {

@@ -23,6 +23,7 @@
 #include "stage1-nspawn/network.h"
 #include "stage1-nspawn/pod.h"
 #include "stage1-nspawn/pod_init.h"
+#include "stage1-nspawn/user_namespace.h"
 
 namespace {
 
@@ -43,6 +44,7 @@ struct RunFlags {
     bool disable_capabilities = false;
     bool disable_paths = false;
     bool disable_seccomp = false;
+    std::optional<std::string> private_users;
     std::string uuid;
 };
 
@@ -57,6 +59,7 @@ RunFlags parse_flags(int argc, char** argv) {
     app.add_flag("--disable-capabilities-restriction", f.disable_capabilities);
     app.add_flag("--disable-paths", f.disable_paths);
     app.add_flag("--disable-seccomp", f.disable_seccomp);
+    app.add_option("--private-users", f.private_users);
     // Accepted for rkt's ABI; they change nothing here.
     app.add_option("--engine,--local-config,--mds-token,--dns-conf-mode,--ipc", ignored);
     app.add_option("uuid", f.uuid)->required();
@@ -93,6 +96,31 @@ int wait_for(pid_t pid) {
     return exit_code_from_wait_status(status);
 }
 
+// With --private-users: what the pod needs from the pod directory must be its own, shifted
+// copy (stage0 copies with --no-overlay and leaves private-users-prepared once it shifted).
+std::optional<IdShift> pod_id_shift(const Pod& pod) {
+    const std::string& range = pod.options().private_users;
+    if (range.empty()) return std::nullopt;
+    IdShift ids = with_context("--private-users", [&] { return IdShift::parse(range); });
+    for (const auto& app : pod.manifest().apps)
+        if (!pod.app_tree_is_copy(app.name))
+            throw Error("--private-users needs the pod's own copy of each app's tree, and app \"" +
+                        app.name + "\" has none (run the pod with --no-overlay)");
+    if (::access((pod.dir() / "private-users-prepared").c_str(), F_OK) != 0)
+        throw Error(
+            "--private-users: the pod's trees were not shifted for a user namespace "
+            "(private-users-prepared is missing)");
+    if (const char* why = user_namespaces_unavailable())
+        throw Error(std::string("--private-users: ") + why);
+    return ids;
+}
+
+// Files this stage1 generated in the pod directory belong to the pod's root.
+void chown_to_pod_root(const stdfs::path& path, const IdShift& ids) {
+    if (::lchown(path.c_str(), ids.shift, ids.shift) != 0)
+        throw system_error("cannot chown " + path.string());
+}
+
 int run(int argc, char** argv) {
     RunFlags flags = parse_flags(argc, argv);
     Pod pod = Pod::open_current(flags.uuid);
@@ -104,6 +132,7 @@ int run(int argc, char** argv) {
     if (flags.disable_capabilities) o.insecure_options.push_back("capabilities");
     if (flags.disable_paths) o.insecure_options.push_back("paths");
     if (flags.disable_seccomp) o.insecure_options.push_back("seccomp");
+    if (flags.private_users) o.private_users = *flags.private_users;
     log::set_debug(o.debug);
     int lock_fd = lock_fd_from_env();
     (void)lock_fd;  // kept open by this process and the pod init; the apps never get it
@@ -115,14 +144,24 @@ int run(int argc, char** argv) {
         throw Error("interactive mode needs exactly one app");
 
     // Everything that can be wrong is found here, before any process or cgroup exists.
+    std::optional<IdShift> ids = pod_id_shift(pod);
     EtcFiles etc = prepare_etc_files(pod, hostname, net.host);
-    prepare_shared_volumes(pod);
+    prepare_shared_volumes(pod, ids);
+    if (ids) {
+        // Generated files are the pod's own; the host's (--hosts-entry=host, --dns=host) are
+        // not shifted, as volumes are not.
+        for (const EtcFile* f : {&etc.hostname, &etc.hosts_fallback})
+            chown_to_pod_root(f->source, *ids);
+        for (const auto& f : {etc.hosts, etc.resolv_conf})
+            if (f && f->source.parent_path() == pod.etc_dir()) chown_to_pod_root(f->source, *ids);
+    }
     isolation::InsecureOptions insecure = insecure_options(o);
     PodInitConfig config;
     config.pod = &pod;
     config.hostname = hostname;
     config.private_network = !net.host;
     config.interactive = o.interactive;
+    config.user_namespace = ids.has_value();
     std::vector<std::string> names;
     std::vector<CgroupLimits> limits;
     for (const auto& app : pod.manifest().apps) {
@@ -133,16 +172,25 @@ int run(int argc, char** argv) {
         names.push_back(app.name);
         limits.push_back(
             {plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares});
-        config.apps.push_back({std::move(plan), std::move(prepared), {}});
+        AppRootSources sources = with_context("app \"" + app.name + "\"", [&] {
+            return AppRootSources::open(plan, ids.has_value());
+        });
+        config.apps.push_back({std::move(plan), std::move(prepared), {}, std::move(sources), {}});
     }
     for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
+    for (auto& launch : config.apps)
+        if (!o.interactive)
+            launch.log =
+                fs::open_file(pod.log_file(launch.plan.name), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    config.status_dir = fs::open_file(pod.dir() / "status", O_RDONLY | O_DIRECTORY);
+    if (ids && ::fchown(config.status_dir.get(), ids->shift, ids->shift) != 0)
+        throw system_error("cannot hand the status directory to the pod's root");
 
     PodCgroups cgroups = PodCgroups::create(PodCgroups::plan_for_this_process(pod.uuid()), names,
                                             limits, {o.memory, o.cpu_millis});
     cgroups.save(pod.cgroups_file());
     for (auto& launch : config.apps)
-        for (const auto& f : cgroups.app_join_files(launch.plan.name))
-            launch.cgroup_files.push_back(f.string());
+        launch.cgroup_fds = open_cgroup_join_files(cgroups.app_join_files(launch.plan.name));
     std::vector<std::string> init_files;
     for (const auto& f : cgroups.init_join_files()) init_files.push_back(f.string());
     if (!join_cgroups(init_files)) throw system_error("cannot join the pod's cgroup");
@@ -156,17 +204,24 @@ int run(int argc, char** argv) {
     // The pod init is the first process of a new PID namespace; this process stays outside it
     // (and forks any later helper, e.g. CNI plugins, in the host's).
     UniqueFd host_pid_ns = fs::open_file("/proc/self/ns/pid", O_RDONLY);
-    if (::unshare(CLONE_NEWPID) != 0) throw system_error("cannot create a PID namespace");
-    pid_t pid = ::fork();
+    pid_t pid;
+    if (ids) {
+        pid = fork_into_user_namespace(*ids);
+    } else {
+        if (::unshare(CLONE_NEWPID) != 0) throw system_error("cannot create a PID namespace");
+        pid = ::fork();
+    }
     if (pid < 0) throw system_error("cannot fork the pod init");
     if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the pod never outlives `run`
+        // After the pod init's change of credentials, which clears it: the pod never outlives
+        // `run`.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::close(go[1]);
         ::close(ready[0]);
         host_pid_ns.reset();
         pod_init_main(config);
     }
-    if (::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
+    if (!ids && ::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
         throw system_error("cannot return to the host's PID namespace");
     ::close(go[0]);
     ::close(ready[1]);

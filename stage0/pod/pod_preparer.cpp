@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/image_source.h"
+#include "stage0/pod/app_rootfs.h"
 #include "stage0/pod/pod_manifest_input.h"
 #include "stage0/pod/pod_spec_builder.h"
 
@@ -29,15 +30,11 @@ void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& ap
     }
     if (apps.empty() && flags.pod_manifest.empty())
         throw Error("must provide at least one image or specify the pod manifest");
-    if (flags.interactive && apps.size() > 1)
-        throw Error("interactive option only supports one image");
     for (const auto& n : flags.net) {
         if ((n == "none" || n == "host") && !flags.ports.empty())
             throw Error("--port flag does not work with '" + n + "' networking");
     }
     parse_pull_policy(flags.pull_policy);
-    if (flags.private_users && !flags.no_overlay)
-        throw Error("cannot use both overlay and user namespace: add --no-overlay");
 }
 
 RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& stage1) {
@@ -50,13 +47,14 @@ RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& s
     o.interactive = flags.interactive;
     o.debug = ctx.global.debug;
     o.engine = stage1.engine;
+    if (flags.private_users) o.private_users = choose_private_users().to_string();
     return o;
 }
 
 namespace {
 
 void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
-                     const std::vector<PodAppImage>& images) {
+                     const std::vector<PodAppImage>& images, bool copy_trees) {
     const stdfs::path& dir = p.pod.path;
     fs::write_file(dir / "pod-created", "");
     fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644,
@@ -69,15 +67,18 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
     if (!p.stage1.engine.empty()) fs::write_file(dir / "stage1-engine", p.stage1.engine + "\n");
     fs::make_dirs(dir / "status");
     fs::make_dirs(dir / "logs");
+    std::optional<IdShift> shift;
+    if (!p.run_options.private_users.empty()) shift = IdShift::parse(p.run_options.private_users);
     for (size_t i = 0; i < images.size(); ++i) {
         stdfs::path info = dir / "appsinfo" / manifest.apps[i].name;
         fs::make_dirs(info);
         fs::write_file(info / "manifest", images[i].image.config.to_json().dump(2));
-        if (!images[i].rootfs.empty()) stdfs::create_directory_symlink(images[i].rootfs, info / "rootfs", ec);
-        if (ec) throw Error("cannot link the app's rootfs: " + ec.message());
+        if (!images[i].rootfs.empty())
+            place_app_rootfs(images[i].rootfs, info / "rootfs", copy_trees, shift);
         if (!images[i].erofs.empty()) stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
         if (ec) throw Error("cannot link the app's image: " + ec.message());
     }
+    if (shift) mark_private_users_prepared(dir);
 }
 
 }  // namespace
@@ -93,6 +94,7 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
         throw Error("interactive option only supports one image");
     Stage1 stage1 = select_stage1(flags.stage1, ctx.global.local_config, ctx.global.system_config);
     stage1.entrypoint("run");  // fail early, before any image work, when it is not built
+    check_stage1_supports(flags, stage1);
 
     // Image gc waits while any pod is being prepared, so images cannot vanish under us before
     // the pod file that names them exists.
@@ -127,7 +129,7 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     p.run_options.memory = total_memory_limit(manifest);
     p.run_options.cpu_millis = total_cpu_limit(manifest);
     try {
-        write_pod_files(p, manifest, images);
+        write_pod_files(p, manifest, images, flags.no_overlay);
     } catch (...) {
         fs::remove_tree(p.pod.path);
         throw;

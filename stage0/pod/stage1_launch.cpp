@@ -20,6 +20,7 @@ void exec_stage1_run(const Stage1& stage1, const std::filesystem::path& pod_dir,
     for (size_t i = 0; i < o.net.size(); ++i) net += (i ? "," : "") + o.net[i];
     argv.push_back("--net=" + (net.empty() ? std::string("default") : net));
     if (o.interactive) argv.push_back("--interactive");
+    if (!o.private_users.empty()) argv.push_back("--private-users=" + o.private_users);
     if (!o.hostname.empty()) argv.push_back("--hostname=" + o.hostname);
     for (const auto& name : o.insecure_options) {
         if (name == "capabilities") argv.push_back("--disable-capabilities-restriction");
