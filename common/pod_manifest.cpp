@@ -152,7 +152,8 @@ AppSpec app_spec_from_json(const json& j) {
     app.working_directory = get_string(j, "workingDirectory", where, "");
     if (const json* env = get_array(j, "environment", where)) {
         for (const auto& e : *env)
-            app.environment.push_back({get_string(e, "name", where), get_string(e, "value", where)});
+            app.environment.push_back(
+                {get_string(e, "name", where), get_string(e, "value", where)});
     }
     app.isolators = isolators_from(j, where);
     if (const json* mps = get_array(j, "mountPoints", where)) {
@@ -248,11 +249,13 @@ PodManifest PodManifest::from_json(const json& j) {
             a.app = app_spec_from_json(ja.value("app", json::object()));
             if (const json* mounts = get_array(ja, "mounts", "app")) {
                 for (const auto& m : *mounts)
-                    a.mounts.push_back({get_string(m, "volume", "mount"), get_string(m, "path", "mount")});
+                    a.mounts.push_back(
+                        {get_string(m, "volume", "mount"), get_string(m, "path", "mount")});
             }
             a.read_only_rootfs = get_bool(ja, "readOnlyRootFS", "app", false);
             a.annotations = annotations_from(ja, "app");
-            if (pm.find_app(a.name)) throw Error("pod manifest: duplicate app name \"" + a.name + "\"");
+            if (pm.find_app(a.name))
+                throw Error("pod manifest: duplicate app name \"" + a.name + "\"");
             pm.apps.push_back(std::move(a));
         }
     }
@@ -281,6 +284,21 @@ PodManifest PodManifest::parse(const std::string& text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded()) throw Error("pod manifest is not valid JSON");
     return from_json(j);
+}
+
+uint32_t empty_volume_mode(const Volume& vol) {
+    constexpr uint32_t kMaxMode = 07777;
+    if (vol.mode.empty()) return 0755;
+    uint32_t mode = 0;
+    for (char c : vol.mode) {
+        if (c < '0' || c > '7' || mode > kMaxMode)
+            throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode +
+                        "\" is not an octal mode such as 0755");
+        mode = mode * 8 + static_cast<uint32_t>(c - '0');
+    }
+    if (mode > kMaxMode)
+        throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode + "\" is too large");
+    return mode;
 }
 
 }  // namespace rkt

@@ -75,7 +75,7 @@ struct RuntimeApp {
 
 struct Volume {
     std::string name;
-    std::string kind;  // "host" or "empty"
+    std::string kind;    // "host" or "empty"
     std::string source;  // host only
     bool read_only = false;
     bool recursive = false;
@@ -83,6 +83,10 @@ struct Volume {
     uint32_t uid = 0;
     uint32_t gid = 0;
 };
+
+// An empty volume's mode from its octal text (none given: rkt's 0755), at most 07777; a bad
+// text is an error naming the volume, in the same words for every stage1.
+uint32_t empty_volume_mode(const Volume& vol);
 
 struct PodManifest {
     std::vector<RuntimeApp> apps;

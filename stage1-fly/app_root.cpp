@@ -17,14 +17,15 @@ namespace {
 
 void mount_checked(const std::string& source, const std::string& target, const char* type,
                    unsigned long flags, const std::string& data, const std::string& what) {
-    if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0)
+    if (::mount(source.c_str(), target.c_str(), type, flags,
+                data.empty() ? nullptr : data.c_str()) != 0)
         throw system_error("cannot mount " + what);
 }
 
 // Binds `source` onto `target` inside the root; read-only when asked.
 void bind_into(int root_fd, const std::string& source, const std::string& target, bool recursive,
                bool read_only, const std::string& what) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(source.c_str(), &st) != 0) throw system_error("cannot bind " + what + ": " + source);
     UniqueFd target_fd = S_ISDIR(st.st_mode) ? safe_path::make_dirs_beneath(root_fd, target)
                                              : safe_path::make_file_beneath(root_fd, target);
@@ -36,7 +37,8 @@ void bind_into(int root_fd, const std::string& source, const std::string& target
         // directory under it, so re-resolve the path).
         UniqueFd again = safe_path::open_beneath(root_fd, target, O_PATH);
         mount_checked("", safe_path::fd_path(again.get()), nullptr,
-                      MS_BIND | MS_REMOUNT | MS_RDONLY | (recursive ? MS_REC : 0), "", what + " read-only");
+                      MS_BIND | MS_REMOUNT | MS_RDONLY | (recursive ? MS_REC : 0), "",
+                      what + " read-only");
     }
 }
 
@@ -57,7 +59,8 @@ void build_app_root(const stdfs::path& pod_dir, const PodManifest& pod, const Ru
     bool pod_copy = !stdfs::is_symlink(tree) && stdfs::is_directory(tree);
     stdfs::path lower = pod_copy ? tree : pod_files::app_image_tree(pod_dir, app.name);
     if (app.read_only_rootfs || pod_copy) {
-        mount_checked(lower.string(), root.string(), nullptr, MS_BIND | MS_REC, "", "the app's rootfs");
+        mount_checked(lower.string(), root.string(), nullptr, MS_BIND | MS_REC, "",
+                      "the app's rootfs");
         if (app.read_only_rootfs)
             mount_checked("", root.string(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, "",
                           "the app's rootfs read-only");
@@ -79,25 +82,31 @@ void build_app_root(const stdfs::path& pod_dir, const PodManifest& pod, const Ru
                       "mode=1777", "/tmp");
     }
     if (options.dns.size() == 1 && options.dns[0] == "host")
-        bind_into(root_fd.get(), "/etc/resolv.conf", "/etc/resolv.conf", false, true, "/etc/resolv.conf");
+        bind_into(root_fd.get(), "/etc/resolv.conf", "/etc/resolv.conf", false, true,
+                  "/etc/resolv.conf");
     if (options.hosts_entries.size() == 1 && options.hosts_entries[0] == "host")
         bind_into(root_fd.get(), "/etc/hosts", "/etc/hosts", false, true, "/etc/hosts");
 
     for (const auto& m : app.mounts) {
         const Volume* v = pod.find_volume(m.volume);
-        if (!v) throw Error("app " + app.name + " mounts volume \"" + m.volume + "\", which the pod does not define");
+        if (!v)
+            throw Error("app " + app.name + " mounts volume \"" + m.volume +
+                        "\", which the pod does not define");
         std::string source = v->source;
         if (v->kind == "empty") {
             stdfs::path dir = pod_dir / "volumes" / v->name;
             if (!stdfs::exists(dir)) {
                 fs::make_dirs(dir);
-                ::chmod(dir.c_str(), static_cast<mode_t>(std::stoul(v->mode, nullptr, 8)));
-                if (::chown(dir.c_str(), v->uid, v->gid) != 0) throw system_error("cannot chown volume " + v->name);
+                if (::chmod(dir.c_str(), empty_volume_mode(*v)) != 0)
+                    throw system_error("cannot set the mode of volume " + v->name);
+                if (::chown(dir.c_str(), v->uid, v->gid) != 0)
+                    throw system_error("cannot chown volume " + v->name);
             }
             source = dir.string();
         }
         with_context("volume " + v->name, [&] {
-            bind_into(root_fd.get(), source, m.path, v->recursive, v->read_only, "volume " + v->name);
+            bind_into(root_fd.get(), source, m.path, v->recursive, v->read_only,
+                      "volume " + v->name);
         });
     }
 }

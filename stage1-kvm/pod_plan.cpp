@@ -143,22 +143,6 @@ void check_host_source(const Volume& vol) {
                     "single files");
 }
 
-// An empty volume's mode from the manifest's octal text; nothing given is rkt's 0755. The
-// words are the nspawn stage1's, so a bad --volume or pod manifest reads the same on both.
-uint32_t empty_volume_mode(const Volume& vol) {
-    if (vol.mode.empty()) return guest::kDefaultVolumeMode;
-    uint32_t mode = 0;
-    for (char c : vol.mode) {
-        if (c < '0' || c > '7' || mode > guest::kMaxVolumeMode)
-            throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode +
-                        "\" is not an octal mode such as 0755");
-        mode = mode * 8 + static_cast<uint32_t>(c - '0');
-    }
-    if (mode > guest::kMaxVolumeMode)
-        throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode + "\" is too large");
-    return mode;
-}
-
 // Every volume of the pod, mounted or not, is checked as the other stage1s check it.
 void check_volume(const Volume& vol) {
     if (!strings::is_valid_acname(vol.name))

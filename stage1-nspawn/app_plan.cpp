@@ -145,16 +145,7 @@ AppPlan plan_app(const Pod& pod, const RuntimeApp& app, const EtcFiles& etc,
 void prepare_shared_volumes(const Pod& pod, const std::optional<IdShift>& shift) {
     for (const auto& vol : pod.manifest().volumes) {
         if (vol.kind != "empty") continue;
-        std::string mode_text = vol.mode.empty() ? "0755" : vol.mode;
-        mode_t mode = 0;
-        for (char c : mode_text) {
-            if (c < '0' || c > '7' || mode > 07777)
-                throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode +
-                            "\" is not an octal mode such as 0755");
-            mode = mode * 8 + static_cast<mode_t>(c - '0');
-        }
-        if (mode > 07777)
-            throw Error("volume \"" + vol.name + "\": mode \"" + vol.mode + "\" is too large");
+        const mode_t mode = empty_volume_mode(vol);
         if (!strings::is_valid_acname(vol.name))
             throw Error("volume name \"" + vol.name + "\" is not valid (lower-case letters, " +
                         "digits and dashes)");

@@ -41,3 +41,28 @@ TEST(PodManifest, RejectsHostileInput) {
                      R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"},"app":{"exec":[1]}}]})"),
                  rkt::Error);
 }
+
+TEST(EmptyVolumeMode, ParsesOctalAndRefusesTheRest) {
+    rkt::Volume v;
+    v.name = "data";
+    v.mode = "";
+    EXPECT_EQ(rkt::empty_volume_mode(v), 0755u);
+    v.mode = "0700";
+    EXPECT_EQ(rkt::empty_volume_mode(v), 0700u);
+    v.mode = "4777";
+    EXPECT_EQ(rkt::empty_volume_mode(v), 04777u);
+    for (const char* bad : {"0abc", "-1", "8", "07 7", "0x1ff"}) {
+        v.mode = bad;
+        try {
+            rkt::empty_volume_mode(v);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const rkt::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("is not an octal mode"), std::string::npos)
+                << e.what();
+        }
+    }
+    v.mode = "17777";
+    EXPECT_THROW(rkt::empty_volume_mode(v), rkt::Error);
+    v.mode = std::string(40, '7');  // would overflow without the bound
+    EXPECT_THROW(rkt::empty_volume_mode(v), rkt::Error);
+}
