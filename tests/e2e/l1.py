@@ -32,8 +32,20 @@ KERNEL_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
 L1_TIMED_OUT = 124
 L1_FAILED = 125
 
-__all__ = ["run_in_l1", "require_l1", "l1_unavailable_reason", "L1_TIMED_OUT", "L1_FAILED",
-           "RUN_IN_L1"]
+# The L1 mounts fresh tmpfs file systems here, hiding the host's directories below them.
+L1_OWN_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
+
+__all__ = ["run_in_l1", "require_l1", "l1_unavailable_reason", "hidden_in_l1", "L1_TIMED_OUT",
+           "L1_FAILED", "RUN_IN_L1"]
+
+
+def hidden_in_l1(*paths: Union[str, os.PathLike]) -> list[Path]:
+    """Those of `paths` that the L1's own /tmp, /var/tmp or /run would hide (a checkout or a
+    build in `mktemp -d`), without those inside another: what to pass as `shares`."""
+    hidden = [Path(p).resolve() for p in paths]
+    hidden = [p for p in hidden if any(p.is_relative_to(d) for d in L1_OWN_DIRS)]
+    return [p for p in dict.fromkeys(hidden)
+            if not any(p != q and p.is_relative_to(q) for q in hidden)]
 
 
 def l1_unavailable_reason() -> Optional[str]:

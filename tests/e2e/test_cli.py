@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tarfile
+import tempfile
 
 import pytest
 
@@ -395,11 +397,16 @@ def test_fly_runs_exactly_one_app(rkt, fly, inspect_image):
 
 def test_not_root(rkt, inspect_image):
     harness.require_root()
-    for cmd in (["run", inspect_image.arg], ["prepare", inspect_image.arg], ["gc"],
-                ["rm", "x"], ["run-prepared", "x"], ["enter", "x"]):
-        res = rkt.run(*cmd, user=65534)
-        assert res.code == 254, repr(res)
-        assert "cannot run as unprivileged user" in res.err, repr(res)
+    # The checkout may lie under a directory only root can enter (a clone in `mktemp -d`): the
+    # unprivileged user runs a copy of the binary from a directory everyone can enter.
+    with tempfile.TemporaryDirectory(prefix="rkt-not-root-") as public:
+        os.chmod(public, 0o755)
+        unprivileged = harness.Rkt(shutil.copy2(rkt.binary, public), rkt.root)
+        for cmd in (["run", inspect_image.arg], ["prepare", inspect_image.arg], ["gc"],
+                    ["rm", "x"], ["run-prepared", "x"], ["enter", "x"]):
+            res = unprivileged.run(*cmd, user=65534)
+            assert res.code == 254, repr(res)
+            assert "cannot run as unprivileged user" in res.err, repr(res)
 
 
 # ---- kill -9 at any step: gc cleans up, the store stays consistent ------------------------------

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from harness import REPO
-from l1 import L1_FAILED, L1_TIMED_OUT, require_l1, run_in_l1
+from l1 import L1_FAILED, L1_TIMED_OUT, hidden_in_l1, require_l1, run_in_l1
 from stage1_pods import builtin_engine_probe, require_kvm_stage1
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,8 @@ def test_builtin_engine_pods_in_the_kvm_test_host(build_dir):
         [sys.executable, "-m", "pytest", "-q", "-k", "kvm-builtin or builtin_engine",
          "test_stage1_scenarios.py",
          "test_kvm.py"],
-        timeout=2400, cwd=REPO / "tests" / "e2e", env={"RKT_BUILD_DIR": str(build_dir)})
+        timeout=2400, cwd=REPO / "tests" / "e2e", shares=hidden_in_l1(REPO, build_dir),
+        env={"RKT_BUILD_DIR": str(build_dir)})
     tail = out[-8000:]
     assert code not in (L1_TIMED_OUT, L1_FAILED), tail
     assert code == 0, tail
