@@ -38,7 +38,7 @@ import oci_pack  # noqa: E402
 __all__ = ["REPO", "FIXTURES_DIR", "images", "oci_pack", "require", "have_command", "is_root",
            "have_kvm", "require_root", "require_kvm", "require_command", "find_build_dir",
            "stage1_dir", "stage1_built", "require_stage1", "ImageFixture", "pack", "Result",
-           "Rkt", "PtyProcess", "parse_key_values", "unmount_all_under", "DEFAULT_TIMEOUT"]
+           "Rkt", "PtyProcess", "parse_key_values", "one_error_line", "unmount_all_under", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 120.0
 # Pod states as `rkt list` prints them, longest first so that "exited garbage" wins over "exited".
@@ -447,6 +447,16 @@ class PtyProcess:
         if self._leader >= 0:
             os.close(self._leader)
             self._leader = -1
+
+
+def one_error_line(res: "Result", *needles: str):
+    """rkt's errors: exit 254 and one line on stderr that names the problem."""
+    assert res.code == 254, repr(res)
+    lines = [l for l in res.err.splitlines() if l.strip()]
+    assert len(lines) == 1, repr(res)
+    for n in needles:
+        assert n in lines[0], repr(res)
+    return lines[0]
 
 
 def parse_key_values(text: str) -> dict:

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 import harness
-from harness import images, oci_pack as op, pack, require_stage1
+from harness import images, oci_pack as op, one_error_line, pack, require_stage1
 
 FLY = "--stage1=fly"
 
@@ -22,16 +22,6 @@ FLY = "--stage1=fly"
 @pytest.fixture
 def fly(build_dir):
     require_stage1(build_dir, "fly")
-
-
-def one_error_line(res, *needles):
-    """rkt's errors: exit 254 and one line on stderr that names the problem."""
-    assert res.code == 254, repr(res)
-    lines = [l for l in res.err.splitlines() if l.strip()]
-    assert len(lines) == 1, repr(res)
-    for n in needles:
-        assert n in lines[0], repr(res)
-    return lines[0]
 
 
 def store_snapshot(rkt):

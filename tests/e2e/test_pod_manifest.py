@@ -10,7 +10,7 @@ import json
 import pytest
 
 import harness
-from harness import require_stage1
+from harness import one_error_line, require_stage1
 from stage1_pods import STAGE1S, line, remove_pods
 
 FLY = "--stage1=fly"
@@ -50,16 +50,6 @@ def write(rkt, doc, name="pod.json"):
     path = rkt.scratch / name
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc, indent=2))
     return path
-
-
-def one_error_line(res, *needles):
-    """rkt's errors: exit 254 and one line on stderr that names the problem."""
-    assert res.code == 254, repr(res)
-    lines = [l for l in res.err.splitlines() if l.strip()]
-    assert len(lines) == 1, repr(res)
-    for n in needles:
-        assert n in lines[0], repr(res)
-    return lines[0]
 
 
 def store_and_pods(rkt):
