@@ -41,7 +41,7 @@ if [[ -x ci/kvm-tests.sh ]]; then
   step "KVM tests"
   ./ci/kvm-tests.sh 2>&1 | tee /tmp/rkt-ctest-kvm.log
   rc=${PIPESTATUS[0]}
-  record "KVM tests" "$rc" "$(grep -E 'tests passed|tests failed|skipped:' /tmp/rkt-ctest-kvm.log | tail -1)"
+  record "KVM tests" "$rc" "$(grep -E 'tests passed|tests failed|skipped:' /tmp/rkt-ctest-kvm.log | tail -1 | sed 's/^KVM tests: //')"
 fi
 
 step "end-to-end tests"

@@ -8,6 +8,7 @@ namespace rkt::kvm {
 
 namespace {
 
+// `why_not_builtin` completes "the built-in VMM ..." in the notice; empty when QEMU was asked for.
 EngineChoice qemu(const vmm::EngineProbe& host_kvm, const std::string& why_not_builtin) {
     vmm::qemu::AccelOptions options;
     options.host_kvm = host_kvm;
@@ -15,7 +16,7 @@ EngineChoice qemu(const vmm::EngineProbe& host_kvm, const std::string& why_not_b
     bool kvm = accel.accel == vmm::qemu::Accel::kKvm;
     EngineChoice c{make_qemu_engine(kvm), ""};
     if (!why_not_builtin.empty()) {
-        c.notice = "the built-in VMM cannot run here (" + why_not_builtin + "); using QEMU" +
+        c.notice = "the built-in VMM " + why_not_builtin + "; using QEMU" +
                    (kvm ? "" : " with TCG (software emulation, slower)");
     } else if (!kvm) {
         c.notice = "QEMU uses TCG (software emulation, slower): " + accel.reason;
@@ -25,7 +26,7 @@ EngineChoice qemu(const vmm::EngineProbe& host_kvm, const std::string& why_not_b
 
 }  // namespace
 
-EngineChoice choose_engine(const std::string& requested) {
+EngineChoice choose_engine(const std::string& requested, bool host_volumes) {
     if (requested == "qemu") return qemu(vmm::probe_builtin_engine(), "");
     if (requested == "builtin") {
         vmm::EngineProbe probe = vmm::probe_builtin_engine();
@@ -36,8 +37,10 @@ EngineChoice choose_engine(const std::string& requested) {
     }
     if (requested == "auto" || requested.empty()) {
         vmm::EngineProbe probe = vmm::probe_builtin_engine();
-        if (probe.usable) return {make_builtin_engine(), ""};
-        return qemu(probe, probe.reason);
+        if (!probe.usable) return qemu(probe, "cannot run here (" + probe.reason + ")");
+        if (host_volumes)
+            return qemu(probe, "has no virtio-9p for the pod's host volumes (kind=host)");
+        return {make_builtin_engine(), ""};
     }
     throw Error("unknown engine \"" + requested + "\" (auto, builtin or qemu)");
 }

@@ -14,9 +14,10 @@ struct EngineChoice {
     std::string notice;  // empty when the engine is the one asked for, at full speed
 };
 
-// auto (or empty): the built-in VMM when this host's KVM can run an unmodified Linux guest,
-// else QEMU. builtin: the built-in VMM, or an Error saying why it cannot run here. qemu: QEMU.
-// QEMU uses KVM when it can, else TCG (said in the notice).
-EngineChoice choose_engine(const std::string& requested);
+// auto (or empty): the built-in VMM when this host's KVM can run an unmodified Linux guest and
+// the pod needs no host volumes (virtio-9p, which only QEMU has), else QEMU. builtin: the
+// built-in VMM, or an Error saying why it cannot run here. qemu: QEMU. QEMU uses KVM when it
+// can, else TCG (said in the notice).
+EngineChoice choose_engine(const std::string& requested, bool host_volumes);
 
 }  // namespace rkt::kvm

@@ -102,7 +102,7 @@ int run(int argc, char** argv) {
     stdfs::path initramfs =
         cached_initramfs(stage1_dir / "guest-init", {stage1_dir, data_dir / "cache" / "kvm"});
 
-    EngineChoice choice = choose_engine(o.engine);
+    EngineChoice choice = choose_engine(o.engine, !plan.shares.empty());
     if (!choice.notice.empty()) log::info(choice.notice);
     log::debug("running the pod with " + choice.engine->name() + ": " +
                std::to_string(plan.size.memory_mib) + " MiB, " + std::to_string(plan.size.vcpus) +

@@ -255,3 +255,20 @@ def test_host_volumes_on_the_builtin_engine_say_what_to_do(rkt, inspect_image, t
                  flags=(f"--volume=d,kind=host,source={tmp_path}", "--mount=volume=d,target=/d"))
     assert res.code == 254, repr(res)
     assert "need virtio-9p" in res.err and "--stage1=kvm-qemu" in res.err, repr(res)
+
+
+def test_stage1_kvm_takes_qemu_for_host_volumes_where_the_builtin_engine_runs(
+        rkt, inspect_image, tmp_path, build_dir):
+    # --stage1=kvm picks the engine: host volumes need virtio-9p, which only QEMU has, so such a
+    # pod runs on QEMU even where the built-in VMM could run it, and says so in one line.
+    (tmp_path / "msg").write_text("from the host")
+    res, _ = rkt.run_pod("--stage1=kvm", f"--volume=d,kind=host,source={tmp_path}",
+                         "--mount=volume=d,target=/d", inspect_image.arg, "--",
+                         "--read-file=/d/msg")
+    res.expect(0)
+    assert "from the host" in res.out, repr(res)
+    usable, _ = builtin_engine_usable(build_dir)
+    notices = [t for t in res.err.splitlines() if "built-in VMM" in t]
+    assert len(notices) == 1, repr(res)
+    if usable:
+        assert "has no virtio-9p for the pod's host volumes" in notices[0], repr(res)
