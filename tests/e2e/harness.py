@@ -449,10 +449,12 @@ class PtyProcess:
             self._leader = -1
 
 
-def one_error_line(res: "Result", *needles: str):
-    """rkt's errors: exit 254 and one line on stderr that names the problem."""
+def one_error_line(res: "Result", *needles: str, allow_warnings: bool = False):
+    """rkt's errors: exit 254 and one line on stderr that names the problem (besides lines
+    with "warning:" when `allow_warnings`, e.g. a registry reached over plain http)."""
     assert res.code == 254, repr(res)
-    lines = [l for l in res.err.splitlines() if l.strip()]
+    lines = [l for l in res.err.splitlines()
+             if l.strip() and not (allow_warnings and "warning:" in l)]
     assert len(lines) == 1, repr(res)
     for n in needles:
         assert n in lines[0], repr(res)

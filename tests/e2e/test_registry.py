@@ -19,18 +19,8 @@ from registry_harness import DockerRegistry
 pytestmark = pytest.mark.slow
 
 
-def error_lines(res) -> list:
-    """stderr lines that are not warnings."""
-    return [l for l in res.err.strip().splitlines() if "warning:" not in l]
-
-
 def expect_one_line_error(res, *fragments) -> str:
-    assert res.code == 254, repr(res)
-    lines = error_lines(res)
-    assert len(lines) == 1, repr(res)
-    for f in fragments:
-        assert f in lines[0], repr(res)
-    return lines[0]
+    return harness.one_error_line(res, *fragments, allow_warnings=True)
 
 
 def image_names(rkt) -> list:
