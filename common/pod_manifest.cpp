@@ -49,6 +49,21 @@ std::map<std::string, std::string> annotations_from(const json& j, const char* w
     return out;
 }
 
+// appc's user annotations and labels: a JSON object of strings.
+std::map<std::string, std::string> string_map_from(const json& j, const char* key,
+                                                   const char* where) {
+    std::map<std::string, std::string> out;
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return out;
+    if (!it->is_object()) throw Error(std::string(where) + ": \"" + key + "\" must be an object");
+    for (const auto& [k, v] : it->items()) {
+        if (!v.is_string())
+            throw Error(std::string(where) + ": \"" + key + "\" values must be strings");
+        out[k] = v.get<std::string>();
+    }
+    return out;
+}
+
 json annotations_to(const std::map<std::string, std::string>& m) {
     json arr = json::array();
     for (const auto& [k, v] : m) arr.push_back({{"name", k}, {"value", v}});
@@ -128,6 +143,8 @@ json app_spec_to_json(const AppSpec& app) {
             ports.push_back({{"name", p.name}, {"protocol", p.protocol}, {"port", p.port}});
         j["ports"] = ports;
     }
+    if (!app.user_annotations.empty()) j["userAnnotations"] = app.user_annotations;
+    if (!app.user_labels.empty()) j["userLabels"] = app.user_labels;
     return j;
 }
 
@@ -173,6 +190,8 @@ AppSpec app_spec_from_json(const json& j) {
             app.ports.push_back(ps);
         }
     }
+    app.user_annotations = string_map_from(j, "userAnnotations", where);
+    app.user_labels = string_map_from(j, "userLabels", where);
     return app;
 }
 

@@ -46,6 +46,9 @@ struct AppSpec {  // appc "app" section
     std::vector<Isolator> isolators;
     std::vector<MountPoint> mount_points;
     std::vector<PortSpec> ports;
+    // appc's free-form key/value pairs of the app (`--user-annotation`, `--user-label`).
+    std::map<std::string, std::string> user_annotations;
+    std::map<std::string, std::string> user_labels;
 
     const Isolator* find_isolator(const std::string& name) const;
     void set_isolator(const std::string& name, nlohmann::json value);

@@ -24,8 +24,8 @@ const std::vector<AppFlagSpec>& app_flag_specs() {
         {"environment", "set an environment variable for this app (NAME=VALUE)", false, true},
         {"mount", "mount a volume: volume=NAME,target=PATH", false, true},
         {"annotation", "app annotation NAME=VALUE", false, true},
-        {"user-annotation", "app annotation NAME=VALUE", false, true},
-        {"user-label", "app label NAME=VALUE", false, true},
+        {"user-annotation", "app user annotation NAME=VALUE (appc userAnnotations)", false, true},
+        {"user-label", "app user label NAME=VALUE (appc userLabels)", false, true},
     };
     return specs;
 }
@@ -52,6 +52,8 @@ void AppFlags::inherit(const AppFlags& d) {
     environment.insert(environment.begin(), d.environment.begin(), d.environment.end());
     mounts.insert(mounts.begin(), d.mounts.begin(), d.mounts.end());
     annotations.insert(annotations.begin(), d.annotations.begin(), d.annotations.end());
+    user_annotations.insert(user_annotations.begin(), d.user_annotations.begin(),
+                            d.user_annotations.end());
     user_labels.insert(user_labels.begin(), d.user_labels.begin(), d.user_labels.end());
 }
 
@@ -70,26 +72,48 @@ const AppFlagSpec* find_spec(const std::string& name) {
 }  // namespace
 
 void set_app_flag(AppFlags& f, const std::string& name, const std::string& value) {
-    if (name == "exec") f.exec = value;
-    else if (name == "name") f.name = value;
-    else if (name == "user") f.user = value;
-    else if (name == "group") f.group = value;
-    else if (name == "supplementary-gids") f.supplementary_gids = value;
-    else if (name == "working-dir") f.working_dir = value;
-    else if (name == "readonly-rootfs") f.readonly_rootfs = parse_bool(name, value);
-    else if (name == "memory") f.memory = value;
-    else if (name == "cpu") f.cpu = value;
-    else if (name == "cpu-shares") f.cpu_shares = value;
-    else if (name == "caps-retain" || name == "cap-retain") f.caps_retain = value;
-    else if (name == "caps-remove" || name == "cap-remove") f.caps_remove = value;
-    else if (name == "seccomp") f.seccomp = value;
-    else if (name == "oom-score-adj") f.oom_score_adj = value;
-    else if (name == "signature") f.signature = value;
-    else if (name == "environment") f.environment.push_back(value);
-    else if (name == "mount") f.mounts.push_back(value);
-    else if (name == "annotation" || name == "user-annotation") f.annotations.push_back(value);
-    else if (name == "user-label") f.user_labels.push_back(value);
-    else throw Error("unknown app flag --" + name);
+    if (name == "exec")
+        f.exec = value;
+    else if (name == "name")
+        f.name = value;
+    else if (name == "user")
+        f.user = value;
+    else if (name == "group")
+        f.group = value;
+    else if (name == "supplementary-gids")
+        f.supplementary_gids = value;
+    else if (name == "working-dir")
+        f.working_dir = value;
+    else if (name == "readonly-rootfs")
+        f.readonly_rootfs = parse_bool(name, value);
+    else if (name == "memory")
+        f.memory = value;
+    else if (name == "cpu")
+        f.cpu = value;
+    else if (name == "cpu-shares")
+        f.cpu_shares = value;
+    else if (name == "caps-retain" || name == "cap-retain")
+        f.caps_retain = value;
+    else if (name == "caps-remove" || name == "cap-remove")
+        f.caps_remove = value;
+    else if (name == "seccomp")
+        f.seccomp = value;
+    else if (name == "oom-score-adj")
+        f.oom_score_adj = value;
+    else if (name == "signature")
+        f.signature = value;
+    else if (name == "environment")
+        f.environment.push_back(value);
+    else if (name == "mount")
+        f.mounts.push_back(value);
+    else if (name == "annotation")
+        f.annotations.push_back(value);
+    else if (name == "user-annotation")
+        f.user_annotations.push_back(value);
+    else if (name == "user-label")
+        f.user_labels.push_back(value);
+    else
+        throw Error("unknown app flag --" + name);
 }
 
 std::vector<AppRequest> parse_app_args(const std::vector<std::string>& args,

@@ -25,10 +25,11 @@ struct AppFlags {
     std::optional<std::string> seccomp;
     std::optional<std::string> oom_score_adj;
     std::optional<std::string> signature;
-    std::vector<std::string> environment;      // --environment NAME=VALUE
-    std::vector<std::string> mounts;           // --mount volume=V,target=P
-    std::vector<std::string> annotations;      // --annotation / --user-annotation NAME=VALUE
-    std::vector<std::string> user_labels;      // --user-label NAME=VALUE
+    std::vector<std::string> environment;       // --environment NAME=VALUE
+    std::vector<std::string> mounts;            // --mount volume=V,target=P
+    std::vector<std::string> annotations;       // --annotation NAME=VALUE
+    std::vector<std::string> user_annotations;  // --user-annotation NAME=VALUE
+    std::vector<std::string> user_labels;       // --user-label NAME=VALUE
 
     // Fills every unset field of *this from `defaults`.
     void inherit(const AppFlags& defaults);

@@ -102,6 +102,19 @@ std::string ac_name(const json& j, const std::string& where) {
     return s;
 }
 
+// {"key": "value", ...}: appc's user annotations and labels.
+std::map<std::string, std::string> string_map(const json& j, const std::string& where) {
+    if (!j.is_object()) fail(where, "must be an object of strings");
+    if (j.size() > kMaxListItems)
+        fail(where, "has more than " + std::to_string(kMaxListItems) + " entries");
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : j.items()) {
+        if (key.empty() || key.size() > kMaxNameBytes) fail(where, "has an empty or oversized key");
+        out[key] = text(value, at(where, key), kMaxNameBytes);
+    }
+    return out;
+}
+
 // appc's acVersion is a semantic version below 1.0 (the spec never reached 1.0).
 bool is_appc_version(const std::string& v) {
     size_t pos = 0;
@@ -175,9 +188,10 @@ ManifestImageRef parse_image(const json& j, const std::string& where) {
 }
 
 void parse_app_section(const json& j, const std::string& where, AppIntent& a) {
-    const json& app = object(j, where,
-                             {"exec", "user", "group", "supplementaryGIDs", "workingDirectory",
-                              "environment", "isolators", "mountPoints", "ports", "eventHandlers"});
+    const json& app = object(
+        j, where,
+        {"exec", "user", "group", "supplementaryGIDs", "workingDirectory", "environment",
+         "isolators", "mountPoints", "ports", "eventHandlers", "userAnnotations", "userLabels"});
     if (const json* exec = field(app, "exec")) {
         std::string w = at(where, "exec");
         const json& arr = array(*exec, w);
@@ -218,6 +232,10 @@ void parse_app_section(const json& j, const std::string& where, AppIntent& a) {
             a.environment.push_back(std::move(var));
         }
     }
+    if (const json* v = field(app, "userAnnotations"))
+        a.user_annotations = string_map(*v, at(where, "userAnnotations"));
+    if (const json* v = field(app, "userLabels"))
+        a.user_labels = string_map(*v, at(where, "userLabels"));
     if (const json* isolators = field(app, "isolators")) {
         std::string w = at(where, "isolators");
         const json& arr = array(*isolators, w);

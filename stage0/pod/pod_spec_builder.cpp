@@ -230,6 +230,14 @@ PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequ
             EnvVar kv = parse_env_assignment(an, "--annotation");
             a.annotations[kv.name] = kv.value;
         }
+        for (const auto& an : req.flags.user_annotations) {
+            EnvVar kv = parse_env_assignment(an, "--user-annotation");
+            a.user_annotations[kv.name] = kv.value;
+        }
+        for (const auto& label : req.flags.user_labels) {
+            EnvVar kv = parse_env_assignment(label, "--user-label");
+            a.user_labels[kv.name] = kv.value;
+        }
         intent.apps.push_back(std::move(a));
     }
     return intent;
@@ -311,6 +319,8 @@ PodManifest build_pod_manifest(const PodIntent& intent, const std::vector<PodApp
         });
         app.mount_points = want.mount_points;
         app.ports = want.ports;
+        app.user_annotations = want.user_annotations;
+        app.user_labels = want.user_labels;
         for (const AppMount& mount : want.mounts) {
             if (!pm.find_volume(mount.volume))
                 throw Error("app " + ra.name + " mounts volume \"" + mount.volume +

@@ -42,6 +42,8 @@ struct AppIntent {
     std::vector<AppMount> mounts;  // targets already normalised (normalize_mount_target)
     bool read_only_rootfs = false;
     std::map<std::string, std::string> annotations;
+    std::map<std::string, std::string> user_annotations;
+    std::map<std::string, std::string> user_labels;
 };
 
 struct PodIntent {

@@ -178,12 +178,17 @@ def test_stop_force_kills_a_pod_that_ignores_sigterm(rkt, fly, inspect_image):
 
 
 def test_cat_manifest(rkt, fly, inspect_image):
-    _, uuid = rkt.run_pod(FLY, inspect_image.arg, "--", "--print-msg=x")
+    _, uuid = rkt.run_pod(FLY, inspect_image.arg, "--user-label=tier=web",
+                          "--user-annotation=owner=ops", "--annotation=note=x", "--",
+                          "--print-msg=x")
     m = json.loads(rkt.run("cat-manifest", "--pretty-print=false", uuid).expect(0).out)
     assert m["acKind"] == "PodManifest"
     assert m["apps"][0]["name"] == "inspect"
     assert m["apps"][0]["app"]["exec"] == ["/inspect", "--print-msg=x"]
     assert m["apps"][0]["image"]["id"] == inspect_image.id
+    assert m["apps"][0]["app"]["userLabels"] == {"tier": "web"}
+    assert m["apps"][0]["app"]["userAnnotations"] == {"owner": "ops"}
+    assert m["apps"][0]["annotations"] == [{"name": "note", "value": "x"}]
 
 
 # ---- apps: exec, env, user, group, working dir, names ------------------------------------------

@@ -189,6 +189,14 @@ TEST(PodManifestInput, RefusesBadApps) {
     j["apps"][0]["name"] = 7;
     EXPECT_REFUSED(j, "must be a string");
     j = good_manifest();
+    j["apps"][0]["app"]["userLabels"] = json::array({"a"});
+    EXPECT_REFUSED(j, "must be an object of strings");
+    j["apps"][0]["app"]["userLabels"] = {{"tier", 3}};
+    EXPECT_REFUSED(j, "must be a string");
+    j["apps"][0]["app"]["userAnnotations"] = {{"", "x"}};
+    j["apps"][0]["app"].erase("userLabels");
+    EXPECT_REFUSED(j, "empty or oversized key");
+    j = good_manifest();
     j["apps"][0].erase("image");
     EXPECT_REFUSED(j, "missing \"image\"");
     j = good_manifest();

@@ -141,17 +141,28 @@ TEST_F(RootfsTest, CommandLineAndPodManifestBuildTheSamePod) {
     auto cli = rkt::pod_intent_from_flags(
         flags, rkt::parse_app_args({"example.com/app:1.0", "--exec=/bin/other", "--user=0",
                                     "--group=staff", "--working-dir=/tmp", "--memory=50M",
-                                    "--mount=volume=data,target=/data", "--", "a", "b"},
+                                    "--mount=volume=data,target=/data", "--user-label=tier=web",
+                                    "--user-annotation=owner=ops", "--annotation=note=x", "--",
+                                    "a", "b"},
                                    {}));
     auto file = rkt::parse_pod_manifest_input(R"({"acKind":"PodManifest","acVersion":"0.8.11",
         "apps":[{"name":"app","image":{"name":"example.com/app","labels":[{"name":"version","value":"1.0"}]},
                  "app":{"exec":["/bin/other","a","b"],"user":"0","group":"staff","workingDirectory":"/tmp",
-                        "isolators":[{"name":"resource/memory","value":{"limit":"50M"}}]},
-                 "mounts":[{"volume":"data","path":"/data"}]}],
+                        "isolators":[{"name":"resource/memory","value":{"limit":"50M"}}],
+                        "userLabels":{"tier":"web"},"userAnnotations":{"owner":"ops"}},
+                 "mounts":[{"volume":"data","path":"/data"}],
+                 "annotations":[{"name":"note","value":"x"}]}],
         "volumes":[{"name":"data","kind":"empty","mode":"0700"}]})");
     EXPECT_EQ(rkt::build_pod_manifest(cli, images).to_json(),
               rkt::build_pod_manifest(file.intent, images).to_json());
-    EXPECT_EQ(rkt::build_pod_manifest(file.intent, images).apps[0].app.group, "50");
+    const rkt::PodManifest built = rkt::build_pod_manifest(file.intent, images);
+    EXPECT_EQ(built.apps[0].app.group, "50");
+    EXPECT_EQ(built.apps[0].app.user_labels.at("tier"), "web");
+    EXPECT_EQ(built.apps[0].app.user_annotations.at("owner"), "ops");
+    EXPECT_EQ(built.apps[0].annotations.at("note"), "x");
+    EXPECT_EQ(built.apps[0].annotations.count("owner"), 0u);
+    // And back: what cat-manifest prints reads back the same.
+    EXPECT_EQ(rkt::PodManifest::parse(built.serialize()).to_json(), built.to_json());
 }
 
 TEST_F(RootfsTest, BuilderRefusesWhatNoAppCanRun) {
