@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "common/app_environment.h"
 #include "common/error.h"
 #include "common/safe_path.h"
 #include "guest-init/app_isolation.h"
@@ -168,7 +169,8 @@ void make_working_dir(const std::string& dir) {
     envp.push_back(nullptr);
 
     const std::string* path_entry = find_env(env, "PATH");
-    std::string_view path = path_entry ? std::string_view(*path_entry).substr(5) : kDefaultPath;
+    std::string_view path =
+        path_entry ? std::string_view(*path_entry).substr(5) : rkt::kDefaultAppPath;
     auto candidates = exec_candidates(args[0], path);
     std::vector<int> errors;
     std::vector<bool> exists;

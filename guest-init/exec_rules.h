@@ -10,9 +10,6 @@ namespace rkt::guest_init {
 
 inline constexpr int kExitNotFound = 127;
 inline constexpr int kExitCannotExecute = 126;
-// PATH used to look a program up when the app's environment has none (appc's default).
-inline constexpr std::string_view kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The value of NAME in a list of "NAME=value" entries, or nullptr.
 const std::string* find_env(const std::vector<std::string>& env, std::string_view name);

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/app_environment.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/isolation.h"
@@ -16,7 +17,6 @@ namespace rkt::kvm {
 
 namespace {
 
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr size_t kMaxHostsFile = 1 << 20;
 
 bool is_ip(const std::string& s) {
@@ -80,21 +80,6 @@ std::string home_of(const stdfs::path& pod_dir, const RuntimeApp& app) {
     stdfs::path tree = pod_dir / "appsinfo" / app.name / "rootfs";
     if (!stdfs::is_directory(tree, ec)) return "/";
     return isolation::resolve_identity(app.app, tree).home;
-}
-
-std::vector<std::string> app_environment(const RuntimeApp& app, const std::string& home) {
-    AppSpec spec = app.app;
-    if (!spec.env("PATH")) spec.set_env("PATH", kDefaultPath);
-    if (!spec.env("HOME")) spec.set_env("HOME", home);
-    spec.set_env("AC_APP_NAME", app.name);
-    std::vector<std::string> env;
-    for (const auto& e : spec.environment) {
-        if (e.name.empty() || e.name.find('=') != std::string::npos ||
-            e.name.find('\0') != std::string::npos || e.value.find('\0') != std::string::npos)
-            throw Error("bad environment variable name \"" + e.name + "\"");
-        env.push_back(e.name + "=" + e.value);
-    }
-    return env;
 }
 
 struct VolumeUse {

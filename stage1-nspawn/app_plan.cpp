@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "common/app_environment.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/isolation_rootfs.h"
@@ -13,8 +14,6 @@
 
 namespace rkt::nspawn {
 namespace {
-
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Overlay options are comma- and colon-separated: such paths cannot be given to it.
 void check_overlay_path(const stdfs::path& p) {
@@ -63,22 +62,12 @@ isolation::InsecureOptions insecure_options(const RunOptions& options) {
 
 std::vector<std::string> app_environment(const RuntimeApp& app, const isolation::Identity& id,
                                          bool interactive) {
-    AppSpec spec = app.app;
-    if (!spec.env("PATH")) spec.set_env("PATH", kDefaultPath);
-    if (!spec.env("HOME")) spec.set_env("HOME", id.home);
-    if (interactive && !spec.env("TERM")) {
-        const char* term = std::getenv("TERM");
-        spec.set_env("TERM", term && *term ? term : "xterm");
+    std::string term;
+    if (interactive) {
+        const char* t = std::getenv("TERM");
+        term = t && *t ? t : "xterm";
     }
-    spec.set_env("AC_APP_NAME", app.name);
-    std::vector<std::string> env;
-    for (const auto& e : spec.environment) {
-        if (e.name.empty() || e.name.find('=') != std::string::npos ||
-            e.name.find('\0') != std::string::npos || e.value.find('\0') != std::string::npos)
-            throw Error("bad environment variable name \"" + e.name + "\"");
-        env.push_back(e.name + "=" + e.value);
-    }
-    return env;
+    return rkt::app_environment(app, id.home, term);
 }
 
 AppPlan plan_app(const Pod& pod, const RuntimeApp& app, const EtcFiles& etc,

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "common/app_environment.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/isolation.h"
@@ -12,8 +13,6 @@ extern char** environ;
 namespace rkt {
 
 namespace {
-
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 EnvVar parse_env_assignment(const std::string& s, const std::string& flag) {
     auto eq = s.find('=');
@@ -256,7 +255,7 @@ void fill_environment(AppSpec& app, const AppIntent& want, const store::ImageCon
             if (!app.env(s.substr(0, eq))) app.set_env(s.substr(0, eq), s.substr(eq + 1));
         }
     }
-    if (!app.env("PATH")) app.set_env("PATH", kDefaultPath);
+    if (!app.env("PATH")) app.set_env("PATH", std::string(kDefaultAppPath));
 }
 
 // User and group: what was asked over the image's "user[:group]"; resolved to numbers against

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/app_environment.h"
 #include "common/error.h"
 
 using rkt::PodManifest;
@@ -32,14 +33,17 @@ TEST(PodManifest, RejectsHostileInput) {
     EXPECT_THROW(PodManifest::parse("{"), rkt::Error);
     EXPECT_THROW(PodManifest::parse("[]"), rkt::Error);
     EXPECT_THROW(PodManifest::parse(R"({"acKind":"ImageManifest"})"), rkt::Error);
-    EXPECT_THROW(PodManifest::parse(R"({"acKind":"PodManifest","apps":[{"name":"../x","image":{"id":"x"}}]})"),
-                 rkt::Error);
     EXPECT_THROW(PodManifest::parse(
-                     R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"}},{"name":"a","image":{"id":"y"}}]})"),
+                     R"({"acKind":"PodManifest","apps":[{"name":"../x","image":{"id":"x"}}]})"),
                  rkt::Error);
-    EXPECT_THROW(PodManifest::parse(
-                     R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"},"app":{"exec":[1]}}]})"),
-                 rkt::Error);
+    EXPECT_THROW(
+        PodManifest::parse(
+            R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"}},{"name":"a","image":{"id":"y"}}]})"),
+        rkt::Error);
+    EXPECT_THROW(
+        PodManifest::parse(
+            R"({"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"},"app":{"exec":[1]}}]})"),
+        rkt::Error);
 }
 
 TEST(EmptyVolumeMode, ParsesOctalAndRefusesTheRest) {
@@ -65,4 +69,21 @@ TEST(EmptyVolumeMode, ParsesOctalAndRefusesTheRest) {
     EXPECT_THROW(rkt::empty_volume_mode(v), rkt::Error);
     v.mode = std::string(40, '7');  // would overflow without the bound
     EXPECT_THROW(rkt::empty_volume_mode(v), rkt::Error);
+}
+
+TEST(AppEnvironment, AddsAppcDefaultsAndRefusesBadNames) {
+    rkt::RuntimeApp app;
+    app.name = "web";
+    app.app.set_env("MODE", "x");
+    auto env = rkt::app_environment(app, "/root");
+    EXPECT_EQ(env, (std::vector<std::string>{
+                       "MODE=x", std::string("PATH=") + std::string(rkt::kDefaultAppPath),
+                       "HOME=/root", "AC_APP_NAME=web"}));
+    app.app.set_env("PATH", "/bin");
+    app.app.set_env("TERM", "vt100");
+    env = rkt::app_environment(app, "/home/u", "xterm");
+    EXPECT_EQ(env, (std::vector<std::string>{"MODE=x", "PATH=/bin", "TERM=vt100", "HOME=/home/u",
+                                             "AC_APP_NAME=web"}));
+    app.app.environment.push_back({"A=B", "c"});
+    EXPECT_THROW(rkt::app_environment(app, "/"), rkt::Error);
 }
