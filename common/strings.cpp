@@ -69,13 +69,20 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
         while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
         std::string_view unit = s.substr(ustart, i - ustart);
         double scale;
-        if (unit == "ms") scale = 1;
-        else if (unit == "s") scale = 1000;
-        else if (unit == "m") scale = 60 * 1000;
-        else if (unit == "h") scale = 3600 * 1000;
-        else if (unit == "us" || unit == "µs") scale = 0.001;
-        else if (unit == "ns") scale = 0.000001;
-        else return std::nullopt;
+        if (unit == "ms")
+            scale = 1;
+        else if (unit == "s")
+            scale = 1000;
+        else if (unit == "m")
+            scale = 60 * 1000;
+        else if (unit == "h")
+            scale = 3600 * 1000;
+        else if (unit == "us" || unit == "µs")
+            scale = 0.001;
+        else if (unit == "ns")
+            scale = 0.000001;
+        else
+            return std::nullopt;
         total_ms += value * scale;
     }
     return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
@@ -111,16 +118,26 @@ std::optional<uint64_t> parse_memory_quantity(std::string_view s) {
     }
     std::string_view suffix = s.substr(i);
     double scale;
-    if (suffix.empty()) scale = 1;
-    else if (suffix == "k" || suffix == "K") scale = 1e3;
-    else if (suffix == "M") scale = 1e6;
-    else if (suffix == "G") scale = 1e9;
-    else if (suffix == "T") scale = 1e12;
-    else if (suffix == "Ki") scale = 1024.0;
-    else if (suffix == "Mi") scale = 1024.0 * 1024;
-    else if (suffix == "Gi") scale = 1024.0 * 1024 * 1024;
-    else if (suffix == "Ti") scale = 1024.0 * 1024 * 1024 * 1024;
-    else return std::nullopt;
+    if (suffix.empty())
+        scale = 1;
+    else if (suffix == "k" || suffix == "K")
+        scale = 1e3;
+    else if (suffix == "M")
+        scale = 1e6;
+    else if (suffix == "G")
+        scale = 1e9;
+    else if (suffix == "T")
+        scale = 1e12;
+    else if (suffix == "Ki")
+        scale = 1024.0;
+    else if (suffix == "Mi")
+        scale = 1024.0 * 1024;
+    else if (suffix == "Gi")
+        scale = 1024.0 * 1024 * 1024;
+    else if (suffix == "Ti")
+        scale = 1024.0 * 1024 * 1024 * 1024;
+    else
+        return std::nullopt;
     double bytes = value * scale;
     if (bytes < 0 || bytes > 1.8e19) return std::nullopt;
     return static_cast<uint64_t>(bytes);
@@ -177,7 +194,7 @@ std::string format_time(std::chrono::system_clock::time_point t) {
     using namespace std::chrono;
     auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
     time_t secs = static_cast<time_t>(ms / 1000);
-    struct tm tm{};
+    struct tm tm {};
     localtime_r(&secs, &tm);
     char date[64];
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
@@ -197,15 +214,19 @@ bool is_valid_acname(std::string_view s) {
     return true;
 }
 
-std::string image_name_to_app_name(std::string_view image_name) {
-    std::string_view name = image_name;
-    // Drop a digest or tag: the tag colon is the last one after the last slash.
-    if (auto at = name.find('@'); at != std::string_view::npos) name = name.substr(0, at);
-    size_t slash = name.rfind('/');
-    size_t colon = name.rfind(':');
+std::string_view image_repository(std::string_view ref) {
+    if (auto at = ref.find('@'); at != std::string_view::npos) ref = ref.substr(0, at);
+    size_t slash = ref.rfind('/');
+    size_t colon = ref.rfind(':');
     if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash))
-        name = name.substr(0, colon);
-    if (slash = name.rfind('/'); slash != std::string_view::npos) name = name.substr(slash + 1);
+        ref = ref.substr(0, colon);
+    return ref;
+}
+
+std::string image_name_to_app_name(std::string_view image_name) {
+    std::string_view name = image_repository(image_name);
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos)
+        name = name.substr(slash + 1);
     std::string out;
     for (char c : name) {
         char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -33,6 +33,9 @@ std::string format_time(std::chrono::system_clock::time_point t);
 
 // appc ACName: lower-case alphanumerics and dashes, starting and ending alphanumeric.
 bool is_valid_acname(std::string_view s);
+// An image reference without its tag or digest: "host:5000/x/y:v1@sha256:..." -> "host:5000/x/y"
+// (a tag's colon is the last one after the last slash, so a registry port stays).
+std::string_view image_repository(std::string_view ref);
 // Turns an image name ("registry/library/redis:7") into an app name ("redis").
 std::string image_name_to_app_name(std::string_view image_name);
 

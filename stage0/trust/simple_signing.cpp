@@ -84,13 +84,7 @@ PayloadClaims parse_payload(std::string_view payload) {
 }
 
 std::string reference_repository(std::string_view ref) {
-    std::string_view r = ref;
-    if (auto at = r.find('@'); at != std::string_view::npos) r = r.substr(0, at);
-    auto slash = r.rfind('/');
-    auto colon = r.rfind(':');
-    if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash))
-        r = r.substr(0, colon);
-    return std::string(r);
+    return std::string(strings::image_repository(ref));
 }
 
 }  // namespace rkt::trust

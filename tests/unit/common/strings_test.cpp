@@ -32,6 +32,14 @@ TEST(Strings, ParsesKubernetesQuantities) {
     EXPECT_FALSE(parse_cpu_quantity("m"));
 }
 
+TEST(Strings, ImageRepositoryDropsTagAndDigest) {
+    EXPECT_EQ(image_repository("127.0.0.1:5000/x/y:v1"), "127.0.0.1:5000/x/y");
+    EXPECT_EQ(image_repository("127.0.0.1:5000/x/y@sha256:abc"), "127.0.0.1:5000/x/y");
+    EXPECT_EQ(image_repository("127.0.0.1:5000/x/y:v1@sha256:abc"), "127.0.0.1:5000/x/y");
+    EXPECT_EQ(image_repository("127.0.0.1:5000/x/y"), "127.0.0.1:5000/x/y");
+    EXPECT_EQ(image_repository("redis:7"), "redis");
+}
+
 TEST(Strings, AppNamesFromImageNames) {
     EXPECT_EQ(image_name_to_app_name("registry-1.docker.io/library/redis"), "redis");
     EXPECT_EQ(image_name_to_app_name("coreos.com/rkt-inspect"), "rkt-inspect");
