@@ -14,7 +14,9 @@ UniqueFd open_for_lock(const std::filesystem::path& path) {
     if (fd < 0) throw system_error("cannot open lock " + path.string());
     return UniqueFd(fd);
 }
-int flock_op(FileLock::Mode mode) { return mode == FileLock::Mode::kShared ? LOCK_SH : LOCK_EX; }
+int flock_op(FileLock::Mode mode) {
+    return mode == FileLock::Mode::kShared ? LOCK_SH : LOCK_EX;
+}
 }  // namespace
 
 FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode) {

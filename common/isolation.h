@@ -52,7 +52,7 @@ struct InsecureOptions {
 
 // A set of Linux capabilities, by number (0..63).
 class CapabilitySet {
-  public:
+public:
     CapabilitySet() = default;
     static CapabilitySet from_mask(uint64_t mask) { return CapabilitySet(mask); }
     // The 14 capabilities of appc, rkt and Docker.
@@ -72,7 +72,7 @@ class CapabilitySet {
     std::vector<std::string> names() const;
     bool operator==(const CapabilitySet&) const = default;
 
-  private:
+private:
     explicit CapabilitySet(uint64_t mask) : mask_(mask) {}
     uint64_t mask_ = 0;
 };
@@ -204,7 +204,7 @@ std::string describe(const Failure& failure);
 size_t format_failure(const Failure& failure, char* buf, size_t size) noexcept;
 
 class PreparedIsolation {
-  public:
+public:
     // Everything that allocates happens here, before fork: the BPF program, the masks.
     static PreparedIsolation prepare(const Policy& policy, const Identity& identity);
 
@@ -222,7 +222,7 @@ class PreparedIsolation {
     const std::vector<sock_filter>& seccomp_program() const { return seccomp_program_; }
     const Identity& identity() const { return identity_; }
 
-  private:
+private:
     Identity identity_;
     bool mask_paths_ = true;
     bool restrict_bounding_ = true;

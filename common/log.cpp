@@ -18,11 +18,21 @@ void emit(std::string_view tag, std::string_view message) {
 }
 }  // namespace
 
-void set_prefix(std::string prefix) { g_prefix = std::move(prefix); }
-void set_debug(bool enabled) { g_debug = enabled; }
-bool debug_enabled() { return g_debug; }
-void info(std::string_view message) { emit("", message); }
-void warn(std::string_view message) { emit("warning: ", message); }
+void set_prefix(std::string prefix) {
+    g_prefix = std::move(prefix);
+}
+void set_debug(bool enabled) {
+    g_debug = enabled;
+}
+bool debug_enabled() {
+    return g_debug;
+}
+void info(std::string_view message) {
+    emit("", message);
+}
+void warn(std::string_view message) {
+    emit("warning: ", message);
+}
 void debug(std::string_view message) {
     if (g_debug) emit("", message);
 }

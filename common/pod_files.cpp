@@ -12,8 +12,9 @@
 namespace rkt::pod_files {
 
 PodManifest read_manifest(const stdfs::path& pod_dir) {
-    return with_context("cannot read the pod manifest",
-                        [&] { return PodManifest::parse(fs::read_file_limited(pod_dir / "pod", 16 << 20)); });
+    return with_context("cannot read the pod manifest", [&] {
+        return PodManifest::parse(fs::read_file_limited(pod_dir / "pod", 16 << 20));
+    });
 }
 
 void write_pid(const stdfs::path& pod_dir, pid_t pid) {
@@ -59,11 +60,13 @@ bool pod_is_alive(const stdfs::path& pod_dir) {
     return !probe.valid();
 }
 
-void signal_pod(const stdfs::path& pod_dir, pid_t pid, bool force, std::chrono::milliseconds grace) {
+void signal_pod(const stdfs::path& pod_dir, pid_t pid, bool force,
+                std::chrono::milliseconds grace) {
     using namespace std::chrono_literals;
     if (!pod_is_alive(pod_dir)) return;  // its pid may belong to someone else by now
     if (!force) {
-        if (::kill(pid, SIGTERM) != 0 && errno != ESRCH) throw system_error("cannot signal the pod");
+        if (::kill(pid, SIGTERM) != 0 && errno != ESRCH)
+            throw system_error("cannot signal the pod");
         auto deadline = std::chrono::steady_clock::now() + grace;
         while (std::chrono::steady_clock::now() < deadline) {
             if (!pod_is_alive(pod_dir)) return;

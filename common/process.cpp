@@ -166,7 +166,9 @@ void ChildProcess::kill(int sig) {
     if (pid_ > 0) ::kill(pid_, sig);
 }
 
-pid_t ChildProcess::release() { return std::exchange(pid_, -1); }
+pid_t ChildProcess::release() {
+    return std::exchange(pid_, -1);
+}
 
 CommandResult run_command(const std::vector<std::string>& argv, const SpawnOptions& opts) {
     ChildProcess child = ChildProcess::spawn(argv, opts);
@@ -193,7 +195,7 @@ std::optional<std::string> find_executable(const std::string& name) {
     std::string p = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     for (const auto& dir : strings::split(p, ':')) {
         std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-        struct stat st{};
+        struct stat st {};
         if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
             ::access(candidate.c_str(), X_OK) == 0)
             return candidate;

@@ -6,10 +6,13 @@
 namespace rkt {
 
 nlohmann::json RunOptions::to_json() const {
-    nlohmann::json j = {{"hostname", hostname},       {"net", net},
-                        {"dns", dns},                 {"hostsEntries", hosts_entries},
+    nlohmann::json j = {{"hostname", hostname},
+                        {"net", net},
+                        {"dns", dns},
+                        {"hostsEntries", hosts_entries},
                         {"insecureOptions", insecure_options},
-                        {"interactive", interactive}, {"debug", debug},
+                        {"interactive", interactive},
+                        {"debug", debug},
                         {"engine", engine}};
     j["memory"] = memory ? nlohmann::json(*memory) : nlohmann::json(nullptr);
     j["cpuMillis"] = cpu_millis ? nlohmann::json(*cpu_millis) : nlohmann::json(nullptr);
@@ -28,7 +31,8 @@ RunOptions RunOptions::from_json(const nlohmann::json& j) {
     o.interactive = j.value("interactive", false);
     o.debug = j.value("debug", false);
     o.engine = j.value("engine", "");
-    if (j.contains("memory") && j["memory"].is_number_unsigned()) o.memory = j["memory"].get<uint64_t>();
+    if (j.contains("memory") && j["memory"].is_number_unsigned())
+        o.memory = j["memory"].get<uint64_t>();
     if (j.contains("cpuMillis") && j["cpuMillis"].is_number_unsigned())
         o.cpu_millis = j["cpuMillis"].get<uint64_t>();
     if (j.contains("privateUsers") && j["privateUsers"].is_string())

@@ -21,7 +21,7 @@ std::string relative(const std::string& rel) {
 }
 
 UniqueFd do_openat2(int root_fd, const std::string& rel, int flags, mode_t mode, uint64_t resolve) {
-    struct open_how how{};
+    struct open_how how {};
     how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
     how.mode = (flags & O_CREAT) ? mode : 0;
     how.resolve = resolve | RESOLVE_NO_MAGICLINKS;
@@ -69,6 +69,8 @@ UniqueFd make_file_beneath(int root_fd, const std::string& rel, mode_t mode) {
     return open_beneath(root_fd, r, O_PATH);
 }
 
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+std::string fd_path(int fd) {
+    return "/proc/self/fd/" + std::to_string(fd);
+}
 
 }  // namespace rkt::safe_path

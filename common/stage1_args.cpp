@@ -32,15 +32,24 @@ Stage1RunArgs parse_stage1_run_args(int argc, char** argv) {
     Stage1RunArgs a;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i], v;
-        if (arg == "--debug") a.debug = true;
-        else if (take(arg, "--net", v)) a.net = strings::split(v, ',');
-        else if (arg == "--interactive") a.interactive = true;
-        else if (take(arg, "--hostname", v)) a.hostname = v;
-        else if (arg == "--disable-capabilities-restriction") a.disable_capabilities = true;
-        else if (arg == "--disable-paths") a.disable_paths = true;
-        else if (arg == "--disable-seccomp") a.disable_seccomp = true;
-        else if (take(arg, "--engine", v)) a.engine = v;
-        else if (take(arg, "--private-users", v)) a.private_users = v;
+        if (arg == "--debug")
+            a.debug = true;
+        else if (take(arg, "--net", v))
+            a.net = strings::split(v, ',');
+        else if (arg == "--interactive")
+            a.interactive = true;
+        else if (take(arg, "--hostname", v))
+            a.hostname = v;
+        else if (arg == "--disable-capabilities-restriction")
+            a.disable_capabilities = true;
+        else if (arg == "--disable-paths")
+            a.disable_paths = true;
+        else if (arg == "--disable-seccomp")
+            a.disable_seccomp = true;
+        else if (take(arg, "--engine", v))
+            a.engine = v;
+        else if (take(arg, "--private-users", v))
+            a.private_users = v;
         else if (take(arg, "--local-config", v) || take(arg, "--mds-token", v) ||
                  take(arg, "--dns-conf-mode", v) || take(arg, "--ipc", v)) {
             // rkt's ABI flags that this stage1 accepts and ignores.
@@ -62,9 +71,12 @@ Stage1StopArgs parse_stage1_stop_args(int argc, char** argv) {
     Stage1StopArgs a;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
-        if (arg == "--force") a.force = true;
-        else if (arg.rfind("--", 0) == 0) throw Error("unknown flag " + arg);
-        else set_uuid(a.uuid, arg);
+        if (arg == "--force")
+            a.force = true;
+        else if (arg.rfind("--", 0) == 0)
+            throw Error("unknown flag " + arg);
+        else
+            set_uuid(a.uuid, arg);
     }
     require_uuid(a.uuid);
     return a;
@@ -79,10 +91,14 @@ Stage1EnterArgs parse_stage1_enter_args(int argc, char** argv) {
             ++i;
             break;
         }
-        if (take(arg, "--app", v) || take(arg, "--appname", v)) a.app = v;
-        else if (take(arg, "--pid", v)) continue;  // rkt's ABI; the pid file is read instead
-        else if (arg.rfind("--", 0) == 0) throw Error("unknown flag " + arg);
-        else set_uuid(a.uuid, arg);
+        if (take(arg, "--app", v) || take(arg, "--appname", v))
+            a.app = v;
+        else if (take(arg, "--pid", v))
+            continue;  // rkt's ABI; the pid file is read instead
+        else if (arg.rfind("--", 0) == 0)
+            throw Error("unknown flag " + arg);
+        else
+            set_uuid(a.uuid, arg);
     }
     for (; i < argc; ++i) a.command.push_back(argv[i]);
     require_uuid(a.uuid);
@@ -94,10 +110,14 @@ Stage1GcArgs parse_stage1_gc_args(int argc, char** argv) {
     Stage1GcArgs a;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i], v;
-        if (arg == "--debug") a.debug = true;
-        else if (take(arg, "--local-config", v)) continue;
-        else if (arg.rfind("--", 0) == 0) throw Error("unknown flag " + arg);
-        else set_uuid(a.uuid, arg);
+        if (arg == "--debug")
+            a.debug = true;
+        else if (take(arg, "--local-config", v))
+            continue;
+        else if (arg.rfind("--", 0) == 0)
+            throw Error("unknown flag " + arg);
+        else
+            set_uuid(a.uuid, arg);
     }
     require_uuid(a.uuid);
     return a;

@@ -16,10 +16,10 @@ struct Stage1RunArgs {
     bool disable_capabilities = false;
     bool disable_paths = false;
     bool disable_seccomp = false;
-    std::string engine;  // kvm only
+    std::string engine;         // kvm only
     std::string private_users;  // --private-users=SHIFT:COUNT (nspawn only; others refuse it)
     std::string uuid;
-    int lock_fd = -1;    // from RKT_LOCK_FD
+    int lock_fd = -1;  // from RKT_LOCK_FD
 };
 Stage1RunArgs parse_stage1_run_args(int argc, char** argv);
 

@@ -13,15 +13,24 @@ InsecureOptions InsecureOptions::parse(const std::string& list) {
     for (const auto& raw : strings::split(list, ',')) {
         std::string name = strings::trim(raw);
         if (name == "none" || name == "ondisk") continue;
-        if (name == "image") o.image = true;
-        else if (name == "tls") o.tls = true;
-        else if (name == "http") o.http = true;
-        else if (name == "pubkey") o.pubkey = true;
-        else if (name == "capabilities") o.capabilities = true;
-        else if (name == "paths") o.paths = true;
-        else if (name == "seccomp") o.seccomp = true;
-        else if (name == "all-fetch") o.image = o.tls = o.http = o.pubkey = true;
-        else if (name == "all-run") o.capabilities = o.paths = o.seccomp = true;
+        if (name == "image")
+            o.image = true;
+        else if (name == "tls")
+            o.tls = true;
+        else if (name == "http")
+            o.http = true;
+        else if (name == "pubkey")
+            o.pubkey = true;
+        else if (name == "capabilities")
+            o.capabilities = true;
+        else if (name == "paths")
+            o.paths = true;
+        else if (name == "seccomp")
+            o.seccomp = true;
+        else if (name == "all-fetch")
+            o.image = o.tls = o.http = o.pubkey = true;
+        else if (name == "all-run")
+            o.capabilities = o.paths = o.seccomp = true;
         else if (name == "all")
             o.image = o.tls = o.http = o.pubkey = o.capabilities = o.paths = o.seccomp = true;
         else
@@ -46,7 +55,8 @@ std::vector<std::string> InsecureOptions::names() const {
 
 const InsecureOptions& Context::insecure() {
     if (!insecure_)
-        insecure_ = std::make_unique<InsecureOptions>(InsecureOptions::parse(global.insecure_options));
+        insecure_ =
+            std::make_unique<InsecureOptions>(InsecureOptions::parse(global.insecure_options));
     return *insecure_;
 }
 

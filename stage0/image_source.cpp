@@ -88,8 +88,7 @@ store::ImageInfo import_local(Context& ctx, const LocalSource& src, const std::s
                         "oci-layout file)");
         return ctx.images().import_oci_layout(src.path, src.tag, name);
     }
-    if (is_file(src.path))
-        return ctx.images().import_archive(src.path, src.tag, name);
+    if (is_file(src.path)) return ctx.images().import_archive(src.path, src.tag, name);
     throw Error("image " + src.path.string() + " does not exist");
 }
 

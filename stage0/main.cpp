@@ -13,10 +13,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Print help for all commands");
     app.add_option("--dir", ctx.global.dir, "rkt data directory")->capture_default_str();
-    app.add_option("--local-config", ctx.global.local_config,
-                   "local configuration directory")->capture_default_str();
-    app.add_option("--system-config", ctx.global.system_config,
-                   "system configuration directory")->capture_default_str();
+    app.add_option("--local-config", ctx.global.local_config, "local configuration directory")
+        ->capture_default_str();
+    app.add_option("--system-config", ctx.global.system_config, "system configuration directory")
+        ->capture_default_str();
     app.add_option("--user-config", ctx.global.user_config, "user configuration directory");
     app.add_option("--insecure-options", ctx.global.insecure_options,
                    "comma-separated list of security features to disable: none, image, tls, "
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr")
         ->each([](const std::string&) { rkt::log::set_debug(true); });
-    app.add_flag("--trust-keys-from-https")->description("accepted for compatibility; has no effect");
+    app.add_flag("--trust-keys-from-https")
+        ->description("accepted for compatibility; has no effect");
 
     using namespace rkt::commands;
     add_version(app, ctx);

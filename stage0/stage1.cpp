@@ -27,9 +27,12 @@ std::optional<std::string> configured_default(const stdfs::path& config_dir) {
 Stage1 flavor(const std::string& requested) {
     std::string dir_name = requested;
     std::string engine;
-    if (requested == "kvm") engine = "auto";
-    else if (requested == "kvm-builtin") engine = "builtin", dir_name = "kvm";
-    else if (requested == "kvm-qemu") engine = "qemu", dir_name = "kvm";
+    if (requested == "kvm")
+        engine = "auto";
+    else if (requested == "kvm-builtin")
+        engine = "builtin", dir_name = "kvm";
+    else if (requested == "kvm-qemu")
+        engine = "qemu", dir_name = "kvm";
     else if (requested != "nspawn" && requested != "fly")
         throw Error("unknown stage1 \"" + requested + "\" (known: " + kKnownFlavors + ")");
     stdfs::path dir = default_stage1_root() / dir_name;

@@ -11,11 +11,11 @@ namespace rkt {
 namespace stdfs = std::filesystem;
 
 struct Stage1 {
-    std::string name;        // flavor, e.g. "kvm"
-    stdfs::path dir;         // directory holding stage1.json and the entrypoints
+    std::string name;  // flavor, e.g. "kvm"
+    stdfs::path dir;   // directory holding stage1.json and the entrypoints
     int interface_version = 1;
     std::string image_format = "tree";  // "tree" or "erofs"
-    std::string engine;      // kvm only: "auto", "builtin" or "qemu"
+    std::string engine;                 // kvm only: "auto", "builtin" or "qemu"
 
     // Path of an entrypoint ("run", "stop", "enter", "gc"); throws a clear Error when this
     // stage1 does not have it or it is not built.
@@ -23,10 +23,10 @@ struct Stage1 {
 };
 
 struct Stage1Selection {
-    std::string stage1;       // --stage1: kvm | kvm-builtin | kvm-qemu | nspawn | fly
-    std::string path;         // --stage1-path
-    std::string name;         // --stage1-name
-    std::string from_dir;     // --stage1-from-dir
+    std::string stage1;    // --stage1: kvm | kvm-builtin | kvm-qemu | nspawn | fly
+    std::string path;      // --stage1-path
+    std::string name;      // --stage1-name
+    std::string from_dir;  // --stage1-from-dir
 };
 
 // Directory where this rkt's stage1s are installed (<exe dir>/../lib/rkt/stage1).

@@ -59,10 +59,12 @@ void forward_signal(int sig) {
         if (::chroot(root.c_str()) != 0) throw rkt::system_error("cannot chroot into the app");
         if (::chdir(app.app.working_directory.c_str()) != 0)
             throw rkt::system_error("cannot enter working directory " + app.app.working_directory);
-        std::vector<gid_t> groups(app.app.supplementary_gids.begin(), app.app.supplementary_gids.end());
+        std::vector<gid_t> groups(app.app.supplementary_gids.begin(),
+                                  app.app.supplementary_gids.end());
         gid_t gid = static_cast<gid_t>(std::stoul(app.app.group));
         uid_t uid = static_cast<uid_t>(std::stoul(app.app.user));
-        if (::setgroups(groups.size(), groups.data()) != 0) throw rkt::system_error("cannot set groups");
+        if (::setgroups(groups.size(), groups.data()) != 0)
+            throw rkt::system_error("cannot set groups");
         if (::setgid(gid) != 0) throw rkt::system_error("cannot set gid");
         if (::setuid(uid) != 0) throw rkt::system_error("cannot set uid");
     } catch (const rkt::Error& e) {
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
         if (app.app.exec.empty() || app.app.exec.front().empty())
             throw rkt::Error("app " + app.name + " has nothing to execute");
 
-        struct sigaction sa{};
+        struct sigaction sa {};
         sa.sa_handler = forward_signal;
         ::sigemptyset(&sa.sa_mask);
         for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
@@ -114,7 +116,7 @@ int main(int argc, char** argv) {
         pid_t pid = ::fork();
         if (pid < 0) throw rkt::system_error("cannot fork");
         if (pid == 0) {
-            struct sigaction dfl{};
+            struct sigaction dfl {};
             dfl.sa_handler = SIG_DFL;
             for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &dfl, nullptr);
             start_app(pod_dir, pod, app, options);

@@ -33,7 +33,7 @@ struct AppPlan {
     std::string name;
     stdfs::path tree;       // the rendered image: the overlay's lower layer, or the pod's copy
     bool pod_copy = false;  // `tree` is the pod's own copy (--no-overlay): the root as it is
-    stdfs::path upper;  // overlay upper and work directories, in the pod directory
+    stdfs::path upper;      // overlay upper and work directories, in the pod directory
     stdfs::path work;
     stdfs::path root;  // where the overlay is mounted (in the app's own mount namespace)
     bool read_only_rootfs = false;

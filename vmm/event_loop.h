@@ -14,7 +14,7 @@
 namespace rkt::vmm {
 
 class EventLoop {
-  public:
+public:
     using Handler = std::function<void(uint32_t events)>;
 
     EventLoop();
@@ -33,7 +33,7 @@ class EventLoop {
     void stop();
     bool stopped() const;
 
-  private:
+private:
     UniqueFd epoll_;
     EventFd stop_event_;
     mutable std::mutex mutex_;

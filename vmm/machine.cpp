@@ -131,14 +131,15 @@ std::string Machine::describe_vcpus() const {
             kvm_regs r = v.regs();
             kvm_sregs s = v.sregs();
             char line[256];
-            std::snprintf(line, sizeof line,
-                          "vcpu %u: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x cr0 0x%llx cr3 0x%llx "
-                          "cr4 0x%llx efer 0x%llx\n",
-                          v.id(), static_cast<unsigned long long>(r.rip),
-                          static_cast<unsigned long long>(r.rsp),
-                          static_cast<unsigned long long>(r.rflags), s.cs.selector,
-                          static_cast<unsigned long long>(s.cr0), static_cast<unsigned long long>(s.cr3),
-                          static_cast<unsigned long long>(s.cr4), static_cast<unsigned long long>(s.efer));
+            std::snprintf(
+                line, sizeof line,
+                "vcpu %u: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x cr0 0x%llx cr3 0x%llx "
+                "cr4 0x%llx efer 0x%llx\n",
+                v.id(), static_cast<unsigned long long>(r.rip),
+                static_cast<unsigned long long>(r.rsp), static_cast<unsigned long long>(r.rflags),
+                s.cs.selector, static_cast<unsigned long long>(s.cr0),
+                static_cast<unsigned long long>(s.cr3), static_cast<unsigned long long>(s.cr4),
+                static_cast<unsigned long long>(s.efer));
             out += line;
         } catch (const Error& e) {
             out += "vcpu " + std::to_string(v.id()) + ": " + e.what() + "\n";

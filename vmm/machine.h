@@ -46,7 +46,7 @@ struct VirtioSlot {
 };
 
 class Machine {
-  public:
+public:
     using Clock = std::chrono::steady_clock;
 
     // Creates the VM with the in-kernel irqchip and PIT, maps guest RAM and creates the vCPUs
@@ -82,7 +82,7 @@ class Machine {
     // Records the boot timer's moment (first one wins).
     void record_boot_signal(Clock::time_point when);
 
-  private:
+private:
     void vcpu_thread(size_t index);
     void event_thread();
     void kick_all();

@@ -166,7 +166,8 @@ int run(int argc, char** argv) {
     line += ", total " + ms(result.timings.total);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
-    if (!result.exit.clean() && log::debug_enabled()) std::fputs(machine.describe_vcpus().c_str(), stderr);
+    if (!result.exit.clean() && log::debug_enabled())
+        std::fputs(machine.describe_vcpus().c_str(), stderr);
     return result.exit.clean() ? 0 : 1;
 }
 

@@ -26,7 +26,7 @@ constexpr uint64_t kProbePort = 0x3f0;
 constexpr uint8_t kProbeDone = 0x5a;
 
 class ProbePort : public BusDevice {
-  public:
+public:
     explicit ProbePort(Machine& machine) : machine_(machine) {}
     void read(uint64_t, std::span<uint8_t> data) override {
         for (auto& b : data) b = 0;
@@ -38,7 +38,7 @@ class ProbePort : public BusDevice {
             machine_.request_stop({VmExitReason::kVmmError, "probe guest computed a wrong value"});
     }
 
-  private:
+private:
     Machine& machine_;
 };
 

@@ -16,7 +16,8 @@ void add_fetch(CLI::App& app, Context& ctx) {
     };
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("fetch", "Fetch image(s) and store them locally");
-    cmd->add_option("IMAGES", o->images, "OCI layouts, archives, or docker:// references")->required();
+    cmd->add_option("IMAGES", o->images, "OCI layouts, archives, or docker:// references")
+        ->required();
     cmd->add_flag("--full", o->full, "print the full image ID");
     cmd->add_option("--pull-policy", o->pull_policy, "never, new or update")->capture_default_str();
     cmd->add_option("--signature", o->signature, "local signature file");

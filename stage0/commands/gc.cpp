@@ -25,7 +25,8 @@ void add_gc(CLI::App& app, Context& ctx) {
         log::set_prefix("gc");
         Context::ensure_superuser();
         auto grace = strings::parse_duration(o->grace);
-        if (!grace) throw Error("--grace-period: \"" + o->grace + "\" is not a duration (e.g. 30m)");
+        if (!grace)
+            throw Error("--grace-period: \"" + o->grace + "\" is not a duration (e.g. 30m)");
         auto expire = strings::parse_duration(o->expire_prepared);
         if (!expire)
             throw Error("--expire-prepared: \"" + o->expire_prepared + "\" is not a duration");
@@ -58,7 +59,8 @@ void add_gc(CLI::App& app, Context& ctx) {
             try {
                 if (p.state() == State::kExitedGarbage) {
                     if (now - p.state_changed() < *grace) {
-                        log::info("pod \"" + p.uuid() + "\" not removed: still within grace period (" +
+                        log::info("pod \"" + p.uuid() +
+                                  "\" not removed: still within grace period (" +
                                   strings::format_duration(*grace) + ")");
                         continue;
                     }

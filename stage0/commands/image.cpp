@@ -7,8 +7,8 @@
 #include "common/process.h"
 #include "common/strings.h"
 #include "stage0/commands/commands.h"
-#include "stage0/commands/json_output.h"
 #include "stage0/commands/images_in_use.h"
+#include "stage0/commands/json_output.h"
 #include "stage0/table.h"
 
 namespace rkt::commands {
@@ -43,9 +43,11 @@ void add_list(CLI::App* image, Context& ctx) {
                                {"name", i.full_name()},
                                {"size", i.size},
                                {"import_time", std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                   i.import_time.time_since_epoch()).count()},
+                                                   i.import_time.time_since_epoch())
+                                                   .count()},
                                {"last_used", std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 i.last_used.time_since_epoch()).count()}});
+                                                 i.last_used.time_since_epoch())
+                                                 .count()}});
             }
             print_json(arr, o->format);
             return;
@@ -103,8 +105,8 @@ void add_gc(CLI::App* image, Context& ctx) {
         if (!d) throw Error("--grace-period: \"" + *grace + "\" is not a duration (e.g. 24h)");
         // No pod may be prepared while we decide what is unused.
         fs::make_dirs(ctx.data_dir() / "locks");
-        FileLock lock = FileLock::acquire(ctx.data_dir() / "locks" / "prepare",
-                                          FileLock::Mode::kExclusive);
+        FileLock lock =
+            FileLock::acquire(ctx.data_dir() / "locks" / "prepare", FileLock::Mode::kExclusive);
         std::set<std::string> keep;
         for (const auto& [id, uuid] : images_in_use(ctx)) keep.insert(id);
         auto removed = ctx.images().gc(*d, keep);
@@ -156,7 +158,8 @@ void add_extract(CLI::App* image, Context& ctx, const char* name, const char* he
         stdfs::path dest = o->rootfs_only ? stdfs::path(o->dir) : stdfs::path(o->dir) / "rootfs";
         fs::make_dirs(dest.parent_path());
         run_command_checked({"cp", "-a", "--reflink=auto", "--", tree.string(), dest.string()});
-        if (!o->rootfs_only) fs::write_file(stdfs::path(o->dir) / "manifest", ctx.images().manifest_json(info.id));
+        if (!o->rootfs_only)
+            fs::write_file(stdfs::path(o->dir) / "manifest", ctx.images().manifest_json(info.id));
     });
 }
 

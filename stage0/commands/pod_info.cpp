@@ -31,7 +31,9 @@ nlohmann::json pod_to_json(const pod::Pod& p) {
         auto n = nlohmann::json::parse(*text, nullptr, false);
         if (n.is_array())
             for (const auto& e : n)
-                if (e.is_object()) nets.push_back({{"netName", e.value("netName", "")}, {"ip", e.value("ip", "")}});
+                if (e.is_object())
+                    nets.push_back(
+                        {{"netName", e.value("netName", "")}, {"ip", e.value("ip", "")}});
     }
     j["networks"] = nets;
     nlohmann::json names = nlohmann::json::array();
@@ -40,9 +42,8 @@ nlohmann::json pod_to_json(const pod::Pod& p) {
     if (auto m = p.manifest()) {
         for (const auto& a : m->apps) {
             names.push_back(a.name);
-            nlohmann::json ja = {{"name", a.name},
-                                 {"image_id", a.image.id},
-                                 {"image_name", a.image.name}};
+            nlohmann::json ja = {
+                {"name", a.name}, {"image_id", a.image.id}, {"image_name", a.image.name}};
             if (auto it = codes.find(a.name); it != codes.end()) {
                 ja["state"] = "exited";
                 ja["exit_code"] = it->second;

@@ -37,7 +37,8 @@ void add_rm(CLI::App& app, Context& ctx) {
                         ctx.pods().move(p.uuid(), StateDir::kPrepare, StateDir::kGarbage);
                         break;
                     case State::kExitedGarbage:
-                    case State::kGarbage: break;
+                    case State::kGarbage:
+                        break;
                     default:
                         throw Error("pod \"" + p.uuid() + "\" is " + pod::state_name(p.state()) +
                                     "; stop it first (rkt stop)");

@@ -26,7 +26,9 @@ struct RunCommandState {
 };
 
 // One value per occurrence: with prefix_command, a greedy option would swallow the images.
-CLI::Option* single(CLI::Option* o) { return o->allow_extra_args(false); }
+CLI::Option* single(CLI::Option* o) {
+    return o->allow_extra_args(false);
+}
 
 void add_stage1_flags(CLI::App* cmd, Stage1Selection& s) {
     cmd->add_option("--stage1", s.stage1,
@@ -55,11 +57,13 @@ void add_pod_flags(CLI::App* cmd, RunCommandState& st) {
     PodFlags& f = st.flags;
     add_stage1_flags(cmd, f.stage1);
     add_network_flags(cmd, f);
-    single(cmd->add_option("--set-env", f.set_env, "environment variable for all apps: NAME=VALUE"));
+    single(
+        cmd->add_option("--set-env", f.set_env, "environment variable for all apps: NAME=VALUE"));
     cmd->add_option("--set-env-file", f.set_env_file, "file of NAME=VALUE lines for all apps");
     cmd->add_flag("--inherit-env", f.inherit_env, "apps inherit rkt's environment");
-    single(cmd->add_option("--volume", f.volumes,
-                           "NAME,kind=host,source=PATH[,readOnly=true] or NAME,kind=empty[,mode=0755]"));
+    single(cmd->add_option(
+        "--volume", f.volumes,
+        "NAME,kind=host,source=PATH[,readOnly=true] or NAME,kind=empty[,mode=0755]"));
     single(cmd->add_option("--port", f.ports, "port to forward: NAME:[HOSTIP:]HOSTPORT"));
     cmd->add_flag("--interactive", f.interactive, "run the pod interactively (one app only)");
     cmd->add_option("--uuid-file-save", f.uuid_file_save, "write the pod's UUID to this file");
@@ -74,15 +78,18 @@ void add_pod_flags(CLI::App* cmd, RunCommandState& st) {
         std::string flag_name = spec.name;
         if (spec.boolean) {
             cmd->add_flag_function(
-                name,
-                [&st, flag_name](int64_t) { set_app_flag(st.flags.app_defaults, flag_name, "true"); },
-                help)
+                   name,
+                   [&st, flag_name](int64_t) {
+                       set_app_flag(st.flags.app_defaults, flag_name, "true");
+                   },
+                   help)
                 ->group("App flags");
         } else {
             single(cmd->add_option_function<std::vector<std::string>>(
                        name,
                        [&st, flag_name](const std::vector<std::string>& values) {
-                           for (const auto& v : values) set_app_flag(st.flags.app_defaults, flag_name, v);
+                           for (const auto& v : values)
+                               set_app_flag(st.flags.app_defaults, flag_name, v);
                        },
                        help))
                 ->group("App flags");
@@ -100,7 +107,8 @@ void save_uuid(const std::string& path, const std::string& uuid) {
     Context::ensure_superuser();
     auto apps = parse_app_args(rest, st.flags.app_defaults);
     PreparedPod p = prepare_pod(ctx, st.flags, apps);
-    stdfs::path run_path = ctx.pods().move(p.pod.uuid, pod::StateDir::kPrepare, pod::StateDir::kRun);
+    stdfs::path run_path =
+        ctx.pods().move(p.pod.uuid, pod::StateDir::kPrepare, pod::StateDir::kRun);
     save_uuid(st.flags.uuid_file_save, p.pod.uuid);
     exec_stage1_run(p.stage1, run_path, p.pod.uuid, p.pod.lock.release(), p.run_options);
 }
@@ -118,7 +126,8 @@ void do_prepare(Context& ctx, RunCommandState& st, const std::vector<std::string
     Context::ensure_superuser();
     pod::Pod p = ctx.pods().resolve(st.uuid);
     if (p.state() != pod::State::kPrepared)
-        throw Error("pod " + p.uuid() + " is not prepared (it is " + pod::state_name(p.state()) + ")");
+        throw Error("pod " + p.uuid() + " is not prepared (it is " + pod::state_name(p.state()) +
+                    ")");
     FileLock lock = FileLock::try_acquire(p.path(), FileLock::Mode::kExclusive);
     if (!lock.valid()) throw Error("pod " + p.uuid() + " is being started by another rkt");
     stdfs::path run_path = ctx.pods().move(p.uuid(), pod::StateDir::kPrepared, pod::StateDir::kRun);

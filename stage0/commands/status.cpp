@@ -91,12 +91,16 @@ void add_status(CLI::App& app, Context& ctx) {
             }
         };
         if (auto limit = wait_spec("--wait-ready", o->wait_ready, wait_ready->count() > 0))
-            poll_until(*limit, [&] { return p.is_running() && p.pid().has_value(); }, "be running");
+            poll_until(
+                *limit, [&] { return p.is_running() && p.pid().has_value(); }, "be running");
         if (auto limit = wait_spec("--wait", o->wait, wait->count() > 0))
-            poll_until(*limit, [&] { return !p.is_running() && p.state() != pod::State::kPreparing &&
-                                            p.state() != pod::State::kPrepared &&
-                                            p.state() != pod::State::kEmbryo; },
-                       "exit");
+            poll_until(
+                *limit,
+                [&] {
+                    return !p.is_running() && p.state() != pod::State::kPreparing &&
+                           p.state() != pod::State::kPrepared && p.state() != pod::State::kEmbryo;
+                },
+                "exit");
         if (!o->format.empty()) {
             auto j = pod_to_json(p);
             print_json(j, o->format);

@@ -11,28 +11,44 @@ namespace rkt::pod {
 
 const char* state_dir_name(StateDir d) {
     switch (d) {
-        case StateDir::kEmbryo: return "embryo";
-        case StateDir::kPrepare: return "prepare";
-        case StateDir::kPrepared: return "prepared";
-        case StateDir::kRun: return "run";
-        case StateDir::kExitedGarbage: return "exited-garbage";
-        case StateDir::kGarbage: return "garbage";
+        case StateDir::kEmbryo:
+            return "embryo";
+        case StateDir::kPrepare:
+            return "prepare";
+        case StateDir::kPrepared:
+            return "prepared";
+        case StateDir::kRun:
+            return "run";
+        case StateDir::kExitedGarbage:
+            return "exited-garbage";
+        case StateDir::kGarbage:
+            return "garbage";
     }
     return "?";
 }
 
 const char* state_name(State s) {
     switch (s) {
-        case State::kEmbryo: return "embryo";
-        case State::kPreparing: return "preparing";
-        case State::kAbortedPrepare: return "aborted prepare";
-        case State::kPrepared: return "prepared";
-        case State::kRunning: return "running";
-        case State::kExited: return "exited";
-        case State::kExitedDeleting: return "exited deleting";
-        case State::kExitedGarbage: return "exited garbage";
-        case State::kDeleting: return "deleting";
-        case State::kGarbage: return "garbage";
+        case State::kEmbryo:
+            return "embryo";
+        case State::kPreparing:
+            return "preparing";
+        case State::kAbortedPrepare:
+            return "aborted prepare";
+        case State::kPrepared:
+            return "prepared";
+        case State::kRunning:
+            return "running";
+        case State::kExited:
+            return "exited";
+        case State::kExitedDeleting:
+            return "exited deleting";
+        case State::kExitedGarbage:
+            return "exited garbage";
+        case State::kDeleting:
+            return "deleting";
+        case State::kGarbage:
+            return "garbage";
     }
     return "?";
 }
@@ -45,7 +61,7 @@ Clock::time_point to_time_point(const struct timespec& ts) {
 }
 
 std::optional<Clock::time_point> mtime_of(const stdfs::path& p) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return std::nullopt;
     return to_time_point(st.st_mtim);
 }
@@ -72,8 +88,12 @@ std::optional<PodManifest> Pod::manifest() const {
     }
 }
 
-std::optional<Clock::time_point> Pod::created() const { return mtime_of(path_ / "pod-created"); }
-std::optional<Clock::time_point> Pod::started() const { return mtime_of(path_ / "pid"); }
+std::optional<Clock::time_point> Pod::created() const {
+    return mtime_of(path_ / "pod-created");
+}
+std::optional<Clock::time_point> Pod::started() const {
+    return mtime_of(path_ / "pid");
+}
 
 std::optional<pid_t> Pod::pid() const {
     try {
@@ -102,7 +122,7 @@ std::map<std::string, int> Pod::app_exit_codes() const {
 }
 
 Clock::time_point Pod::state_changed() const {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path_.c_str(), &st) != 0) return Clock::now();
     return to_time_point(st.st_ctim);
 }
@@ -116,16 +136,24 @@ Pod PodStore::load(StateDir dir, const std::string& uuid) const {
     p.path_ = state_path(dir) / uuid;
     bool locked = dir == StateDir::kEmbryo ? false : is_locked(p.path_);
     switch (dir) {
-        case StateDir::kEmbryo: p.state_ = State::kEmbryo; break;
+        case StateDir::kEmbryo:
+            p.state_ = State::kEmbryo;
+            break;
         case StateDir::kPrepare:
             p.state_ = locked ? State::kPreparing : State::kAbortedPrepare;
             break;
-        case StateDir::kPrepared: p.state_ = State::kPrepared; break;
-        case StateDir::kRun: p.state_ = locked ? State::kRunning : State::kExited; break;
+        case StateDir::kPrepared:
+            p.state_ = State::kPrepared;
+            break;
+        case StateDir::kRun:
+            p.state_ = locked ? State::kRunning : State::kExited;
+            break;
         case StateDir::kExitedGarbage:
             p.state_ = locked ? State::kExitedDeleting : State::kExitedGarbage;
             break;
-        case StateDir::kGarbage: p.state_ = locked ? State::kDeleting : State::kGarbage; break;
+        case StateDir::kGarbage:
+            p.state_ = locked ? State::kDeleting : State::kGarbage;
+            break;
     }
     return p;
 }

@@ -21,8 +21,8 @@ using Clock = std::chrono::system_clock;
 enum class StateDir { kEmbryo, kPrepare, kPrepared, kRun, kExitedGarbage, kGarbage };
 
 const char* state_dir_name(StateDir d);
-inline constexpr StateDir kAllStateDirs[] = {StateDir::kEmbryo,   StateDir::kPrepare,
-                                             StateDir::kPrepared, StateDir::kRun,
+inline constexpr StateDir kAllStateDirs[] = {StateDir::kEmbryo,        StateDir::kPrepare,
+                                             StateDir::kPrepared,      StateDir::kRun,
                                              StateDir::kExitedGarbage, StateDir::kGarbage};
 
 // What `rkt list` and `rkt status` print.

@@ -10,7 +10,7 @@
 namespace rkt {
 
 struct PodFlags {
-    std::vector<std::string> set_env;    // NAME=VALUE, all apps
+    std::vector<std::string> set_env;  // NAME=VALUE, all apps
     std::string set_env_file;
     bool inherit_env = false;
     std::vector<std::string> volumes;

@@ -57,8 +57,7 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
                      const std::vector<PodAppImage>& images, bool copy_trees) {
     const stdfs::path& dir = p.pod.path;
     fs::write_file(dir / "pod-created", "");
-    fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644,
-                          fs::Durability::kAtomicOnly);
+    fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644, fs::Durability::kAtomicOnly);
     fs::write_file_atomic(dir / "run-options.json", p.run_options.to_json().dump(2), 0644,
                           fs::Durability::kAtomicOnly);
     std::error_code ec;
@@ -75,7 +74,8 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
         fs::write_file(info / "manifest", images[i].image.config.to_json().dump(2));
         if (!images[i].rootfs.empty())
             place_app_rootfs(images[i].rootfs, info / "rootfs", copy_trees, shift);
-        if (!images[i].erofs.empty()) stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
+        if (!images[i].erofs.empty())
+            stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
         if (ec) throw Error("cannot link the app's image: " + ec.message());
     }
     if (shift) mark_private_users_prepared(dir);

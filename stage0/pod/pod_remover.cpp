@@ -35,11 +35,12 @@ std::string unescape_mount_path(const std::string& s) {
 }
 
 void remove_at(int parent_fd, const char* name, dev_t dev) {
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
     if (S_ISDIR(st.st_mode)) {
-        if (st.st_dev != dev) throw Error(std::string("refusing to remove ") + name +
-                                          ": it is on another file system (still mounted?)");
+        if (st.st_dev != dev)
+            throw Error(std::string("refusing to remove ") + name +
+                        ": it is on another file system (still mounted?)");
         int fd = ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) throw system_error(std::string("cannot open ") + name);
         UniqueFd dfd(fd);
@@ -82,7 +83,7 @@ void unmount_below(const std::filesystem::path& dir) {
 }
 
 void remove_same_fs_tree(const std::filesystem::path& dir) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(dir.c_str(), &st) != 0) return;
     UniqueFd parent = fs::open_dir(dir.parent_path());
     remove_at(parent.get(), dir.filename().c_str(), st.st_dev);
@@ -97,7 +98,8 @@ bool sweep_pod(Context& ctx, const pod::Pod& p) {
         if (ctx.global.debug) args.push_back("--debug");
         args.push_back(p.uuid());
         int code = run_stage1_entrypoint(stage1, "gc", p.path(), args);
-        if (code != 0) log::warn("stage1 gc of pod " + p.uuid() + " exited with " + std::to_string(code));
+        if (code != 0)
+            log::warn("stage1 gc of pod " + p.uuid() + " exited with " + std::to_string(code));
     } catch (const Error& e) {
         log::debug(std::string("skipping stage1 gc: ") + e.what());
     }

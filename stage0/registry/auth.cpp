@@ -19,7 +19,7 @@ bool is_token_char(char c) {
 }
 
 class ChallengeParser {
-  public:
+public:
     explicit ChallengeParser(std::string_view s) : s_(s) {}
 
     std::vector<Challenge> parse() {
@@ -55,7 +55,7 @@ class ChallengeParser {
         return out;
     }
 
-  private:
+private:
     bool done() const { return pos_ >= s_.size(); }
     void skip_spaces() {
         while (!done() && (s_[pos_] == ' ' || s_[pos_] == '\t')) ++pos_;

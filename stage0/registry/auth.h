@@ -35,12 +35,12 @@ std::string basic_authorization(const Credentials& c);
 //   {"rktKind":"dockerAuth","rktVersion":"v1","registries":["host:port"],
 //    "credentials":{"user":"u","password":"p"}}
 class CredentialStore {
-  public:
+public:
     static CredentialStore load(const std::vector<std::filesystem::path>& config_dirs);
     void add(const std::string& registry, Credentials c) { by_registry_[registry] = std::move(c); }
     std::optional<Credentials> find(const std::string& registry) const;
 
-  private:
+private:
     std::map<std::string, Credentials> by_registry_;
 };
 

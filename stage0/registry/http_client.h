@@ -41,12 +41,12 @@ struct HttpResponse {
 
 // A transfer error (no HTTP response at all, or a body cut short), as opposed to an HTTP status.
 class TransferError : public std::runtime_error {
-  public:
+public:
     TransferError(std::string message, bool retryable)
         : std::runtime_error(std::move(message)), retryable_(retryable) {}
     bool retryable() const { return retryable_; }
 
-  private:
+private:
     bool retryable_;
 };
 
@@ -58,7 +58,7 @@ std::string resolve_url(const std::string& base, const std::string& location);
 std::string url_escape(std::string_view s);
 
 class HttpClient {
-  public:
+public:
     explicit HttpClient(TransportPolicy policy);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -75,7 +75,7 @@ class HttpClient {
 
     const TransportPolicy& policy() const { return policy_; }
 
-  private:
+private:
     HttpResponse perform_once(const HttpRequest& req, const std::string& url, bool send_auth,
                               size_t limit, const Sink& sink, const Start& start);
 

@@ -12,7 +12,7 @@
 namespace rkt::registry {
 
 class Progress {
-  public:
+public:
     // `out` is drawn on only when `interactive`.
     Progress(bool interactive, std::FILE* out = stderr);
     ~Progress();
@@ -31,7 +31,7 @@ class Progress {
 
     uint64_t bytes_transferred() const;
 
-  private:
+private:
     struct Bar {
         std::string label;
         uint64_t total = 0;

@@ -35,7 +35,7 @@ struct FetchedManifest {
 };
 
 class RegistryClient {
-  public:
+public:
     RegistryClient(ImageReference ref, ClientOptions options);
 
     const ImageReference& reference() const { return ref_; }
@@ -63,7 +63,7 @@ class RegistryClient {
     void put_manifest(HttpClient& http, const std::string& tag, const std::string& bytes,
                       const std::string& media_type);
 
-  private:
+private:
     std::string base_url() const;
     std::string repo_url(const std::string& suffix) const;
     // Sends with our credentials, refreshing a Bearer token once on 401.

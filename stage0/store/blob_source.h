@@ -11,7 +11,7 @@
 namespace rkt::store {
 
 class BlobSource {
-  public:
+public:
     virtual ~BlobSource() = default;
     // Opens the blob for reading; throws a clear error when it is missing.
     virtual UniqueFd open(const oci::Descriptor& d) const = 0;
@@ -25,25 +25,25 @@ class BlobSource {
 
 // blobs/<alg>/<hex> beneath a directory (an OCI image layout).
 class LayoutBlobSource : public BlobSource {
-  public:
+public:
     LayoutBlobSource(int dir_fd, bool owned) : dir_fd_(dir_fd), owned_(owned) {}
     UniqueFd open(const oci::Descriptor& d) const override;
     bool owned() const override { return owned_; }
 
-  private:
+private:
     int dir_fd_;
     bool owned_;
 };
 
 // Blobs at explicit relative paths beneath a directory (docker save's manifest.json).
 class PathBlobSource : public BlobSource {
-  public:
+public:
     PathBlobSource(int dir_fd, std::map<std::string, std::string> paths)
         : dir_fd_(dir_fd), paths_(std::move(paths)) {}
     UniqueFd open(const oci::Descriptor& d) const override;
     bool owned() const override { return true; }
 
-  private:
+private:
     int dir_fd_;
     std::map<std::string, std::string> paths_;  // digest -> path
 };

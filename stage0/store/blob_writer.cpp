@@ -21,7 +21,7 @@ namespace rkt::store {
 namespace {
 
 class BlobWriterImpl : public BlobWriter {
-  public:
+public:
     BlobWriterImpl(const StoreLayout& layout, std::string digest, std::optional<uint64_t> size)
         : layout_(layout), digest_(std::move(digest)), expected_size_(size) {
         struct stat st {};
@@ -119,7 +119,7 @@ class BlobWriterImpl : public BlobWriter {
         truncate();
     }
 
-  private:
+private:
     void truncate() {
         if (::ftruncate(fd_.get(), 0) < 0 || ::lseek(fd_.get(), 0, SEEK_SET) < 0)
             throw system_error("cannot truncate " + partial_path_.string());

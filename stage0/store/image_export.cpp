@@ -23,7 +23,7 @@ struct EntryFree {
 };
 
 class TarWriter {
-  public:
+public:
     explicit TarWriter(int fd) : a_(archive_write_new()) {
         if (!a_ || archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK ||
             archive_write_open_fd(a_.get(), fd) != ARCHIVE_OK)
@@ -52,7 +52,7 @@ class TarWriter {
         if (archive_write_close(a_.get()) != ARCHIVE_OK) fail("cannot finish the archive");
     }
 
-  private:
+private:
     void header(const std::string& path, mode_t type, mode_t perm, uint64_t size) {
         std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
         archive_entry_set_pathname(e.get(), path.c_str());

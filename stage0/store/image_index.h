@@ -39,7 +39,7 @@ struct NameBinding {
 };
 
 class ImageIndex {
-  public:
+public:
     static constexpr int kSchemaVersion = 1;
 
     explicit ImageIndex(const std::filesystem::path& db_path);
@@ -67,7 +67,7 @@ class ImageIndex {
     void set_erofs(const std::string& id, bool built);
     bool erase(const std::string& id);
 
-  private:
+private:
     void init_schema();
     ImageRecord read_record(SqliteStatement& s);
     SqliteDb db_;

@@ -69,7 +69,7 @@ struct ImportLimits {
 // and size match. An uncommitted writer leaves a partial file that a later writer for the same
 // digest resumes from (resume_offset()). Writers of different blobs may run in parallel threads.
 class BlobWriter {
-  public:
+public:
     virtual ~BlobWriter() = default;
     virtual uint64_t resume_offset() const = 0;
     virtual void write(const void* data, size_t size) = 0;
@@ -86,7 +86,7 @@ class BlobWriter {
 
 // One ImageStore object is meant for one thread; several processes may share the store.
 class ImageStore {
-  public:
+public:
     // Opens (creating if needed) the store under <data_dir>/cas, and removes tmp/ debris that
     // killed processes left behind.
     static std::unique_ptr<ImageStore> open(const stdfs::path& data_dir,

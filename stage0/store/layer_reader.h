@@ -28,7 +28,7 @@ struct LayerDigests {
 };
 
 class LayerReader {
-  public:
+public:
     // `what` names the layer in errors. Reading more than `max_size` stored bytes is an error
     // (a descriptor's size, so an endless or lying source is cut off early), and so is
     // decompressing more than `max_uncompressed` bytes. `tee_fd`, when >= 0, receives a copy
@@ -49,7 +49,7 @@ class LayerReader {
     oci::Compression compression() const { return compression_; }
     const std::string& what() const { return what_; }
 
-  private:
+private:
     struct ArchiveFree {
         void operator()(archive* a) const { archive_read_free(a); }
     };

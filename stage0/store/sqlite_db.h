@@ -16,7 +16,7 @@ namespace rkt::store {
 class SqliteDb;
 
 class SqliteStatement {
-  public:
+public:
     SqliteStatement(SqliteDb& db, std::string_view sql);
     SqliteStatement(const SqliteStatement&) = delete;
     SqliteStatement& operator=(const SqliteStatement&) = delete;
@@ -36,14 +36,14 @@ class SqliteStatement {
     int64_t column_int(int index) const;
     bool column_is_null(int index) const;
 
-  private:
+private:
     SqliteDb& db_;
     sqlite3_stmt* stmt_ = nullptr;
     std::string sql_;
 };
 
 class SqliteDb {
-  public:
+public:
     // Opens (creating) the database with WAL journaling and a busy timeout, so concurrent
     // processes wait for each other instead of failing.
     explicit SqliteDb(const std::filesystem::path& path);
@@ -57,7 +57,7 @@ class SqliteDb {
     const std::filesystem::path& path() const { return path_; }
     [[noreturn]] void fail(std::string_view what) const;
 
-  private:
+private:
     sqlite3* db_ = nullptr;
     std::filesystem::path path_;
 };
@@ -65,14 +65,14 @@ class SqliteDb {
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless commit() ran. IMMEDIATE takes
 // the write lock up front, so two writers never deadlock upgrading from read locks.
 class SqliteTransaction {
-  public:
+public:
     explicit SqliteTransaction(SqliteDb& db);
     SqliteTransaction(const SqliteTransaction&) = delete;
     SqliteTransaction& operator=(const SqliteTransaction&) = delete;
     ~SqliteTransaction();
     void commit();
 
-  private:
+private:
     SqliteDb& db_;
     bool done_ = false;
 };

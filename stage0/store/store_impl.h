@@ -18,7 +18,7 @@
 namespace rkt::store {
 
 class StoreImpl : public ImageStore {
-  public:
+public:
     StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits);
 
     ImageInfo import_oci_layout(const stdfs::path& dir, const std::string& ref,
@@ -43,7 +43,7 @@ class StoreImpl : public ImageStore {
     void export_oci_archive(const std::string& id, const stdfs::path& out) override;
     stdfs::path root() const override { return layout_.root; }
 
-  private:
+private:
     // What an import has established before it commits to an image id.
     struct ImportPlan {
         std::string manifest_bytes;

@@ -53,7 +53,7 @@ void unlink_lock(const stdfs::path& path);
 // A staging directory or file in tmp/, named <kind>-<random>, owned through an exclusive lock
 // held from before it exists until after it is gone. The destructor removes what is left.
 class TmpEntry {
-  public:
+public:
     static TmpEntry make_dir(const StoreLayout& layout, const std::string& kind);
     // A reserved name for a file the caller creates (e.g. mkfs.erofs output).
     static TmpEntry reserve_file(const StoreLayout& layout, const std::string& kind,
@@ -65,7 +65,7 @@ class TmpEntry {
 
     const stdfs::path& path() const { return path_; }
 
-  private:
+private:
     void cleanup() noexcept;
     stdfs::path path_;
     stdfs::path lock_path_;

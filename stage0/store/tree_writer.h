@@ -31,12 +31,12 @@ struct TreeWriterOptions {
 };
 
 class TreeWriter {
-  public:
+public:
     TreeWriter(int root_fd, TreeWriterOptions options);
     // Applies one layer on top of what the tree holds. Errors name the entry.
     void apply(LayerReader& reader);
 
-  private:
+private:
     struct DeferredDir {
         std::string path;
         mode_t mode;

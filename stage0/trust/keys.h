@@ -16,7 +16,7 @@ struct PkeyDeleter {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 
 class PublicKey {
-  public:
+public:
     // Parses a PEM "PUBLIC KEY" (PKIX SubjectPublicKeyInfo). Throws Error for other formats and
     // for key types other than ECDSA P-256 and Ed25519.
     static PublicKey from_pem(std::string_view pem);
@@ -30,19 +30,19 @@ class PublicKey {
     // True when `signature` is a valid signature of `payload` by this key.
     bool verify(std::string_view payload, std::string_view signature) const;
 
-  private:
+private:
     Pkey key_;
     std::string fingerprint_, type_, pem_;
 };
 
 class PrivateKey {
-  public:
+public:
     // Parses an unencrypted PEM private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY").
     static PrivateKey from_pem(std::string_view pem);
     std::string sign(std::string_view payload) const;
     PublicKey public_key() const;
 
-  private:
+private:
     Pkey key_;
 };
 

@@ -34,7 +34,7 @@ std::string unescape_prefix(const std::string& escaped);
 bool prefix_covers(const std::string& prefix, const std::string& name);
 
 class Keystore {
-  public:
+public:
     Keystore(std::filesystem::path system_config, std::filesystem::path local_config)
         : system_(std::move(system_config)), local_(std::move(local_config)) {}
 
@@ -49,7 +49,7 @@ class Keystore {
     // Returns how many were removed.
     std::vector<TrustedKey> remove(const std::string& fingerprint);
 
-  private:
+private:
     std::filesystem::path system_, local_;
 };
 

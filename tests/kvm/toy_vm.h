@@ -18,25 +18,25 @@ namespace rkt::vmm::test {
 
 // Records the 32-bit values the guest writes to port 0x500; `on_value` runs on the vCPU thread.
 class ResultPort : public BusDevice {
-  public:
+public:
     void read(uint64_t, std::span<uint8_t> data) override;
     void write(uint64_t, std::span<const uint8_t> data) override;
     std::vector<uint32_t> values();
     std::function<void(uint32_t)> on_value;
 
-  private:
+private:
     std::mutex mutex_;
     std::vector<uint32_t> values_;
 };
 
 // Runs `action` on the vCPU thread when the guest writes to port 0x504.
 class ControlPort : public BusDevice {
-  public:
+public:
     explicit ControlPort(std::function<void(uint32_t)> action) : action_(std::move(action)) {}
     void read(uint64_t, std::span<uint8_t> data) override;
     void write(uint64_t, std::span<const uint8_t> data) override;
 
-  private:
+private:
     std::function<void(uint32_t)> action_;
 };
 
@@ -44,7 +44,7 @@ class ControlPort : public BusDevice {
 std::vector<uint8_t> guest_image(const std::string& name);
 
 class ToyVm {
-  public:
+public:
     static constexpr uint64_t kLoadAddress = 0x100000;
 
     // False, with the reason, when this machine has no usable /dev/kvm.
@@ -66,7 +66,7 @@ class ToyVm {
     // Runs the VM; a guest that never ends is stopped after 20 s (kTimeout).
     VmResult run();
 
-  private:
+private:
     KvmSystem kvm_;
     std::unique_ptr<Machine> machine_;
     std::shared_ptr<ResultPort> results_;

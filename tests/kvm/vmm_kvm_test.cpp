@@ -45,7 +45,7 @@ void PrintTo(VmExitReason reason, std::ostream* os) {
 namespace {
 
 class TempDir {
-  public:
+public:
     TempDir() {
         std::string pattern =
             (std::filesystem::temp_directory_path() / "rkt-kvm-test-XXXXXX").string();
@@ -57,7 +57,7 @@ class TempDir {
     }
     std::filesystem::path path(const std::string& name) const { return path_ / name; }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 

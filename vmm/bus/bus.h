@@ -15,7 +15,7 @@
 namespace rkt::vmm {
 
 class Bus {
-  public:
+public:
     explicit Bus(std::string name) : name_(std::move(name)) {}
 
     // Registers [base, base + size). Throws when it overlaps a range already registered.
@@ -34,7 +34,7 @@ class Bus {
 
     const std::string& name() const { return name_; }
 
-  private:
+private:
     struct Range {
         uint64_t size;
         std::shared_ptr<BusDevice> device;

@@ -5,7 +5,7 @@
 namespace rkt::vmm {
 
 class InterruptLine {
-  public:
+public:
     virtual ~InterruptLine() = default;
     virtual void trigger() = 0;
 };

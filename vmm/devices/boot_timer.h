@@ -14,7 +14,7 @@
 namespace rkt::vmm {
 
 class BootTimer : public BusDevice {
-  public:
+public:
     static constexpr uint8_t kMagic = 123;
     using Clock = std::chrono::steady_clock;
 
@@ -30,7 +30,7 @@ class BootTimer : public BusDevice {
             on_signal_(Clock::now());
     }
 
-  private:
+private:
     std::function<void(Clock::time_point)> on_signal_;
 };
 

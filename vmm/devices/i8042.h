@@ -15,7 +15,7 @@
 namespace rkt::vmm {
 
 class I8042 : public BusDevice {
-  public:
+public:
     // Registered at port 0x60 with a range of 5 bytes (0x60..0x64).
     static constexpr uint64_t kBasePort = 0x60;
     static constexpr uint64_t kPortCount = 5;
@@ -26,7 +26,7 @@ class I8042 : public BusDevice {
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
-  private:
+private:
     void push_output(uint8_t byte);
     void controller_command(uint8_t command);
     void data_write(uint8_t value);

@@ -15,7 +15,7 @@
 namespace rkt::vmm {
 
 class Serial : public BusDevice {
-  public:
+public:
     static constexpr uint64_t kPortCount = 8;
 
     // `output_fd` (not owned) receives what the guest transmits; -1 discards it.
@@ -30,7 +30,7 @@ class Serial : public BusDevice {
     // Writes out what the guest transmitted but has not reached the output fd yet.
     void flush();
 
-  private:
+private:
     uint8_t interrupt_identification() const;
     void update_interrupt();
     void transmit(uint8_t byte);

@@ -10,7 +10,7 @@
 namespace rkt::vmm {
 
 class EventFd {
-  public:
+public:
     // Creates a non-blocking, close-on-exec eventfd with counter 0.
     EventFd();
 
@@ -20,7 +20,7 @@ class EventFd {
     // Reads and clears the counter; nullopt when it was 0.
     std::optional<uint64_t> consume() const;
 
-  private:
+private:
     UniqueFd fd_;
 };
 

@@ -20,7 +20,7 @@ struct MemoryRange {
 };
 
 class GuestMemory {
-  public:
+public:
     struct Region {
         uint64_t guest_address;
         uint64_t size;
@@ -65,7 +65,7 @@ class GuestMemory {
     std::optional<uint16_t> load_acquire_u16(uint64_t address) const;
     [[nodiscard]] bool store_release_u16(uint64_t address, uint16_t value) const;
 
-  private:
+private:
     const Region* find(uint64_t address, uint64_t length) const;
 
     std::vector<Region> regions_;

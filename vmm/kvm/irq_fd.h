@@ -11,12 +11,12 @@
 namespace rkt::vmm {
 
 class IrqFdLine : public InterruptLine {
-  public:
+public:
     IrqFdLine(const Vm& vm, uint32_t gsi) : gsi_(gsi) { vm.register_irqfd(event_, gsi); }
     void trigger() override { event_.signal(); }
     uint32_t gsi() const { return gsi_; }
 
-  private:
+private:
     EventFd event_;
     uint32_t gsi_;
 };

@@ -21,7 +21,7 @@ struct RequiredCapability {
 };
 
 class KvmSystem {
-  public:
+public:
     // Opens `device` (normally /dev/kvm) and checks the API version.
     explicit KvmSystem(const std::string& device = "/dev/kvm");
 
@@ -39,7 +39,7 @@ class KvmSystem {
 
     Vm create_vm() const;
 
-  private:
+private:
     UniqueFd fd_;
 };
 

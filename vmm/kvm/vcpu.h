@@ -12,7 +12,7 @@
 namespace rkt::vmm {
 
 class Vcpu {
-  public:
+public:
     Vcpu(UniqueFd fd, uint32_t id, size_t run_mmap_size);
     Vcpu(Vcpu&& other) noexcept;
     Vcpu& operator=(Vcpu&&) = delete;
@@ -37,7 +37,7 @@ class Vcpu {
     void set_lapic(const kvm_lapic_state& state) const;
     void set_mp_state(uint32_t state) const;
 
-  private:
+private:
     UniqueFd fd_;
     uint32_t id_;
     kvm_run* run_ = nullptr;

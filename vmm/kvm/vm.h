@@ -15,7 +15,7 @@ namespace rkt::vmm {
 enum class IoSpace { kPio, kMmio };
 
 class Vm {
-  public:
+public:
     Vm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
 
     int fd() const { return fd_.get(); }
@@ -39,7 +39,7 @@ class Vm {
 
     Vcpu create_vcpu(uint32_t id) const;
 
-  private:
+private:
     UniqueFd fd_;
     int vcpu_mmap_size_;
 };

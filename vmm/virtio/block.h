@@ -20,7 +20,7 @@ struct BlockDiskConfig {
 };
 
 class BlockDevice : public VirtioDevice {
-  public:
+public:
     static constexpr uint32_t kSectorSize = 512;
 
     // Opens the disk (read-only disks with O_RDONLY). Throws an Error naming the path.
@@ -36,7 +36,7 @@ class BlockDevice : public VirtioDevice {
 
     uint64_t capacity_sectors() const { return capacity_sectors_; }
 
-  private:
+private:
     // Handles one request; returns the bytes written into the chain's writable part.
     uint32_t handle_request(const DescriptorChain& chain);
 

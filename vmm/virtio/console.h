@@ -25,7 +25,7 @@ struct ConsolePortConfig {
 };
 
 class ConsoleDevice : public VirtioDevice {
-  public:
+public:
     explicit ConsoleDevice(const std::vector<ConsolePortConfig>& ports);
     ~ConsoleDevice() override;
 
@@ -42,7 +42,7 @@ class ConsoleDevice : public VirtioDevice {
     // The host side of port `port` is ready (what the event loop calls).
     void on_host_event(size_t port, uint32_t events);
 
-  private:
+private:
     struct Port {
         ConsolePortConfig config;
         UniqueFd io;

@@ -16,7 +16,7 @@
 namespace rkt::vmm {
 
 class MmioTransport : public BusDevice {
-  public:
+public:
     static constexpr uint64_t kSize = 0x1000;
     static constexpr uint64_t kQueueNotifyOffset = 0x50;
 
@@ -35,7 +35,7 @@ class MmioTransport : public BusDevice {
     // Why the last activation failed, for the log.
     std::string last_error() const;
 
-  private:
+private:
     uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);
     void set_status(uint32_t value);

@@ -16,7 +16,7 @@
 namespace rkt::vmm {
 
 class NetDevice : public VirtioDevice {
-  public:
+public:
     static constexpr size_t kHeaderSize = 12;  // struct virtio_net_hdr_v1
 
     // `tap_fd` is duplicated and made non-blocking. `mac` defaults to a locally administered
@@ -36,7 +36,7 @@ class NetDevice : public VirtioDevice {
     void on_tap_event(uint32_t events);
     const std::array<uint8_t, 6>& mac() const { return mac_; }
 
-  private:
+private:
     void receive_from_tap();
     void transmit_to_tap();
     void finish();

@@ -29,7 +29,7 @@ inline constexpr uint32_t kInterruptConfigChange = 2;
 
 // The device's way to reach the guest: interrupts, and reporting that the guest broke a queue.
 class VirtioInterrupt {
-  public:
+public:
     explicit VirtioInterrupt(InterruptLine& line) : line_(line) {}
 
     void signal_used_queue() { raise(virtio::kInterruptUsedBuffer); }
@@ -48,7 +48,7 @@ class VirtioInterrupt {
         needs_reset_.store(false);
     }
 
-  private:
+private:
     void raise(uint32_t bit) {
         status_.fetch_or(bit);
         line_.trigger();
@@ -66,7 +66,7 @@ struct ActivationContext {
 };
 
 class VirtioDevice {
-  public:
+public:
     virtual ~VirtioDevice() = default;
 
     virtual uint32_t device_id() const = 0;
@@ -88,7 +88,7 @@ class VirtioDevice {
     // Registers host-side fds (console sockets, tap) with the event thread.
     virtual void attach(EventLoop& /*loop*/) {}
 
-  protected:
+protected:
     // Helper for config reads from a byte image of the config structure.
     static void copy_config(std::span<const uint8_t> image, uint64_t offset,
                             std::span<uint8_t> out);

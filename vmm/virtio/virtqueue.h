@@ -48,7 +48,7 @@ struct QueueLimits {
 };
 
 class Virtqueue {
-  public:
+public:
     // Checks `config` against guest memory: returns the reason when it cannot be used.
     static std::optional<std::string> validate(const QueueConfig& config, const GuestMemory& memory,
                                                const QueueLimits& limits = {});
@@ -73,7 +73,7 @@ class Virtqueue {
     const std::string& broken_reason() const { return broken_reason_; }
     uint16_t size() const { return config_.size; }
 
-  private:
+private:
     std::optional<uint16_t> available_index() const;
     void walk_chain(uint16_t head, DescriptorChain& chain) const;
 

@@ -11,9 +11,9 @@ static void serial_print(const char* s) {
 
 int main(uint64_t boot_params) {
     const uint8_t* bp = (const uint8_t*)boot_params;
-    report(*(const uint16_t*)(bp + 0x1fe));  /* boot flag 0xaa55 */
-    report(bp[0x1e8]);                        /* e820 entries */
-    const char* cmdline = (const char*)(uint64_t)*(const uint32_t*)(bp + 0x228);
+    report(*(const uint16_t*)(bp + 0x1fe)); /* boot flag 0xaa55 */
+    report(bp[0x1e8]);                      /* e820 entries */
+    const char* cmdline = (const char*)(uint64_t) * (const uint32_t*)(bp + 0x228);
     serial_print(cmdline);
     serial_print("\n");
     return 0;

@@ -13,7 +13,8 @@ void* memcpy(void* d, const void* s, unsigned long n) {
     return d;
 }
 
-uint32_t virtio_start(uint64_t base, uint64_t features, struct virtq* queues, int count, uint8_t* ring_memory) {
+uint32_t virtio_start(uint64_t base, uint64_t features, struct virtq* queues, int count,
+                      uint8_t* ring_memory) {
     mmio_write32(base + 0x70, 0);
     mmio_write32(base + 0x70, 1);
     mmio_write32(base + 0x70, 3);
@@ -54,7 +55,8 @@ uint16_t virtq_submit(struct virtq* q, const struct buf* bufs, int n) {
         uint16_t d = (uint16_t)((head + i) % QUEUE_SIZE);
         q->desc[d].addr = bufs[i].addr;
         q->desc[d].len = bufs[i].len;
-        q->desc[d].flags = (uint16_t)((i + 1 < n ? VIRTQ_DESC_F_NEXT : 0) | (bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0));
+        q->desc[d].flags = (uint16_t)((i + 1 < n ? VIRTQ_DESC_F_NEXT : 0) |
+                                      (bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0));
         q->desc[d].next = (uint16_t)((head + i + 1) % QUEUE_SIZE);
     }
     q->next_desc = (uint16_t)((head + n) % QUEUE_SIZE);
@@ -66,7 +68,9 @@ uint16_t virtq_submit(struct virtq* q, const struct buf* bufs, int n) {
     return head;
 }
 
-void virtq_notify(struct virtq* q) { mmio_write32(q->base + 0x50, q->index); }
+void virtq_notify(struct virtq* q) {
+    mmio_write32(q->base + 0x50, q->index);
+}
 
 uint32_t virtq_wait(struct virtq* q, uint32_t* id) {
     while (q->used->idx == q->last_used) pause();

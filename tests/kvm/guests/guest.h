@@ -4,21 +4,35 @@
 
 #include <stdint.h>
 
-#define RESULT_PORT 0x500 /* 32-bit writes are recorded by the test */
+#define RESULT_PORT 0x500  /* 32-bit writes are recorded by the test */
 #define CONTROL_PORT 0x504 /* test-specific actions on the host side */
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v) {
+    __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
 static inline uint8_t inb(uint16_t port) {
     uint8_t v;
     __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
     return v;
 }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void mmio_write32(uint64_t a, uint32_t v) { *(volatile uint32_t*)a = v; }
-static inline uint32_t mmio_read32(uint64_t a) { return *(volatile uint32_t*)a; }
-static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
-static inline void pause(void) { __asm__ volatile("pause"); }
-static inline void report(uint32_t v) { outl(RESULT_PORT, v); }
+static inline void outl(uint16_t port, uint32_t v) {
+    __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void mmio_write32(uint64_t a, uint32_t v) {
+    *(volatile uint32_t*)a = v;
+}
+static inline uint32_t mmio_read32(uint64_t a) {
+    return *(volatile uint32_t*)a;
+}
+static inline void barrier(void) {
+    __asm__ volatile("" ::: "memory");
+}
+static inline void pause(void) {
+    __asm__ volatile("pause");
+}
+static inline void report(uint32_t v) {
+    outl(RESULT_PORT, v);
+}
 
 void* memset(void* d, int c, unsigned long n);
 void* memcpy(void* d, const void* s, unsigned long n);
@@ -63,7 +77,8 @@ struct virtq {
 
 /* Negotiates VERSION_1 plus `features`, sets up `count` queues in `ring_memory` (4 KiB each),
    sets DRIVER_OK. Returns the status register. */
-uint32_t virtio_start(uint64_t base, uint64_t features, struct virtq* queues, int count, uint8_t* ring_memory);
+uint32_t virtio_start(uint64_t base, uint64_t features, struct virtq* queues, int count,
+                      uint8_t* ring_memory);
 /* Adds a chain; returns its head. `lens` of 0 mark the end. */
 struct buf {
     uint64_t addr;

@@ -9,7 +9,8 @@ static uint8_t header[16] __attribute__((aligned(16)));
 static uint8_t data[512] __attribute__((aligned(512)));
 static uint8_t status;
 
-static void desc(struct virtq* q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+static void desc(struct virtq* q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+                 uint16_t next) {
     q->desc[i].addr = addr;
     q->desc[i].len = len;
     q->desc[i].flags = flags;
@@ -50,7 +51,8 @@ int main(void) {
 
     /* 10 x 2 MiB of writable buffers: more than any request may be. */
     desc(&q, 6, (uint64_t)header, 16, VIRTQ_DESC_F_NEXT, 7);
-    for (uint16_t i = 7; i < 15; ++i) desc(&q, i, 0x200000, 2u << 20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, (uint16_t)(i + 1));
+    for (uint16_t i = 7; i < 15; ++i)
+        desc(&q, i, 0x200000, 2u << 20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, (uint16_t)(i + 1));
     desc(&q, 15, (uint64_t)&status, 1, VIRTQ_DESC_F_WRITE, 0);
     publish(&q, 6);
     report(virtq_wait(&q, 0));

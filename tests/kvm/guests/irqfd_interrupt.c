@@ -62,9 +62,9 @@ int main(void) {
     __asm__ volatile("lidt %0" ::"m"(idtr));
     outb(0x21, 0xff); /* mask the PICs: the IOAPIC delivers */
     outb(0xa1, 0xff);
-    mmio_write32(LAPIC + 0x80, 0);     /* task priority */
-    mmio_write32(LAPIC + 0xf0, 0x1ff); /* software enable, spurious vector 0xff */
-    ioapic_write(0x10 + 2 * 5 + 1, 0); /* destination APIC 0 */
+    mmio_write32(LAPIC + 0x80, 0);      /* task priority */
+    mmio_write32(LAPIC + 0xf0, 0x1ff);  /* software enable, spurious vector 0xff */
+    ioapic_write(0x10 + 2 * 5 + 1, 0);  /* destination APIC 0 */
     ioapic_write(0x10 + 2 * 5, VECTOR); /* fixed, edge, active high, unmasked */
 
     outl(CONTROL_PORT, 1);

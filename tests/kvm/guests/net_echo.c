@@ -15,8 +15,8 @@ int main(void) {
     virtq_submit(&q[0], &in, 1);
     virtq_notify(&q[0]);
 
-    memset(tx, 0, sizeof tx);             /* virtio-net header: no offloads */
-    memset(tx + 12, 0xff, 6);             /* broadcast */
+    memset(tx, 0, sizeof tx); /* virtio-net header: no offloads */
+    memset(tx + 12, 0xff, 6); /* broadcast */
     memcpy(tx + 18, mac, 6);
     tx[24] = 0x88;
     tx[25] = 0xb5;
@@ -30,7 +30,8 @@ int main(void) {
         uint32_t len = virtq_wait(&q[0], 0);
         if (len >= 12 + 14 && rx[24] == 0x88 && rx[25] == 0xb5) {
             report(len);
-            report((uint32_t)rx[26] | (uint32_t)rx[27] << 8 | (uint32_t)rx[28] << 16 | (uint32_t)rx[29] << 24);
+            report((uint32_t)rx[26] | (uint32_t)rx[27] << 8 | (uint32_t)rx[28] << 16 |
+                   (uint32_t)rx[29] << 24);
             return 0;
         }
         virtq_submit(&q[0], &in, 1); /* someone else's frame: take the next one */

@@ -96,7 +96,7 @@ Isolator iso(std::string_view name, json value) {
 }
 
 class Apply : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "applying a policy needs root";
     }

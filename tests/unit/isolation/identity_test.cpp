@@ -16,7 +16,7 @@ using namespace rkt::isolation;
 namespace {
 
 class Image : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-identity-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -17,7 +17,7 @@ using namespace rkt;
 namespace {
 
 class TempRoot : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-rootfs-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -21,7 +21,7 @@ namespace {
 const std::string kUuid = "6a3e5a4e-7d7a-4c55-9d61-4c1f25a0f001";
 
 class Plan : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-plan-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -19,7 +19,7 @@ namespace {
 const std::string kUuid = "0f746094-3438-42bc-ab37-3cf85f132e60";
 
 class PodDir : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rkt-pod-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -28,7 +28,7 @@ std::string public_pem() {
 }
 
 class KeystoreTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         root_ = fs::temp_directory_path() /
                 ("rkt-keystore-" + std::to_string(::getpid()) + "-" +

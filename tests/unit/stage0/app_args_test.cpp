@@ -48,7 +48,8 @@ TEST(AppArgs, BadInputIsAnError) {
 TEST(AppArgs, RepeatableFlagsAccumulate) {
     AppFlags defaults;
     defaults.environment = {"A=1"};
-    auto apps = parse_app_args({"a", "--environment=B=2", "--mount", "volume=v,target=/d"}, defaults);
+    auto apps =
+        parse_app_args({"a", "--environment=B=2", "--mount", "volume=v,target=/d"}, defaults);
     EXPECT_EQ(apps[0].flags.environment, (std::vector<std::string>{"A=1", "B=2"}));
     EXPECT_EQ(apps[0].flags.mounts.size(), 1u);
 }

@@ -139,12 +139,12 @@ TEST_F(RootfsTest, CommandLineAndPodManifestBuildTheSamePod) {
     rkt::PodFlags flags;
     flags.volumes = {"data,kind=empty,mode=0700"};
     auto cli = rkt::pod_intent_from_flags(
-        flags, rkt::parse_app_args({"example.com/app:1.0", "--exec=/bin/other", "--user=0",
-                                    "--group=staff", "--working-dir=/tmp", "--memory=50M",
-                                    "--mount=volume=data,target=/data", "--user-label=tier=web",
-                                    "--user-annotation=owner=ops", "--annotation=note=x", "--",
-                                    "a", "b"},
-                                   {}));
+        flags,
+        rkt::parse_app_args({"example.com/app:1.0", "--exec=/bin/other", "--user=0",
+                             "--group=staff", "--working-dir=/tmp", "--memory=50M",
+                             "--mount=volume=data,target=/data", "--user-label=tier=web",
+                             "--user-annotation=owner=ops", "--annotation=note=x", "--", "a", "b"},
+                            {}));
     auto file = rkt::parse_pod_manifest_input(R"({"acKind":"PodManifest","acVersion":"0.8.11",
         "apps":[{"name":"app","image":{"name":"example.com/app","labels":[{"name":"version","value":"1.0"}]},
                  "app":{"exec":["/bin/other","a","b"],"user":"0","group":"staff","workingDirectory":"/tmp",

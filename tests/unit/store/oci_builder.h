@@ -62,7 +62,7 @@ nlohmann::json descriptor(const std::string& media_type, const std::string& byte
 
 // Writes an OCI image layout under `dir`: oci-layout, index.json and blobs.
 class LayoutWriter {
-  public:
+public:
     explicit LayoutWriter(stdfs::path dir);
     // Stores bytes as a blob; returns the digest.
     std::string add_blob(const std::string& bytes);
@@ -74,7 +74,7 @@ class LayoutWriter {
     void write_index(const std::vector<nlohmann::json>& manifests);
     const stdfs::path& dir() const { return dir_; }
 
-  private:
+private:
     stdfs::path dir_;
 };
 

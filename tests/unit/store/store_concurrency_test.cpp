@@ -17,7 +17,7 @@ namespace rkt::store::testing {
 namespace {
 
 class ConcurrencyTest : public StoreTest {
-  protected:
+protected:
     // Runs `fn` in a child process; returns its pid. The child exits 0 when fn returns, 1 when
     // it throws (printing the error).
     template <typename Fn>

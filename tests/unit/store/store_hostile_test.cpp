@@ -9,7 +9,7 @@ namespace rkt::store::testing {
 namespace {
 
 class HostileTest : public StoreTest {
-  protected:
+protected:
     void SetUp() override {
         StoreTest::SetUp();
         // A sibling directory a traversal would reach; it must stay empty.

@@ -16,7 +16,7 @@
 namespace rkt::store::testing {
 
 class StoreTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         std::string tmpl = (stdfs::temp_directory_path() / "rkt-store-test-XXXXXX").string();
         ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);

@@ -15,7 +15,7 @@ constexpr uint8_t kOk = 0, kIoErr = 1, kUnsupported = 2;
 constexpr uint64_t kHeader = 0x40000, kData = 0x50000, kStatus = 0x60000;
 
 class BlockTest : public ::testing::Test {
-  protected:
+protected:
     void start(bool read_only, size_t disk_bytes = 8 * 512, std::string serial = "") {
         std::vector<uint8_t> disk(disk_bytes);
         for (size_t i = 0; i < disk.size(); ++i) disk[i] = static_cast<uint8_t>(i / 512 + 1);

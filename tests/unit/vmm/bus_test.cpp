@@ -9,7 +9,7 @@
 namespace {
 
 class Recorder : public rkt::vmm::BusDevice {
-  public:
+public:
     void read(uint64_t offset, std::span<uint8_t> data) override {
         reads.push_back(offset);
         for (auto& b : data) b = static_cast<uint8_t>(offset);

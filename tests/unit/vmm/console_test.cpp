@@ -24,7 +24,7 @@ struct Control {
 };
 
 class ConsoleTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);

@@ -13,7 +13,7 @@ using namespace rkt::vmm::test;
 namespace {
 
 class TransportTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         write_bytes(dir.path("disk"), std::vector<uint8_t>(8192, 0));
         transport = std::make_unique<MmioTransport>(

@@ -14,7 +14,7 @@ using namespace rkt::vmm::test;
 namespace {
 
 class NetTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);

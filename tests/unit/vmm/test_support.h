@@ -19,14 +19,14 @@
 namespace rkt::vmm::test {
 
 class CountingLine : public InterruptLine {
-  public:
+public:
     void trigger() override { ++count; }
     int count = 0;
 };
 
 // A file in a fresh temporary directory, removed with it.
 class TempDir {
-  public:
+public:
     TempDir() {
         std::string pattern =
             (std::filesystem::temp_directory_path() / "rkt-vmm-test-XXXXXX").string();
@@ -39,7 +39,7 @@ class TempDir {
     std::filesystem::path path(const std::string& name) const { return path_ / name; }
     std::filesystem::path root() const { return path_; }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 
@@ -65,7 +65,7 @@ inline constexpr uint64_t kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008,
 }
 
 class TestDriver {
-  public:
+public:
     static constexpr uint32_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8,
                               kNeedsReset = 64;
 
@@ -100,7 +100,7 @@ class TestDriver {
     };
     Queue& queue(size_t q) { return queues_.at(q); }
 
-  private:
+private:
     const GuestMemory& memory_;
     MmioTransport& transport_;
     uint64_t next_ring_;

@@ -14,7 +14,7 @@ namespace {
 constexpr uint16_t kNext = 1, kWrite = 2, kIndirect = 4;
 
 class VirtqueueTest : public ::testing::Test {
-  protected:
+protected:
     static constexpr uint16_t kSize = 8;
     GuestMemory mem{{{0, 1 << 20}}};
     QueueConfig config{kSize, true, 0x1000, 0x2000, 0x3000};

@@ -18,7 +18,7 @@ constexpr uint8_t kApicVersion = 0x14, kIoapicVersion = 0x11;
 constexpr uint8_t kSpecRevision = 4;
 
 class Bytes {
-  public:
+public:
     void u8(uint8_t v) { data.push_back(v); }
     void u16(uint16_t v) { raw(&v, 2); }
     void u32(uint32_t v) { raw(&v, 4); }

@@ -53,7 +53,7 @@ inline constexpr uint16_t kXlfKernel64 = 0x0001;
 }  // namespace zp
 
 class ZeroPage {
-  public:
+public:
     static constexpr size_t kSize = 4096;
 
     ZeroPage() { bytes_.fill(0); }
@@ -78,7 +78,7 @@ class ZeroPage {
     }
     std::span<const uint8_t> bytes() const { return bytes_; }
 
-  private:
+private:
     std::array<uint8_t, kSize> bytes_;
 };
 
