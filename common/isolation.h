@@ -36,6 +36,11 @@ inline constexpr std::string_view kCpuIsolator = "resource/cpu";
 // appc's name, and the one `rkt run --cpu-shares` writes.
 inline constexpr std::string_view kCpuSharesIsolator = "os/linux/cpu-shares";
 inline constexpr std::string_view kCpuSharesAltIsolator = "resource/cpu-shares";
+// {"limit": N} or {"limit": "max"}: the most tasks (processes and threads) the app may have.
+inline constexpr std::string_view kPidsIsolator = "resource/pids";
+// The pids limit of an app that names none: a fork bomb stops there, well below the host's
+// pid_max, while ordinary servers (a few hundred threads) never meet it.
+inline constexpr uint64_t kDefaultPidsLimit = 4096;
 
 // What --insecure-options lifted (run-options.json "insecureOptions", or the stage1 flags
 // --disable-capabilities-restriction, --disable-seccomp, --disable-paths).
@@ -141,13 +146,18 @@ inline Policy policy_for_app(const AppSpec& app, const InsecureOptions& insecure
     return policy_from_isolators(app.isolators, insecure);
 }
 
-// resource/memory and resource/cpu limits and the CPU shares (nullopt when absent); throws on a
-// malformed value.
+// resource/memory and resource/cpu limits and the CPU shares (nullopt when absent), and the pids
+// limit; throws on a malformed value.
 struct ResourceLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<uint64_t> cpu_millis;
     std::optional<uint64_t> cpu_shares;  // 2..262144, as cgroup v1's cpu.shares
+    // resource/pids, else kDefaultPidsLimit; nullopt = unlimited ("max").
+    std::optional<uint64_t> pids_max = kDefaultPidsLimit;
 };
+// Parses a pids limit as --pids-limit and resource/pids take it: a positive number or "max"
+// (nullopt); throws naming `what` otherwise.
+std::optional<uint64_t> parse_pids_limit(std::string_view text, std::string_view what);
 ResourceLimits resource_limits(const std::vector<Isolator>& isolators);
 
 // ---- command-line flags (stage0) ----

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <limits>
 
 #include "common/error.h"
@@ -234,6 +235,16 @@ Policy policy_from_isolators(const std::vector<Isolator>& isolators,
     return policy;
 }
 
+std::optional<uint64_t> parse_pids_limit(std::string_view text, std::string_view what) {
+    if (text == "max") return std::nullopt;
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n == 0 || n > (1u << 22))
+        throw Error(std::string(what) + ": \"" + std::string(text) +
+                    "\" is not a pids limit (a number from 1 to 4194304, or max)");
+    return n;
+}
+
 ResourceLimits resource_limits(const std::vector<Isolator>& isolators) {
     ResourceLimits out;
     auto quantity = [](const Isolator& i, const char* key) -> std::optional<std::string> {
@@ -271,6 +282,10 @@ ResourceLimits resource_limits(const std::vector<Isolator>& isolators) {
         if (!v.is_number_integer() || v.get<int64_t>() < 2 || v.get<int64_t>() > 262144)
             throw Error("isolator " + shares->name + ": value must be a number from 2 to 262144");
         out.cpu_shares = v.get<uint64_t>();
+    }
+    if (const Isolator* pids = find_unique(isolators, kPidsIsolator)) {
+        std::string what = "isolator " + std::string(kPidsIsolator);
+        if (auto q = quantity(*pids, "limit")) out.pids_max = parse_pids_limit(*q, what);
     }
     return out;
 }

@@ -16,6 +16,7 @@ const std::vector<AppFlagSpec>& app_flag_specs() {
         {"memory", "memory limit, e.g. 50M, 16Mi"},
         {"cpu", "CPU limit, e.g. 500m, 2"},
         {"cpu-shares", "CPU shares (relative weight)"},
+        {"pids-limit", "most processes and threads the app may have, or max (default 4096)"},
         {"caps-retain", "capabilities to keep (replaces the default set), comma-separated"},
         {"caps-remove", "capabilities to remove from the default set, comma-separated"},
         {"seccomp", "seccomp filter: mode=retain|remove[,errno=ERRNO],syscall,..."},
@@ -44,6 +45,7 @@ void AppFlags::inherit(const AppFlags& d) {
     take(memory, d.memory);
     take(cpu, d.cpu);
     take(cpu_shares, d.cpu_shares);
+    take(pids_limit, d.pids_limit);
     take(caps_retain, d.caps_retain);
     take(caps_remove, d.caps_remove);
     take(seccomp, d.seccomp);
@@ -92,6 +94,8 @@ void set_app_flag(AppFlags& f, const std::string& name, const std::string& value
         f.cpu = value;
     else if (name == "cpu-shares")
         f.cpu_shares = value;
+    else if (name == "pids-limit")
+        f.pids_limit = value;
     else if (name == "caps-retain" || name == "cap-retain")
         f.caps_retain = value;
     else if (name == "caps-remove" || name == "cap-remove")

@@ -20,6 +20,7 @@ struct AppFlags {
     std::optional<std::string> memory;
     std::optional<std::string> cpu;
     std::optional<std::string> cpu_shares;
+    std::optional<std::string> pids_limit;
     std::optional<std::string> caps_retain;
     std::optional<std::string> caps_remove;
     std::optional<std::string> seccomp;

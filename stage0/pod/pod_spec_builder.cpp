@@ -56,6 +56,10 @@ void add_isolators(AppSpec& app, const AppFlags& f) {
             throw Error("--cpu-shares must be a number, not \"" + *f.cpu_shares + "\"");
         app.set_isolator("resource/cpu-shares", {{"value", std::stoul(*f.cpu_shares)}});
     }
+    if (f.pids_limit) {
+        isolation::parse_pids_limit(*f.pids_limit, "--pids-limit");
+        app.set_isolator(std::string(isolation::kPidsIsolator), {{"limit", *f.pids_limit}});
+    }
     isolation::apply_isolator_flags(app, {f.caps_retain, f.caps_remove, f.seccomp});
     if (f.oom_score_adj) {
         int v = 0;

@@ -240,6 +240,18 @@ TEST(Resources, MemoryAndCpuLimits) {
     EXPECT_THROW(resource_limits({iso(kCpuSharesIsolator, 1)}), Error);
 }
 
+TEST(Resources, PidsLimit) {
+    EXPECT_EQ(resource_limits({}).pids_max, kDefaultPidsLimit);
+    EXPECT_EQ(resource_limits({iso(kPidsIsolator, {{"limit", 64}})}).pids_max, 64u);
+    EXPECT_EQ(resource_limits({iso(kPidsIsolator, {{"limit", "64"}})}).pids_max, 64u);
+    EXPECT_FALSE(resource_limits({iso(kPidsIsolator, {{"limit", "max"}})}).pids_max);
+    EXPECT_THROW(resource_limits({iso(kPidsIsolator, {{"limit", "0"}})}), Error);
+    EXPECT_THROW(resource_limits({iso(kPidsIsolator, {{"limit", "-1"}})}), Error);
+    EXPECT_THROW(resource_limits({iso(kPidsIsolator, {{"limit", "12x"}})}), Error);
+    EXPECT_THROW(resource_limits({iso(kPidsIsolator, {{"limit", "99999999"}})}), Error);
+    EXPECT_THROW(parse_pids_limit("", "--pids-limit"), Error);
+}
+
 TEST(Flags, CapabilityFlagsBecomeIsolators) {
     auto isolators = isolators_from_flags({.caps_retain = "CAP_NET_ADMIN, cap_sys_time"});
     ASSERT_EQ(isolators.size(), 1u);

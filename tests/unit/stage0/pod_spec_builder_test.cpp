@@ -139,16 +139,17 @@ TEST_F(RootfsTest, CommandLineAndPodManifestBuildTheSamePod) {
     rkt::PodFlags flags;
     flags.volumes = {"data,kind=empty,mode=0700"};
     auto cli = rkt::pod_intent_from_flags(
-        flags,
-        rkt::parse_app_args({"example.com/app:1.0", "--exec=/bin/other", "--user=0",
-                             "--group=staff", "--working-dir=/tmp", "--memory=50M",
-                             "--mount=volume=data,target=/data", "--user-label=tier=web",
-                             "--user-annotation=owner=ops", "--annotation=note=x", "--", "a", "b"},
-                            {}));
+        flags, rkt::parse_app_args(
+                   {"example.com/app:1.0", "--exec=/bin/other", "--user=0", "--group=staff",
+                    "--working-dir=/tmp", "--memory=50M", "--pids-limit=64",
+                    "--mount=volume=data,target=/data", "--user-label=tier=web",
+                    "--user-annotation=owner=ops", "--annotation=note=x", "--", "a", "b"},
+                   {}));
     auto file = rkt::parse_pod_manifest_input(R"({"acKind":"PodManifest","acVersion":"0.8.11",
         "apps":[{"name":"app","image":{"name":"example.com/app","labels":[{"name":"version","value":"1.0"}]},
                  "app":{"exec":["/bin/other","a","b"],"user":"0","group":"staff","workingDirectory":"/tmp",
-                        "isolators":[{"name":"resource/memory","value":{"limit":"50M"}}],
+                        "isolators":[{"name":"resource/memory","value":{"limit":"50M"}},
+                                     {"name":"resource/pids","value":{"limit":"64"}}],
                         "userLabels":{"tier":"web"},"userAnnotations":{"owner":"ops"}},
                  "mounts":[{"volume":"data","path":"/data"}],
                  "annotations":[{"name":"note","value":"x"}]}],
@@ -180,6 +181,9 @@ TEST_F(RootfsTest, BuilderRefusesWhatNoAppCanRun) {
     images = {fake_image(root)};
     file = rkt::parse_pod_manifest_input(manifest_with_app(
         R"({"isolators":[{"name":"resource/memory","value":{"limit":"lots"}}]})"));
+    EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);
+    file = rkt::parse_pod_manifest_input(
+        manifest_with_app(R"({"isolators":[{"name":"resource/pids","value":{"limit":"0"}}]})"));
     EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);
     file = rkt::parse_pod_manifest_input(manifest_with_app(
         R"({"isolators":[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NOPE"]}}]})"));
