@@ -36,6 +36,28 @@ void write_app_status(const stdfs::path& pod_dir, const std::string& app, int ex
                           fs::Durability::kAtomicOnly);
 }
 
+void write_app_end_reason(const stdfs::path& pod_dir, const std::string& app,
+                          std::string_view reason) {
+    fs::make_dirs(pod_dir / "status");
+    fs::write_file_atomic(pod_dir / "status" / (app + ".reason"), std::string(reason), 0644,
+                          fs::Durability::kAtomicOnly);
+}
+
+std::optional<std::string> read_app_end_reason(const stdfs::path& pod_dir, const std::string& app) {
+    try {
+        stdfs::path path = pod_dir / "status" / (app + ".reason");
+        if (!stdfs::is_regular_file(stdfs::symlink_status(path))) return std::nullopt;
+        std::string word = strings::trim(fs::read_file_limited(path, 64));
+        // Only what a stage1 writes is passed on: the file is in a directory the pod may own.
+        if (word.empty() ||
+            word.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") != std::string::npos)
+            return std::nullopt;
+        return word;
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
 stdfs::path app_log_path(const stdfs::path& pod_dir, const std::string& app) {
     return pod_dir / "logs" / (app + ".log");
 }

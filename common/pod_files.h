@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/pod_manifest.h"
 
@@ -19,6 +20,12 @@ PodManifest read_manifest(const stdfs::path& pod_dir);
 void write_pid(const stdfs::path& pod_dir, pid_t pid);
 std::optional<pid_t> read_pid(const stdfs::path& pod_dir);
 void write_app_status(const stdfs::path& pod_dir, const std::string& app, int exit_code);
+// Why an app ended, where its exit code alone does not tell: `status/<app>.reason` holds one
+// word (an ACName has no '.', so the file never names an app). Written before status/<app>.
+inline constexpr std::string_view kAppEndOomKilled = "oom-killed";  // the OOM killer's SIGKILL
+void write_app_end_reason(const stdfs::path& pod_dir, const std::string& app,
+                          std::string_view reason);
+std::optional<std::string> read_app_end_reason(const stdfs::path& pod_dir, const std::string& app);
 stdfs::path app_log_path(const stdfs::path& pod_dir, const std::string& app);
 // The rendered image tree of an app (appsinfo/<app>/rootfs, resolved).
 stdfs::path app_image_tree(const stdfs::path& pod_dir, const std::string& app);
