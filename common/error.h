@@ -15,8 +15,8 @@ inline constexpr int kErrorExitCode = 254;
 
 class Error : public std::runtime_error {
 public:
-    explicit Error(std::string message, int exit_code = kErrorExitCode)
-        : std::runtime_error(std::move(message)), exit_code_(exit_code) {}
+    explicit Error(const std::string& message, int exit_code = kErrorExitCode)
+        : std::runtime_error(message), exit_code_(exit_code) {}
 
     int exit_code() const { return exit_code_; }
 

@@ -125,6 +125,18 @@ void check_volume(const Volume& v, const std::string& where) {
     }
 }
 
+namespace {
+std::string bad_volume_option(const std::string& volume, const std::string& key,
+                              const std::string& value) {
+    std::string message = "--volume " + volume + ": unknown or bad option \"";
+    message += key;
+    message += '=';
+    message += value;
+    message += '"';
+    return message;
+}
+}  // namespace
+
 Volume parse_volume_flag(const std::string& spec) {
     auto fields = parse_kv_list(spec);
     Volume v;
@@ -155,7 +167,7 @@ Volume parse_volume_flag(const std::string& spec) {
         else if (k == "gid")
             v.gid = id_value(val);
         else
-            throw Error("--volume " + v.name + ": unknown or bad option \"" + k + "=" + val + "\"");
+            throw Error(bad_volume_option(v.name, k, val));
     }
     check_volume(v, "--volume");
     return v;

@@ -51,7 +51,7 @@ TEST_F(CappedLogTest, AWriteLongerThanTheLimitKeepsItsEnd) {
 }
 
 TEST_F(CappedLogTest, AFloodStaysBounded) {
-    auto log = rkt::CappedLog::open(dir / "app.log", 64 * 1024);
+    auto log = rkt::CappedLog::open(dir / "app.log", uint64_t{64} << 10);
     std::string chunk(4096, 'x');
     for (int i = 0; i < 2000; ++i) ASSERT_TRUE(log.write(chunk));  // 8 MB written
     EXPECT_LE(stdfs::file_size(dir / "app.log"), 64u * 1024);
