@@ -13,23 +13,7 @@ using namespace rkt::vmm;
 
 namespace {
 
-struct Pipe {
-    Pipe() {
-        int fds[2];
-        EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
-        read_end.reset(fds[0]);
-        write_end.reset(fds[1]);
-    }
-    std::string drain() {
-        std::string out;
-        char buf[256];
-        ssize_t n;
-        while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
-            out.append(buf, static_cast<size_t>(n));
-        return out;
-    }
-    rkt::UniqueFd read_end, write_end;
-};
+using test::Pipe;
 
 uint8_t rd(Serial& s, uint64_t off) {
     uint8_t v = 0;
