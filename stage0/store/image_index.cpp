@@ -53,7 +53,8 @@ int64_t now_ms() {
         .count();
 }
 
-ImageIndex::ImageIndex(const std::filesystem::path& db_path) : db_(db_path) {
+ImageIndex::ImageIndex(const std::filesystem::path& db_path, Clock clock)
+    : db_(db_path), clock_(std::move(clock)) {
     init_schema();
 }
 
@@ -196,7 +197,7 @@ void ImageIndex::insert(const ImageRecord& image, const std::vector<BlobRef>& bl
         SqliteStatement bind(db_,
                              "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
                              "VALUES (?, ?, ?, ?)");
-        bind.bind(1, name->name).bind(2, name->tag).bind(3, image.id).bind(4, now_ms());
+        bind.bind(1, name->name).bind(2, name->tag).bind(3, image.id).bind(4, clock_());
         bind.run();
     }
     tx.commit();
@@ -207,7 +208,7 @@ void ImageIndex::bind_name(const std::string& id, const NameBinding& name) {
     SqliteStatement bind(db_,
                          "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
                          "VALUES (?, ?, ?, ?)");
-    bind.bind(1, name.name).bind(2, name.tag).bind(3, id).bind(4, now_ms());
+    bind.bind(1, name.name).bind(2, name.tag).bind(3, id).bind(4, clock_());
     bind.run();
     tx.commit();
 }
@@ -225,7 +226,7 @@ void ImageIndex::mark_used(const std::string& id, const std::optional<NameBindin
         SqliteStatement bind(db_,
                              "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
                              "VALUES (?, ?, ?, ?)");
-        bind.bind(1, name->name).bind(2, name->tag).bind(3, id).bind(4, now_ms());
+        bind.bind(1, name->name).bind(2, name->tag).bind(3, id).bind(4, clock_());
         bind.run();
     }
     set_last_used(id, ms);
