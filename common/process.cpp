@@ -42,10 +42,12 @@ Pipe make_pipe() {
 }
 
 // A descriptor that becomes readable when `pid` ends; invalid (not an error) on a kernel without
-// pidfd_open (before Linux 5.3), where wait_for falls back to looking every few milliseconds.
+// pidfd_open (before Linux 5.3) or under a seccomp filter that refuses it, where wait_for falls
+// back to looking every few milliseconds.
 UniqueFd open_pidfd(pid_t pid) {
     UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!fd && errno != ENOSYS) throw system_error("cannot watch process " + std::to_string(pid));
+    if (!fd && errno != ENOSYS && errno != EPERM)
+        throw system_error("cannot watch process " + std::to_string(pid));
     return fd;
 }
 

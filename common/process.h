@@ -39,10 +39,11 @@ public:
     ~ChildProcess();
 
     pid_t pid() const { return pid_; }
-    // Reads captured output to EOF, then waits; returns the exit code (see above).
+    // Reads captured output to EOF, then waits; returns the exit code (see above). Once the
+    // child is reaped (or released), wait and wait_for throw.
     int wait();
-    // Waits up to `timeout`, asleep until the child ends or writes (a pidfd; on a kernel without
-    // pidfd_open it looks every 5 ms instead); returns nullopt if still running.
+    // Waits up to `timeout`, asleep until the child ends or writes (a pidfd; where pidfd_open is
+    // missing or refused it looks every 5 ms instead); returns nullopt if still running.
     std::optional<int> wait_for(std::chrono::milliseconds timeout);
     const std::string& output() const { return output_; }
     void kill(int sig);

@@ -212,14 +212,17 @@ TEST(Process, WaitForDrainsAChattyChild) {
     EXPECT_EQ(child.output().size(), 1048576u);
 }
 
-// On a kernel without pidfd_open (ENOSYS, here from a seccomp filter) wait_for still works.
-TEST(Process, WaitForWithoutPidfdSupport) {
-    int code = run_in_child([] {
+// On a kernel without pidfd_open (ENOSYS), or under a seccomp filter that refuses it (EPERM),
+// wait_for still works. Both errors come from a seccomp filter here.
+class ProcessWithoutPidfd : public ::testing::TestWithParam<int> {};
+
+TEST_P(ProcessWithoutPidfd, WaitForStillWorks) {
+    int code = run_in_child([error = GetParam()] {
         scmp_filter_ctx filter = ::seccomp_init(SCMP_ACT_ALLOW);
         if (!filter) return 10;
-        bool loaded =
-            ::seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_open), 0) == 0 &&
-            ::seccomp_load(filter) == 0;
+        bool loaded = ::seccomp_rule_add(filter, SCMP_ACT_ERRNO(static_cast<uint32_t>(error)),
+                                         SCMP_SYS(pidfd_open), 0) == 0 &&
+                      ::seccomp_load(filter) == 0;
         ::seccomp_release(filter);
         if (!loaded) return 10;
         auto ends = rkt::ChildProcess::spawn({"/bin/sh", "-c", "sleep 0.2; exit 4"});
@@ -231,3 +234,5 @@ TEST(Process, WaitForWithoutPidfdSupport) {
     EXPECT_EQ(code, 0) << "10: cannot install the filter; 11: the exit was missed; 12: a running "
                           "child was reported ended";
 }
+
+INSTANTIATE_TEST_SUITE_P(Errors, ProcessWithoutPidfd, ::testing::Values(ENOSYS, EPERM));
