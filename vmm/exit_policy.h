@@ -1,7 +1,7 @@
-// What one KVM exit means, decided without KVM (as Firecracker's handle_kvm_exit): the vCPU loop
-// only runs KVM_RUN and hands each exit here. Port I/O and MMIO go to the sealed buses; every
-// other exit reason either resumes the vCPU or ends the VM with a VmExit (docs/vmm.md, "How a VM
-// ends"). The unit tests drive it with fabricated kvm_run areas.
+// What one KVM exit means, decided without KVM: the vCPU loop only runs KVM_RUN and hands each
+// exit here. Port I/O and MMIO go to the sealed buses; every other exit reason either resumes the
+// vCPU or ends the VM with a VmExit (docs/vmm.md, "How a VM ends"). The unit tests drive it with
+// fabricated kvm_run areas.
 #pragma once
 
 #include <linux/kvm.h>

@@ -75,6 +75,9 @@ public:
 
 private:
     void init_schema();
+    // Binds `name` to image `id` now (by the clock), replacing what it named before; in the
+    // caller's transaction.
+    void write_binding(const std::string& id, const NameBinding& name);
     ImageRecord read_record(SqliteStatement& s);
     SqliteDb db_;
     Clock clock_;

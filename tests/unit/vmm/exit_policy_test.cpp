@@ -94,6 +94,13 @@ protected:
         EXPECT_FALSE(action.resumes());
         return action.stop.value_or(VmExit{});
     }
+    // The exit in the run area ends the VM with `reason` and `message`, not cleanly.
+    void expect_failure_stop(VmExitReason reason, const std::string& message) {
+        VmExit exit = stopped();
+        EXPECT_EQ(exit.reason, reason);
+        EXPECT_EQ(exit.message, message);
+        EXPECT_FALSE(exit.clean());
+    }
 
     std::vector<uint64_t> storage_ = std::vector<uint64_t>(3 * kPage / 8);  // 8-byte aligned
     std::shared_ptr<Recorder> port_device_ = std::make_shared<Recorder>();
@@ -264,28 +271,21 @@ TEST_F(ExitPolicyTest, InterruptedRunsResume) {
 
 TEST_F(ExitPolicyTest, HaltEndsTheVm) {
     run().exit_reason = KVM_EXIT_HLT;
-    VmExit exit = stopped();
-    EXPECT_EQ(exit.reason, VmExitReason::kGuestHalted);
-    EXPECT_EQ(exit.message, "vcpu 1 halted");
-    EXPECT_FALSE(exit.clean());
+    expect_failure_stop(VmExitReason::kGuestHalted, "vcpu 1 halted");
 }
 
 TEST_F(ExitPolicyTest, ShutdownIsATripleFaultAtTheRip) {
     run().exit_reason = KVM_EXIT_SHUTDOWN;
-    VmExit exit = stopped();
-    EXPECT_EQ(exit.reason, VmExitReason::kTripleFault);
-    EXPECT_EQ(exit.message, "vcpu 1 shut down (triple fault) at rip 0xffffffff81000123");
-    EXPECT_FALSE(exit.clean());
+    expect_failure_stop(VmExitReason::kTripleFault,
+                        "vcpu 1 shut down (triple fault) at rip 0xffffffff81000123");
     EXPECT_EQ(rip_reads_, 1);
 }
 
 TEST_F(ExitPolicyTest, EntryFailureNamesTheHardwareReason) {
     run().exit_reason = KVM_EXIT_FAIL_ENTRY;
     run().fail_entry.hardware_entry_failure_reason = 0x80000021;
-    VmExit exit = stopped();
-    EXPECT_EQ(exit.reason, VmExitReason::kEntryFailure);
-    EXPECT_EQ(exit.message, "vcpu 1: KVM could not enter the guest, hardware reason 0x80000021");
-    EXPECT_FALSE(exit.clean());
+    expect_failure_stop(VmExitReason::kEntryFailure,
+                        "vcpu 1: KVM could not enter the guest, hardware reason 0x80000021");
 }
 
 TEST_F(ExitPolicyTest, InternalErrorsNameTheirSuberror) {
@@ -301,12 +301,9 @@ TEST_F(ExitPolicyTest, InternalErrorsNameTheirSuberror) {
         run().exit_reason = KVM_EXIT_INTERNAL_ERROR;
         run().internal.suberror = c.suberror;
         run().internal.ndata = 0;
-        VmExit exit = stopped();
-        EXPECT_EQ(exit.reason, VmExitReason::kInternalError);
-        EXPECT_EQ(exit.message, "vcpu 1: KVM internal error, suberror " +
-                                    std::to_string(c.suberror) + " (" + c.name +
-                                    ") at rip 0xffffffff81000123");
-        EXPECT_FALSE(exit.clean());
+        expect_failure_stop(VmExitReason::kInternalError,
+                            "vcpu 1: KVM internal error, suberror " + std::to_string(c.suberror) +
+                                " (" + c.name + ") at rip 0xffffffff81000123");
     }
 }
 
@@ -350,10 +347,8 @@ TEST_F(ExitPolicyTest, UnknownReasonsEndTheVm) {
     for (uint32_t reason : {uint32_t{KVM_EXIT_UNKNOWN}, uint32_t{KVM_EXIT_DEBUG},
                             uint32_t{KVM_EXIT_IRQ_WINDOW_OPEN}, 1000u}) {
         run().exit_reason = reason;
-        VmExit exit = stopped();
-        EXPECT_EQ(exit.reason, VmExitReason::kUnknownExit);
-        EXPECT_EQ(exit.message, "vcpu 1: unhandled KVM exit reason " + std::to_string(reason));
-        EXPECT_FALSE(exit.clean());
+        expect_failure_stop(VmExitReason::kUnknownExit,
+                            "vcpu 1: unhandled KVM exit reason " + std::to_string(reason));
     }
 }
 

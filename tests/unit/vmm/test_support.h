@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "vmm/bus/bus_device.h"
 #include "vmm/bus/interrupt_line.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/virtio/mmio_transport.h"
@@ -43,6 +44,16 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+// One-byte register accesses, as a guest's inb/outb reach a device.
+inline uint8_t read_byte(BusDevice& device, uint64_t offset) {
+    uint8_t value = 0;
+    device.read(offset, {&value, 1});
+    return value;
+}
+inline void write_byte(BusDevice& device, uint64_t offset, uint8_t value) {
+    device.write(offset, {&value, 1});
+}
 
 void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> read_bytes(const std::filesystem::path& p);
