@@ -4,15 +4,19 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdlib>
-#include <thread>
+#include <ctime>
 #include <utility>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/strings.h"
 
 namespace rkt {
@@ -23,61 +27,90 @@ int exit_code_from_wait_status(int status) {
     return 255;
 }
 
+namespace {
+
+struct Pipe {
+    UniqueFd read_end;
+    UniqueFd write_end;
+};
+
+// Both ends close-on-exec, and owned from the moment they exist.
+Pipe make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw system_error("cannot create a pipe");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// A descriptor that becomes readable when `pid` ends; invalid (not an error) on a kernel without
+// pidfd_open (before Linux 5.3) or under a seccomp filter that refuses it, where wait_for falls
+// back to looking every few milliseconds.
+UniqueFd open_pidfd(pid_t pid) {
+    UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!fd && errno != ENOSYS && errno != EPERM)
+        throw system_error("cannot watch process " + std::to_string(pid));
+    return fd;
+}
+
+constexpr auto kPollWithoutPidfd = std::chrono::milliseconds(5);
+
+// In the forked child: set up stdio and the directory, then exec. Any failure's errno goes to
+// `exec_report` (whose close-on-exec end tells the parent when exec succeeded).
+[[noreturn]] void exec_child(const SpawnOptions& opts, std::vector<char*>& argv,
+                             std::vector<char*>& env, int output_fd, int exec_report) {
+    if (opts.new_process_group) ::setpgid(0, 0);
+    if (opts.null_stdin) {
+        UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (devnull) ::dup2(devnull.get(), STDIN_FILENO);
+    }
+    if (output_fd >= 0) {
+        ::dup2(output_fd, STDOUT_FILENO);
+        if (opts.capture_stderr) ::dup2(output_fd, STDERR_FILENO);
+    }
+    if (!opts.cwd || ::chdir(opts.cwd->c_str()) == 0) {
+        if (opts.env)
+            ::execvpe(argv[0], argv.data(), env.data());
+        else
+            ::execvp(argv[0], argv.data());
+    }
+    int e = errno;
+    io::try_write_all(exec_report, {reinterpret_cast<const char*>(&e), sizeof e});
+    ::_exit(127);
+}
+
+}  // namespace
+
 ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
     if (argv.empty()) throw Error("cannot run an empty command");
     std::vector<char*> cargv;
+    cargv.reserve(argv.size() + 1);
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
     std::vector<char*> cenv;
     if (opts.env) {
+        cenv.reserve(opts.env->size() + 1);
         for (const auto& e : *opts.env) cenv.push_back(const_cast<char*>(e.c_str()));
         cenv.push_back(nullptr);
     }
-    int pipe_fds[2] = {-1, -1};
-    if (opts.capture_stdout && ::pipe2(pipe_fds, O_CLOEXEC) < 0)
-        throw system_error("cannot create a pipe");
-    // An exec failure is reported back through this pipe (CLOEXEC closes it on success).
-    int err_pipe[2];
-    if (::pipe2(err_pipe, O_CLOEXEC) < 0) throw system_error("cannot create a pipe");
+    std::optional<Pipe> output;
+    if (opts.capture_stdout) output = make_pipe();
+    Pipe exec_report = make_pipe();
 
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork");
-    if (pid == 0) {
-        if (opts.new_process_group) ::setpgid(0, 0);
-        if (opts.null_stdin) {
-            int devnull = ::open("/dev/null", O_RDONLY);
-            if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-        }
-        if (opts.capture_stdout) {
-            ::dup2(pipe_fds[1], STDOUT_FILENO);
-            if (opts.capture_stderr) ::dup2(pipe_fds[1], STDERR_FILENO);
-        }
-        if (opts.cwd && ::chdir(opts.cwd->c_str()) < 0) {
-            int e = errno;
-            [[maybe_unused]] auto n = ::write(err_pipe[1], &e, sizeof e);
-            ::_exit(127);
-        }
-        if (opts.env)
-            ::execvpe(cargv[0], cargv.data(), cenv.data());
-        else
-            ::execvp(cargv[0], cargv.data());
-        int e = errno;
-        [[maybe_unused]] auto n = ::write(err_pipe[1], &e, sizeof e);
-        ::_exit(127);
-    }
-    ::close(err_pipe[1]);
-    int child_errno = 0;
-    ssize_t got;
-    do {
-        got = ::read(err_pipe[0], &child_errno, sizeof child_errno);
-    } while (got < 0 && errno == EINTR);
-    ::close(err_pipe[0]);
-    ChildProcess child;
+    if (pid == 0)
+        exec_child(opts, cargv, cenv, output ? output->write_end.get() : -1,
+                   exec_report.write_end.get());
+
+    ChildProcess child;  // from here on, an error kills and reaps the child
     child.pid_ = pid;
-    if (opts.capture_stdout) {
-        ::close(pipe_fds[1]);
-        child.out_fd_ = pipe_fds[0];
+    exec_report.write_end.reset();
+    if (output) {
+        output->write_end.reset();  // so reading the output ends when the child's copies close
+        child.out_fd_ = std::move(output->read_end);
     }
+    child.pidfd_ = open_pidfd(pid);
+    int child_errno = 0;
+    ssize_t got = io::read_some(exec_report.read_end.get(), &child_errno, sizeof child_errno);
     if (got == sizeof child_errno) {
         child.wait();
         throw system_error("cannot run " + argv[0], child_errno);
@@ -87,78 +120,104 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Spa
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
-      out_fd_(std::exchange(other.out_fd_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      out_fd_(std::move(other.out_fd_)),
       output_(std::move(other.output_)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
-        this->~ChildProcess();
+        kill_and_reap();
         pid_ = std::exchange(other.pid_, -1);
-        out_fd_ = std::exchange(other.out_fd_, -1);
+        pidfd_ = std::move(other.pidfd_);
+        out_fd_ = std::move(other.out_fd_);
         output_ = std::move(other.output_);
     }
     return *this;
 }
 
 ChildProcess::~ChildProcess() {
-    if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
+    kill_and_reap();
+}
+
+void ChildProcess::kill_and_reap() noexcept {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    io::retry_eintr([&] { return ::waitpid(pid_, &status, 0); });
+    pid_ = -1;
+    pidfd_.reset();
+}
+
+void ChildProcess::require_child(const char* what) const {
+    if (pid_ <= 0)
+        throw Error(std::string("cannot ") + what + ": no child process (already waited for)");
 }
 
 void ChildProcess::drain_output() {
-    if (out_fd_ < 0) return;
+    if (!out_fd_) return;
     std::array<char, 65536> buf{};
     for (;;) {
-        ssize_t n = ::read(out_fd_, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(out_fd_.get(), buf.data(), buf.size());
         if (n <= 0) break;
         output_.append(buf.data(), static_cast<size_t>(n));
     }
-    ::close(out_fd_);
-    out_fd_ = -1;
+    out_fd_.reset();
 }
 
 int ChildProcess::wait() {
+    require_child("wait for a process");
     drain_output();
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-        if (errno != EINTR) throw system_error("cannot wait for process");
-    }
+    if (io::retry_eintr([&] { return ::waitpid(pid_, &status, 0); }) < 0)
+        throw system_error("cannot wait for process");
     pid_ = -1;
+    pidfd_.reset();
     return exit_code_from_wait_status(status);
 }
 
+std::optional<int> ChildProcess::try_reap() {
+    int status = 0;
+    pid_t r = io::retry_eintr([&] { return ::waitpid(pid_, &status, WNOHANG); });
+    if (r < 0) throw system_error("cannot wait for process");
+    if (r == 0) return std::nullopt;
+    pid_ = -1;
+    pidfd_.reset();
+    drain_output();
+    return exit_code_from_wait_status(status);
+}
+
+void ChildProcess::await_event(std::chrono::nanoseconds limit) {
+    if (!pidfd_) limit = std::min<std::chrono::nanoseconds>(limit, kPollWithoutPidfd);
+    std::array<pollfd, 2> fds{};
+    nfds_t count = 0;
+    if (pidfd_) fds[count++] = {pidfd_.get(), POLLIN, 0};
+    int out_index = -1;
+    if (out_fd_) {
+        out_index = static_cast<int>(count);
+        fds[count++] = {out_fd_.get(), POLLIN, 0};
+    }
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(limit);
+    timespec timeout{static_cast<time_t>(seconds.count()),
+                     static_cast<long>((limit - seconds).count())};
+    int ready = ::ppoll(fds.data(), count, &timeout, nullptr);
+    if (ready < 0 && errno != EINTR) throw system_error("cannot wait for process");
+    // Keep the pipe drained so a chatty child cannot block on a full pipe.
+    if (ready > 0 && out_index >= 0 && fds[static_cast<size_t>(out_index)].revents != 0) {
+        std::array<char, 65536> buf{};
+        ssize_t n = io::read_some(out_fd_.get(), buf.data(), buf.size());
+        if (n > 0) output_.append(buf.data(), static_cast<size_t>(n));
+        if (n == 0) out_fd_.reset();
+    }
+}
+
 std::optional<int> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    require_child("wait for a process");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        if (out_fd_ >= 0) {
-            // Keep the pipe drained so a chatty child cannot block on a full pipe.
-            pollfd p{out_fd_, POLLIN, 0};
-            if (::poll(&p, 1, 0) > 0) {
-                std::array<char, 65536> buf{};
-                ssize_t n = ::read(out_fd_, buf.data(), buf.size());
-                if (n > 0) output_.append(buf.data(), static_cast<size_t>(n));
-                if (n == 0) {
-                    ::close(out_fd_);
-                    out_fd_ = -1;
-                }
-            }
-        }
-        int status = 0;
-        pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        if (r == pid_) {
-            pid_ = -1;
-            drain_output();
-            return exit_code_from_wait_status(status);
-        }
-        if (r < 0 && errno != EINTR) throw system_error("cannot wait for process");
-        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (auto code = try_reap()) return code;
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return std::nullopt;
+        await_event(deadline - now);
     }
 }
 
@@ -167,6 +226,7 @@ void ChildProcess::kill(int sig) {
 }
 
 pid_t ChildProcess::release() {
+    pidfd_.reset();
     return std::exchange(pid_, -1);
 }
 

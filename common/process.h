@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace rkt {
 
 // Exit code as a shell reports it: the exit status, or 128 + signal number.
@@ -37,9 +39,11 @@ public:
     ~ChildProcess();
 
     pid_t pid() const { return pid_; }
-    // Reads captured output to EOF, then waits; returns the exit code (see above).
+    // Reads captured output to EOF, then waits; returns the exit code (see above). Once the
+    // child is reaped (or released), wait and wait_for throw.
     int wait();
-    // Waits up to `timeout`; returns nullopt if still running.
+    // Waits up to `timeout`, asleep until the child ends or writes (a pidfd; where pidfd_open is
+    // missing or refused it looks every 5 ms instead); returns nullopt if still running.
     std::optional<int> wait_for(std::chrono::milliseconds timeout);
     const std::string& output() const { return output_; }
     void kill(int sig);
@@ -47,9 +51,17 @@ public:
     pid_t release();
 
 private:
+    void kill_and_reap() noexcept;
+    // Reaps the child if it has ended: its exit code, else nullopt.
+    std::optional<int> try_reap();
+    // Sleeps until the child ends, its output is readable or `limit` passes; reads what came.
+    void await_event(std::chrono::nanoseconds limit);
     void drain_output();
+    void require_child(const char* what) const;
+
     pid_t pid_ = -1;
-    int out_fd_ = -1;
+    UniqueFd pidfd_;   // readable once the child ends; invalid without kernel support
+    UniqueFd out_fd_;  // the captured stdout (and stderr), until end of file
     std::string output_;
 };
 

@@ -37,6 +37,12 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
+std::string hex(uint64_t value) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
+    return buf;
+}
+
 bool is_decimal(std::string_view s) {
     if (s.empty()) return false;
     for (char c : s)

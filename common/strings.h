@@ -15,6 +15,8 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string trim(std::string_view s);
 bool is_decimal(std::string_view s);
 std::string to_lower(std::string_view s);
+// "0x3f8": lower-case hexadecimal with the prefix, as addresses appear in messages.
+std::string hex(uint64_t value);
 
 // Go-style durations as rkt's flags take them: "30m", "24h", "1h30m", "100ms", "0", "5s".
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);

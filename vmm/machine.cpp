@@ -4,24 +4,16 @@
 #include <sys/epoll.h>
 
 #include <cstdio>
-#include <cstring>
 
 #include "common/error.h"
-#include "common/log.h"
+#include "common/strings.h"
 #include "vmm/arch/x86/e820.h"
 #include "vmm/arch/x86/layout.h"
 
 namespace rkt::vmm {
 namespace {
 
-constexpr size_t kMaxLoggedAddresses = 64;
-constexpr uint64_t kPostCodePort = 0x80;  // written by Linux for I/O delays: expected, silent
-
-std::string hex(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-    return b;
-}
+using strings::hex;
 
 void ignore_signal(int) {}
 
@@ -39,21 +31,6 @@ void install_kick_handler() {
         sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
         check_sys(::sigaction(vcpu_kick_signal(), &sa, nullptr), "sigaction");
     });
-}
-
-const char* internal_error_name(uint32_t suberror) {
-    switch (suberror) {
-        case KVM_INTERNAL_ERROR_EMULATION:
-            return "instruction emulation failed";
-        case KVM_INTERNAL_ERROR_SIMUL_EX:
-            return "exception while delivering an exception";
-        case KVM_INTERNAL_ERROR_DELIVERY_EV:
-            return "event delivery failed";
-        case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON:
-            return "unexpected exit reason";
-        default:
-            return "unknown suberror";
-    }
 }
 
 }  // namespace
@@ -89,14 +66,21 @@ Machine::~Machine() {
     }
 }
 
+void Machine::require_building(const std::string& what) const {
+    if (pio_builder_.sealed())
+        throw Error("cannot add " + what + ": devices are added before the VM runs");
+}
+
 InterruptLine& Machine::interrupt_line(uint32_t gsi) {
     for (auto& l : lines_)
         if (l->gsi() == gsi) return *l;
+    require_building("interrupt line " + std::to_string(gsi));
     lines_.push_back(std::make_unique<IrqFdLine>(vm_, gsi));
     return *lines_.back();
 }
 
 const VirtioSlot& Machine::add_virtio_device(std::unique_ptr<VirtioDevice> device) {
+    require_building("a virtio device");
     uint32_t slot = static_cast<uint32_t>(virtio_slots_.size());
     uint32_t gsi = x86::kFirstDeviceGsi + slot;
     if (gsi > x86::kLastGsi) throw Error("too many virtio devices for the interrupt lines");
@@ -105,7 +89,7 @@ const VirtioSlot& Machine::add_virtio_device(std::unique_ptr<VirtioDevice> devic
     device->attach(events_);
     auto transport =
         std::make_shared<MmioTransport>(memory_, std::move(device), interrupt_line(gsi));
-    mmio_bus_.insert(base, MmioTransport::kSize, transport);
+    mmio_builder_.insert(base, MmioTransport::kSize, transport);
     for (size_t q = 0; q < queues; ++q) {
         auto event = std::make_unique<EventFd>();
         vm_.register_ioeventfd(*event, IoSpace::kMmio, base + MmioTransport::kQueueNotifyOffset, 4,
@@ -117,10 +101,8 @@ const VirtioSlot& Machine::add_virtio_device(std::unique_ptr<VirtioDevice> devic
         });
         queue_events_.push_back(std::move(event));
     }
-    char line[80];
-    std::snprintf(line, sizeof line, "virtio_mmio.device=4K@0x%llx:%u",
-                  static_cast<unsigned long long>(base), gsi);
-    virtio_slots_.push_back({std::move(transport), base, gsi, line});
+    std::string line = "virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
+    virtio_slots_.push_back({std::move(transport), base, gsi, std::move(line)});
     return virtio_slots_.back();
 }
 
@@ -169,43 +151,6 @@ void Machine::request_stop(VmExit exit) {
     stopped_cv_.notify_all();
 }
 
-void Machine::log_unhandled(const char* space, uint64_t address, bool write) {
-    if (!log::debug_enabled() || address == kPostCodePort) return;
-    std::lock_guard lock(mutex_);
-    if (logged_addresses_.size() >= kMaxLoggedAddresses ||
-        !logged_addresses_.insert(address).second)
-        return;
-    log::debug(std::string("vmm: guest ") + (write ? "wrote" : "read") + " unhandled " + space +
-               " " + hex(address) + " (ignored)");
-}
-
-void Machine::handle_io(size_t index) {
-    kvm_run* run = vcpus_[index].run_state();
-    auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
-    bool write = run->io.direction == KVM_EXIT_IO_OUT;
-    for (uint32_t i = 0; i < run->io.count; ++i) {
-        std::span<uint8_t> access(data + i * run->io.size, run->io.size);
-        bool handled = write ? pio_bus_.dispatch_write(run->io.port, access)
-                             : pio_bus_.dispatch_read(run->io.port, access);
-        if (!handled) {
-            // An absent ISA device: reads float high, writes go nowhere.
-            if (!write) std::memset(access.data(), 0xff, access.size());
-            log_unhandled("port", run->io.port, write);
-        }
-    }
-}
-
-void Machine::handle_mmio(size_t index) {
-    kvm_run* run = vcpus_[index].run_state();
-    std::span<uint8_t> access(run->mmio.data, std::min<uint32_t>(run->mmio.len, 8));
-    bool handled = run->mmio.is_write ? mmio_bus_.dispatch_write(run->mmio.phys_addr, access)
-                                      : mmio_bus_.dispatch_read(run->mmio.phys_addr, access);
-    if (!handled) {
-        if (!run->mmio.is_write) std::memset(access.data(), 0xff, access.size());
-        log_unhandled("MMIO", run->mmio.phys_addr, run->mmio.is_write);
-    }
-}
-
 void Machine::vcpu_thread(size_t index) {
     std::string name = "vcpu " + std::to_string(index);
     ::pthread_setname_np(::pthread_self(), name.c_str());
@@ -216,7 +161,8 @@ void Machine::vcpu_thread(size_t index) {
     try {
         if (options_.thread_setup) options_.thread_setup(ThreadRole::kVcpu);
         const Vcpu& vcpu = vcpus_[index];
-        kvm_run* run = vcpu.run_state();
+        const ExitSource source{name, vcpu.run_area(), [&vcpu] { return vcpu.regs().rip; }};
+        const GuestBuses buses{*pio_bus_, *mmio_bus_};
         for (;;) {
             if (vcpu.run() < 0) {
                 // Kicked (or a stray signal): stop if asked to, otherwise go back in.
@@ -224,55 +170,10 @@ void Machine::vcpu_thread(size_t index) {
                 if (exit_) return;
                 continue;
             }
-            switch (run->exit_reason) {
-                case KVM_EXIT_IO:
-                    handle_io(index);
-                    break;
-                case KVM_EXIT_MMIO:
-                    handle_mmio(index);
-                    break;
-                case KVM_EXIT_INTR:
-                    break;
-                case KVM_EXIT_HLT:
-                    request_stop({VmExitReason::kGuestHalted, name + " halted"});
-                    return;
-                case KVM_EXIT_SHUTDOWN:
-                    request_stop(
-                        {VmExitReason::kTripleFault,
-                         name + " shut down (triple fault) at rip " + hex(vcpu.regs().rip)});
-                    return;
-                case KVM_EXIT_SYSTEM_EVENT: {
-                    uint32_t type = run->system_event.type;
-                    if (type == KVM_SYSTEM_EVENT_SHUTDOWN)
-                        request_stop({VmExitReason::kGuestPowerOff, "the guest powered off"});
-                    else if (type == KVM_SYSTEM_EVENT_RESET)
-                        request_stop({VmExitReason::kGuestReset, "the guest reset"});
-                    else
-                        request_stop({VmExitReason::kGuestCrash,
-                                      "the guest reported a crash (system event " +
-                                          std::to_string(type) + ")"});
-                    return;
-                }
-                case KVM_EXIT_INTERNAL_ERROR: {
-                    std::string message = name + ": KVM internal error, suberror " +
-                                          std::to_string(run->internal.suberror) + " (" +
-                                          internal_error_name(run->internal.suberror) +
-                                          ") at rip " + hex(vcpu.regs().rip);
-                    for (uint32_t i = 0; i < run->internal.ndata && i < 4; ++i)
-                        message += (i == 0 ? ", data " : " ") + hex(run->internal.data[i]);
-                    request_stop({VmExitReason::kInternalError, message});
-                    return;
-                }
-                case KVM_EXIT_FAIL_ENTRY:
-                    request_stop({VmExitReason::kEntryFailure,
-                                  name + ": KVM could not enter the guest, hardware reason " +
-                                      hex(run->fail_entry.hardware_entry_failure_reason)});
-                    return;
-                default:
-                    request_stop(
-                        {VmExitReason::kUnknownExit,
-                         name + ": unhandled KVM exit reason " + std::to_string(run->exit_reason)});
-                    return;
+            ExitAction action = handle_kvm_exit(source, buses, unclaimed_);
+            if (!action.resumes()) {
+                request_stop(std::move(*action.stop));
+                return;
             }
         }
     } catch (const std::exception& e) {
@@ -291,7 +192,9 @@ void Machine::event_thread() {
 }
 
 VmResult Machine::run() {
-    if (!threads_.empty()) throw Error("a VM runs only once");
+    if (pio_builder_.sealed()) throw Error("a VM runs only once");
+    pio_bus_.emplace(pio_builder_.seal());
+    mmio_bus_.emplace(mmio_builder_.seal());
     install_kick_handler();
     Clock::time_point vcpus_started = Clock::now();
     try {

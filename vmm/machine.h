@@ -1,6 +1,8 @@
 // A running-to-be VM: the KVM VM and its guest memory, the two buses, the event loop and the
 // vCPUs, plus the threads that run them. The builder (builder.h) fills one in for a Linux guest;
-// the KVM tests fill one in with their own small guests. Nothing is added once run() starts.
+// the KVM tests fill one in with their own small guests. Nothing is added once run() starts:
+// run() seals both buses (a BusBuilder becomes an immutable Bus, and any later insert, virtio
+// device or new interrupt line is an Error), and the vCPU threads see only the sealed buses.
 #pragma once
 
 #include <pthread.h>
@@ -12,13 +14,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "vmm/bus/bus.h"
 #include "vmm/event_loop.h"
+#include "vmm/exit_policy.h"
 #include "vmm/kvm/irq_fd.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/kvm/vm.h"
@@ -59,19 +61,22 @@ public:
 
     const Vm& vm() const { return vm_; }
     const GuestMemory& memory() const { return memory_; }
-    Bus& pio_bus() { return pio_bus_; }
-    Bus& mmio_bus() { return mmio_bus_; }
+    // Where devices are registered, until run() seals them.
+    BusBuilder& pio_bus() { return pio_builder_; }
+    BusBuilder& mmio_bus() { return mmio_builder_; }
     EventLoop& events() { return events_; }
     std::vector<Vcpu>& vcpus() { return vcpus_; }
 
-    // An irqfd-backed line for `gsi`, owned by the machine.
+    // An irqfd-backed line for `gsi`, owned by the machine (a new one only before run()).
     InterruptLine& interrupt_line(uint32_t gsi);
     // Adds a virtio-mmio device in the next slot: its register page, its GSI, an ioeventfd per
     // queue served by the event loop. Returns where it went and the command-line fragment.
+    // Throws once run() has started, or when the slots (one GSI each) are used up.
     const VirtioSlot& add_virtio_device(std::unique_ptr<VirtioDevice> device);
     const std::vector<VirtioSlot>& virtio_slots() const { return virtio_slots_; }
 
-    // Starts the event thread and one thread per vCPU and blocks until the VM ends.
+    // Seals the buses, starts the event thread and one thread per vCPU and blocks until the VM
+    // ends. Only once.
     VmResult run();
     // Ends the VM (from any thread: a device, a signal-handling thread, a vCPU). The first
     // reason given wins.
@@ -86,9 +91,7 @@ private:
     void vcpu_thread(size_t index);
     void event_thread();
     void kick_all();
-    void handle_io(size_t index);
-    void handle_mmio(size_t index);
-    void log_unhandled(const char* space, uint64_t address, bool write);
+    void require_building(const std::string& what) const;
 
     MachineOptions options_;
     Clock::time_point started_;
@@ -98,8 +101,12 @@ private:
     // and read guest memory until they are destroyed.
     EventLoop events_;
     std::vector<std::unique_ptr<IrqFdLine>> lines_;
-    Bus pio_bus_{"port I/O"};
-    Bus mmio_bus_{"MMIO"};
+    BusBuilder pio_builder_{"port I/O"};
+    BusBuilder mmio_builder_{"MMIO"};
+    // Set by run(): what the vCPU threads dispatch on.
+    std::optional<Bus> pio_bus_;
+    std::optional<Bus> mmio_bus_;
+    UnclaimedAccessLog unclaimed_;
     std::vector<std::unique_ptr<EventFd>> queue_events_;
     std::vector<VirtioSlot> virtio_slots_;
     std::vector<Vcpu> vcpus_;
@@ -110,7 +117,6 @@ private:
     std::condition_variable stopped_cv_;
     std::optional<VmExit> exit_;
     std::optional<Clock::time_point> boot_signal_;
-    std::set<uint64_t> logged_addresses_;
 };
 
 // The signal used to kick vCPU threads out of KVM_RUN.

@@ -53,7 +53,8 @@ int64_t now_ms() {
         .count();
 }
 
-ImageIndex::ImageIndex(const std::filesystem::path& db_path) : db_(db_path) {
+ImageIndex::ImageIndex(const std::filesystem::path& db_path, Clock clock)
+    : db_(db_path), clock_(std::move(clock)) {
     init_schema();
 }
 
@@ -192,23 +193,13 @@ void ImageIndex::insert(const ImageRecord& image, const std::vector<BlobRef>& bl
             one.run();
         }
     }
-    if (name) {
-        SqliteStatement bind(db_,
-                             "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
-                             "VALUES (?, ?, ?, ?)");
-        bind.bind(1, name->name).bind(2, name->tag).bind(3, image.id).bind(4, now_ms());
-        bind.run();
-    }
+    if (name) write_binding(image.id, *name);
     tx.commit();
 }
 
 void ImageIndex::bind_name(const std::string& id, const NameBinding& name) {
     SqliteTransaction tx(db_);
-    SqliteStatement bind(db_,
-                         "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
-                         "VALUES (?, ?, ?, ?)");
-    bind.bind(1, name.name).bind(2, name.tag).bind(3, id).bind(4, now_ms());
-    bind.run();
+    write_binding(id, name);
     tx.commit();
 }
 
@@ -221,15 +212,17 @@ void ImageIndex::mark_used(const std::string& id, const std::optional<NameBindin
             names.empty() || names.front().name != name->name || names.front().tag != name->tag;
     }
     SqliteTransaction tx(db_);
-    if (rebind) {
-        SqliteStatement bind(db_,
-                             "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
-                             "VALUES (?, ?, ?, ?)");
-        bind.bind(1, name->name).bind(2, name->tag).bind(3, id).bind(4, now_ms());
-        bind.run();
-    }
+    if (rebind) write_binding(id, *name);
     set_last_used(id, ms);
     tx.commit();
+}
+
+void ImageIndex::write_binding(const std::string& id, const NameBinding& name) {
+    SqliteStatement bind(db_,
+                         "INSERT OR REPLACE INTO names (name, tag, image_id, bound_time) "
+                         "VALUES (?, ?, ?, ?)");
+    bind.bind(1, name.name).bind(2, name.tag).bind(3, id).bind(4, clock_());
+    bind.run();
 }
 
 void ImageIndex::set_last_used(const std::string& id, int64_t ms) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,11 +39,16 @@ struct NameBinding {
     std::string tag;
 };
 
+// Milliseconds since the epoch, as the index stores times.
+int64_t now_ms();
+
 class ImageIndex {
 public:
     static constexpr int kSchemaVersion = 1;
+    using Clock = std::function<int64_t()>;
 
-    explicit ImageIndex(const std::filesystem::path& db_path);
+    // `clock` gives the moment a name is bound (names_of orders by it); tests inject their own.
+    explicit ImageIndex(const std::filesystem::path& db_path, Clock clock = now_ms);
 
     std::optional<ImageRecord> find(const std::string& id);
     std::vector<ImageRecord> all();
@@ -69,10 +75,12 @@ public:
 
 private:
     void init_schema();
+    // Binds `name` to image `id` now (by the clock), replacing what it named before; in the
+    // caller's transaction.
+    void write_binding(const std::string& id, const NameBinding& name);
     ImageRecord read_record(SqliteStatement& s);
     SqliteDb db_;
+    Clock clock_;
 };
-
-int64_t now_ms();
 
 }  // namespace rkt::store

@@ -6,20 +6,24 @@
 #include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <mutex>
 #include <thread>
 
-#include <algorithm>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-
+#include "common/error.h"
 #include "common/unique_fd.h"
+#include "test_support.h"
 #include "toy_vm.h"
 #include "vmm/builder.h"
 #include "vmm/virtio/block.h"
@@ -37,58 +41,58 @@ using namespace rkt::vmm::test;
 
 namespace rkt::vmm {
 // Lets GoogleTest print exit reasons by name.
-void PrintTo(VmExitReason reason, std::ostream* os) {
+void PrintTo(VmExitReason reason, std::ostream* os) {  // NOLINT(readability-identifier-naming)
     *os << to_string(reason);
 }
 }  // namespace rkt::vmm
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "rkt-kvm-test-XXXXXX").string();
-        path_ = ::mkdtemp(pattern.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::filesystem::path path(const std::string& name) const { return path_ / name; }
+using namespace std::chrono_literals;
 
-private:
-    std::filesystem::path path_;
+// The two ends of a console port: the VMM's (handed to the device) and the test's.
+struct SocketPair {
+    SocketPair() {
+        int sv[2];
+        EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        vmm_end.reset(sv[0]);
+        host_end.reset(sv[1]);
+    }
+    // Wakes whatever thread still blocks on the host end (close would not).
+    void hang_up() { ::shutdown(host_end.get(), SHUT_RDWR); }
+    rkt::UniqueFd vmm_end, host_end;
 };
 
-void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& bytes) {
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
+void add_console_port(ToyVm& vm, int fd) {
+    vm.machine().add_virtio_device(
+        std::make_unique<ConsoleDevice>(std::vector<ConsolePortConfig>{{"", false, fd, -1}}));
 }
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+// Writes to the host end without SIGPIPE when the VM has hung up already.
+ssize_t send_some(int fd, const void* data, size_t size) {
+    return ::send(fd, data, size, MSG_NOSIGNAL);
 }
 
-struct Pipe {
-    Pipe() {
-        int fds[2];
-        EXPECT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
-        read_end.reset(fds[0]);
-        write_end.reset(fds[1]);
-    }
-    std::string drain() {
-        std::string out;
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
-            out.append(buf, static_cast<size_t>(n));
-        return out;
-    }
-    rkt::UniqueFd read_end, write_end;
+struct CommandResult {
+    int status;
+    std::string output;
 };
+
+// Runs a shell command line and collects what it prints; the command must bound its own run
+// time (rkt-vmm: --timeout-ms).
+CommandResult run_shell(const std::string& command) {
+    CommandResult result{-1, ""};
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p) return result;
+    char buf[256];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) result.output.append(buf, n);
+    result.status = ::pclose(p);
+    return result;
+}
+
+bool exited_with(const CommandResult& r, int code) {
+    return WIFEXITED(r.status) && WEXITSTATUS(r.status) == code;
+}
 
 }  // namespace
 
@@ -118,7 +122,7 @@ TEST(KvmGuest, RealModeGuest) {
 TEST(KvmGuest, VirtioBlockReadWriteFlush) {
     REQUIRE_KVM();
     TempDir dir;
-    std::vector<uint8_t> disk(8 * 512);
+    std::vector<uint8_t> disk(size_t{8} * 512);
     for (size_t i = 0; i < disk.size(); ++i) disk[i] = static_cast<uint8_t>(i / 512 + 1);
     write_bytes(dir.path("disk.img"), disk);
     ToyVm vm;
@@ -131,33 +135,31 @@ TEST(KvmGuest, VirtioBlockReadWriteFlush) {
     // status 15, read length 513, status OK, sector 2's bytes, write OK, flush OK.
     EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{15, 513, 0, 0x0303, 0, 0}));
     auto after = read_bytes(dir.path("disk.img"));
-    EXPECT_EQ(after[5 * 512], 0xa5);
-    EXPECT_EQ(after[5 * 512 + 511], 0xa5);
-    EXPECT_EQ(after[4 * 512], 5);
-    EXPECT_EQ(after[6 * 512], 7);
+    constexpr size_t kSector = 512;
+    EXPECT_EQ(after[5 * kSector], 0xa5);
+    EXPECT_EQ(after[5 * kSector + 511], 0xa5);
+    EXPECT_EQ(after[4 * kSector], 5);
+    EXPECT_EQ(after[6 * kSector], 7);
 }
 
 TEST(KvmGuest, VirtioConsoleRoundTrip) {
     REQUIRE_KVM();
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    rkt::UniqueFd vmm_end(sv[0]), host_end(sv[1]);
+    SocketPair port;
     ToyVm vm;
     vm.add_i8042();
-    vm.machine().add_virtio_device(std::make_unique<ConsoleDevice>(
-        std::vector<ConsolePortConfig>{{"", false, vmm_end.get(), -1}}));
+    add_console_port(vm, port.vmm_end.get());
     vm.load("console_echo");
     std::string seen_first, seen_second;
     std::thread host([&] {
         char buf[64];
-        ssize_t n = ::read(host_end.get(), buf, sizeof buf);
+        ssize_t n = ::read(port.host_end.get(), buf, sizeof buf);
         if (n > 0) seen_first.assign(buf, static_cast<size_t>(n));
-        if (::write(host_end.get(), "pong!", 5) != 5) return;
-        n = ::read(host_end.get(), buf, sizeof buf);
+        if (send_some(port.host_end.get(), "pong!", 5) != 5) return;
+        n = ::read(port.host_end.get(), buf, sizeof buf);
         if (n > 0) seen_second.assign(buf, static_cast<size_t>(n));
     });
     VmResult r = vm.run();
-    host_end.reset();  // unblocks the host thread if the guest never wrote
+    port.hang_up();  // unblocks the host thread if the guest never wrote
     host.join();
     ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
     EXPECT_EQ(seen_first, "ping");
@@ -170,14 +172,12 @@ TEST(KvmGuest, VirtioConsoleRoundTrip) {
 // sandboxed event thread under load. The guest echoes what it receives.
 TEST(KvmGuest, VirtioConsoleBulkTransfer) {
     REQUIRE_KVM();
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    rkt::UniqueFd vmm_end(sv[0]), host_end(sv[1]);
+    SocketPair port;
     ToyVm vm;
     vm.add_i8042();
-    vm.machine().add_virtio_device(std::make_unique<ConsoleDevice>(
-        std::vector<ConsolePortConfig>{{"", false, vmm_end.get(), -1}}));
+    add_console_port(vm, port.vmm_end.get());
     vm.load("console_bulk");
+    int host_end = port.host_end.get();
     constexpr uint32_t kOut = 2u << 20, kEcho = 1u << 20;
     uint32_t received = 0, mismatches = 0, echoed = 0, echo_mismatches = 0;
     std::vector<uint8_t> echo_data(kEcho);
@@ -185,7 +185,7 @@ TEST(KvmGuest, VirtioConsoleBulkTransfer) {
     std::thread reader([&] {
         std::vector<uint8_t> buf(3000);
         while (received < kOut) {
-            ssize_t n = ::read(host_end.get(), buf.data(), buf.size());
+            ssize_t n = ::read(host_end, buf.data(), buf.size());
             if (n <= 0) return;
             for (ssize_t i = 0; i < n; ++i)
                 if (buf[static_cast<size_t>(i)] !=
@@ -194,7 +194,7 @@ TEST(KvmGuest, VirtioConsoleBulkTransfer) {
             received += static_cast<uint32_t>(n);
         }
         while (echoed < kEcho) {
-            ssize_t n = ::read(host_end.get(), buf.data(), buf.size());
+            ssize_t n = ::read(host_end, buf.data(), buf.size());
             if (n <= 0) return;
             for (ssize_t i = 0; i < n; ++i)
                 if (buf[static_cast<size_t>(i)] != echo_data[echoed + static_cast<size_t>(i)])
@@ -205,13 +205,13 @@ TEST(KvmGuest, VirtioConsoleBulkTransfer) {
     std::thread writer([&] {
         size_t done = 0;
         while (done < echo_data.size()) {
-            ssize_t n = ::write(host_end.get(), echo_data.data() + done, echo_data.size() - done);
+            ssize_t n = send_some(host_end, echo_data.data() + done, echo_data.size() - done);
             if (n <= 0) return;
             done += static_cast<size_t>(n);
         }
     });
     VmResult r = vm.run();
-    ::shutdown(host_end.get(), SHUT_RDWR);  // unblocks the host threads if the guest stopped early
+    port.hang_up();  // unblocks the host threads if the guest stopped early
     reader.join();
     writer.join();
     ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
@@ -249,7 +249,7 @@ TEST(KvmGuest, TwoVcpus) {
 TEST(KvmGuest, HostileDriverIsRefusedAndTheVmmStaysUp) {
     REQUIRE_KVM();
     TempDir dir;
-    write_bytes(dir.path("disk.img"), std::vector<uint8_t>(8 * 512, 0x11));
+    write_bytes(dir.path("disk.img"), std::vector<uint8_t>(size_t{8} * 512, 0x11));
     ToyVm vm;
     vm.add_i8042();
     vm.machine().add_virtio_device(
@@ -259,7 +259,7 @@ TEST(KvmGuest, HostileDriverIsRefusedAndTheVmmStaysUp) {
     ASSERT_EQ(r.exit.reason, VmExitReason::kGuestReset) << r.exit.message;
     // status; four refused chains (length 0); a good read (513, OK); NEEDS_RESET seen.
     EXPECT_EQ(vm.results().values(), (std::vector<uint32_t>{15, 0, 0, 0, 0, 513, 0, 0x40}));
-    EXPECT_EQ(read_bytes(dir.path("disk.img")), std::vector<uint8_t>(8 * 512, 0x11));
+    EXPECT_EQ(read_bytes(dir.path("disk.img")), std::vector<uint8_t>(size_t{8} * 512, 0x11));
 }
 
 TEST(KvmGuest, TripleFaultEndsTheVmWithAMessage) {
@@ -288,15 +288,59 @@ TEST(KvmGuest, HostStopsASpinningGuest) {
     REQUIRE_KVM();
     ToyVm vm;
     vm.load("spin");
+    std::promise<void> spinning;
+    vm.results().on_value = [&, once = std::make_shared<std::once_flag>()](uint32_t) {
+        std::call_once(*once, [&] { spinning.set_value(); });
+    };
+    bool saw_guest_run = false;
     std::thread stopper([&] {
-        while (vm.results().values().empty())
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        // Stops the VM once the guest runs, or after 10 s (before ToyVm's own 20 s timeout).
+        saw_guest_run = spinning.get_future().wait_for(10s) == std::future_status::ready;
         vm.machine().request_stop({VmExitReason::kHostStop, "test stop"});
     });
     VmResult r = vm.run();
     stopper.join();
+    EXPECT_TRUE(saw_guest_run);
     EXPECT_EQ(r.exit.reason, VmExitReason::kHostStop);
     EXPECT_TRUE(r.exit.clean());
+}
+
+// The buses are sealed when run() starts: no device, range or interrupt line can be added while
+// the vCPU threads dispatch, nor after.
+TEST(KvmGuest, NothingIsAddedOnceTheVmRuns) {
+    REQUIRE_KVM();
+    TempDir dir;
+    write_bytes(dir.path("disk.img"), std::vector<uint8_t>(4096, 0));
+    ToyVm vm;
+    vm.load("spin");
+    std::promise<void> spinning;
+    vm.results().on_value = [&, once = std::make_shared<std::once_flag>()](uint32_t) {
+        std::call_once(*once, [&] { spinning.set_value(); });
+    };
+    std::string while_running;
+    std::thread adder([&] {
+        if (spinning.get_future().wait_for(10s) == std::future_status::ready) {
+            try {
+                vm.machine().pio_bus().insert(0x600, 1, std::make_shared<ResultPort>());
+                while_running = "a port range was added";
+            } catch (const rkt::Error& e) {
+                while_running = e.what();
+            }
+        }
+        vm.machine().request_stop({VmExitReason::kHostStop, "test stop"});
+    });
+    VmResult r = vm.run();
+    adder.join();
+    EXPECT_EQ(r.exit.reason, VmExitReason::kHostStop);
+    EXPECT_NE(while_running.find("devices are added before the VM runs"), std::string::npos)
+        << while_running;
+    EXPECT_THROW(vm.machine().mmio_bus().insert(0xd0000000, 0x1000, std::make_shared<ResultPort>()),
+                 rkt::Error);
+    EXPECT_THROW(vm.machine().add_virtio_device(std::make_unique<BlockDevice>(
+                     BlockDiskConfig{dir.path("disk.img").string(), false, ""})),
+                 rkt::Error);
+    EXPECT_THROW(vm.machine().interrupt_line(9), rkt::Error);
+    EXPECT_THROW(vm.run(), rkt::Error);
 }
 
 // The builder's whole Linux path (zero page, command line, e820, page tables, MP table, CPUID,
@@ -333,36 +377,21 @@ TEST(KvmBuilder, BootsAnElfKernelThroughTheLinuxEntry) {
 
 TEST(KvmBuilder, RktVmmExecutable) {
     REQUIRE_KVM();
-    std::string command = std::string(RKT_VMM_BINARY) + " --kernel " + KVM_GUEST_DIR +
-                          "/serial_hello.elf --serial --mem 32 2>&1";
-    FILE* p = ::popen(command.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    char buf[256];
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    int status = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
-    EXPECT_NE(out.find("hello from the guest"), std::string::npos) << out;
-    EXPECT_NE(out.find("vm exit: guest-reset"), std::string::npos) << out;
+    const std::string vmm = std::string(RKT_VMM_BINARY) + " --timeout-ms 20000 --kernel ";
+    CommandResult r = run_shell(vmm + KVM_GUEST_DIR + "/serial_hello.elf --serial --mem 32");
+    EXPECT_TRUE(exited_with(r, 0)) << r.output;
+    EXPECT_NE(r.output.find("hello from the guest"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("vm exit: guest-reset"), std::string::npos) << r.output;
 
     // A guest that triple-faults is not a clean end: exit code 1.
-    command = std::string(RKT_VMM_BINARY) + " --kernel " + KVM_GUEST_DIR +
-              "/triple_fault.elf --mem 32 2>&1";
-    p = ::popen(command.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    out.clear();
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    status = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << out;
-    EXPECT_NE(out.find("vm exit: triple-fault"), std::string::npos) << out;
+    r = run_shell(vmm + KVM_GUEST_DIR + "/triple_fault.elf --mem 32");
+    EXPECT_TRUE(exited_with(r, 1)) << r.output;
+    EXPECT_NE(r.output.find("vm exit: triple-fault"), std::string::npos) << r.output;
 
     // A missing kernel is the VMM's own error: one line, exit code 254.
-    p = ::popen((std::string(RKT_VMM_BINARY) + " --kernel /nonexistent/vmlinux 2>&1").c_str(), "r");
-    out.clear();
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    status = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 254) << out;
-    EXPECT_NE(out.find("/nonexistent/vmlinux"), std::string::npos) << out;
+    r = run_shell(vmm + "/nonexistent/vmlinux");
+    EXPECT_TRUE(exited_with(r, 254)) << r.output;
+    EXPECT_NE(r.output.find("/nonexistent/vmlinux"), std::string::npos) << r.output;
 }
 
 TEST(KvmBuilder, BootsThroughThePvhEntry) {
@@ -407,29 +436,39 @@ std::string run_net_echo() {
     addr.sll_ifindex = index;
     if (::bind(packets.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         return "cannot bind the packet socket";
+    // The host thread's deadline: a guest that never sends must not leave it blocked.
+    timeval receive_deadline{20, 0};
+    if (::setsockopt(packets.get(), SOL_SOCKET, SO_RCVTIMEO, &receive_deadline,
+                     sizeof receive_deadline) != 0)
+        return "cannot set a receive deadline";
 
     ToyVm vm;
     vm.add_i8042();
     vm.machine().add_virtio_device(std::make_unique<NetDevice>(tap.get()));
     vm.load("net_echo");
-    std::string seen;
+    std::string seen, host_error;
     std::thread host([&] {
         uint8_t frame[2048];
         ssize_t n = ::recv(packets.get(), frame, sizeof frame, 0);
-        if (n < 14 + 12) return;
+        if (n < 14 + 12) {
+            host_error = n < 0 ? "no frame from the guest within 20 s" : "a short frame";
+            return;
+        }
         seen.assign(reinterpret_cast<char*>(frame) + 14, 12);
         uint8_t reply[60] = {};
         std::memcpy(reply, frame + 6, 6);  // back to the guest's MAC
         std::memcpy(reply + 6, frame, 6);
         reply[12] = 0x88;
         reply[13] = 0xb5;
-        std::memcpy(reply + 14, "PONG", 4);
-        ::sendto(packets.get(), reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&addr),
-                 sizeof addr);
+        const uint8_t pong_bytes[4] = {'P', 'O', 'N', 'G'};
+        std::memcpy(reply + 14, pong_bytes, sizeof pong_bytes);
+        if (::sendto(packets.get(), reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&addr),
+                     sizeof addr) != sizeof reply)
+            host_error = "cannot send the reply";
     });
     VmResult r = vm.run();
-    packets.reset();
     host.join();
+    if (!host_error.empty()) return host_error;
     if (r.exit.reason != VmExitReason::kGuestReset) return "VM ended with " + r.exit.message;
     if (seen != "rkt-net-test") return "the host saw '" + seen + "'";
     auto values = vm.results().values();
@@ -463,12 +502,24 @@ TEST(KvmGuest, VirtioNetOverATap) {
         ::_exit(error.empty() ? 0 : 1);
     }
     ::close(pipe_fds[1]);
+    rkt::UniqueFd report(pipe_fds[0]);
+    // The child ends within ToyVm's 20 s; give up on it well before ctest's 60 s.
+    auto deadline = std::chrono::steady_clock::now() + 45s;
     std::string error;
-    char buf[512];
-    ssize_t n;
-    while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0)
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{report.get(), POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+            ::kill(pid, SIGKILL);
+            error += "the test child did not end within 45 s";
+            break;
+        }
+        char buf[512];
+        ssize_t n = ::read(report.get(), buf, sizeof buf);
+        if (n <= 0) break;
         error.append(buf, static_cast<size_t>(n));
-    ::close(pipe_fds[0]);
+    }
     int status = 0;
     ::waitpid(pid, &status, 0);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << error;

@@ -1,19 +1,16 @@
 #include "vmm/bus/bus.h"
 
-#include <cstdio>
-
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace rkt::vmm {
-namespace {
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-}  // namespace
 
-void Bus::insert(uint64_t base, uint64_t size, std::shared_ptr<BusDevice> device) {
+using strings::hex;
+
+void BusBuilder::insert(uint64_t base, uint64_t size, std::shared_ptr<BusDevice> device) {
+    if (sealed_)
+        throw Error(name_ + " bus: cannot add a device at " + hex(base) +
+                    ": devices are added before the VM runs");
     if (size == 0 || base + size < base) throw Error(name_ + " bus: invalid range at " + hex(base));
     auto next = ranges_.lower_bound(base);
     if (next != ranges_.end() && next->first < base + size)
@@ -25,7 +22,13 @@ void Bus::insert(uint64_t base, uint64_t size, std::shared_ptr<BusDevice> device
             throw Error(name_ + " bus: range " + hex(base) + " overlaps the device at " +
                         hex(prev->first));
     }
-    ranges_.emplace(base, Range{size, std::move(device)});
+    ranges_.emplace(base, bus_detail::Range{size, std::move(device)});
+}
+
+Bus BusBuilder::seal() {
+    if (sealed_) throw Error(name_ + " bus: already sealed");
+    sealed_ = true;
+    return Bus(name_, std::move(ranges_));
 }
 
 std::optional<Bus::Match> Bus::find(uint64_t address, uint64_t length) const {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/kvm_system.h"
 
@@ -79,11 +80,8 @@ void Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) const {
     std::copy(entries.begin(), entries.end(), reinterpret_cast<kvm_msr_entry*>(header + 1));
     int written = kvm_ioctl(fd_.get(), abi::kSetMsrs, header, "KVM_SET_MSRS");
     if (written != static_cast<int>(entries.size()))
-        throw Error("KVM_SET_MSRS: the host refused MSR 0x" + [&] {
-            char buf[16];
-            std::snprintf(buf, sizeof buf, "%x", entries[static_cast<size_t>(written)].index);
-            return std::string(buf);
-        }());
+        throw Error("KVM_SET_MSRS: the host refused MSR " +
+                    strings::hex(entries[static_cast<size_t>(written)].index));
 }
 
 kvm_lapic_state Vcpu::lapic() const {

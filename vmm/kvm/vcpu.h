@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -22,6 +23,8 @@ public:
     uint32_t id() const { return id_; }
     int fd() const { return fd_.get(); }
     kvm_run* run_state() const { return run_; }
+    // The whole shared mapping: the kvm_run, then the data its port I/O exits point into.
+    std::span<uint8_t> run_area() const { return {reinterpret_cast<uint8_t*>(run_), run_size_}; }
 
     // KVM_RUN once. Returns 0, or -errno for EINTR/EAGAIN (a kick); throws on other errors.
     int run() const;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots the project's guest kernel with rkt-vmm on this host's KVM, in five variants (64-bit
 # entry, PVH, bzImage, two vCPUs, serial console). Each must end with the guest's reset after its
-# init (l2_init) found both disks, wrote to the writable one and answered on the protocol port.
+# init (l2_init) found both disks, wrote to the writable one and answered on the protocol port,
+# and the port's host end (port_peer) must have seen the guest's ping and answered it.
 #   tests/kvm/linux/linux-boot.sh [BUILD_DIR]
 # Needs KVM that runs unmodified Linux guests: exits 77 (skipped) when `rkt-vmm --probe` says
 # unusable, as on the development machines (kvm_pvm). Run it in the KVM test host there:
@@ -36,7 +37,7 @@ cp "$helpers/l2_init" "$work/l2/init"
 mknod "$work/l2/dev/console" c 5 1
 (cd "$work/l2" && find . | cpio -o -H newc --quiet) >"$work/l2.cpio"
 
-variants=0 resets=0 answered=0 written=0
+variants=0 resets=0 answered=0 written=0 peers=0
 run() {
   variants=$((variants + 1))
   echo "== variant $variants: $*"
@@ -46,12 +47,21 @@ run() {
   "$helpers/port_peer" "$work/port.sock" >"$work/peer.log" &
   peer=$!
   for _ in $(seq 100); do [[ -S "$work/port.sock" ]] && break; sleep 0.05; done
+  if [[ ! -S "$work/port.sock" ]]; then
+    echo "the port peer did not listen within 5 s"
+    kill "$peer" 2>/dev/null || true
+    wait "$peer" 2>/dev/null || true
+    peer=""
+    return 0
+  fi
   "$vmm" --initrd "$work/l2.cpio" --mem 128 --disk "$work/vda.img,ro" --disk "$work/vdb.img" \
     --console-socket "$work/port.sock" --timeout-ms 120000 "$@" 2>&1 | tr -d '\r' | tee "$work/vm.log" |
     grep -E '^(L2: |vm exit: )' || true
-  wait "$peer" || true
+  local peer_status=0
+  wait "$peer" || peer_status=$?
   peer=""
   cat "$work/peer.log"
+  if [[ $peer_status -eq 0 ]]; then peers=$((peers + 1)); else echo "port peer: exit $peer_status"; fi
   grep -q '^vm exit: guest-reset' "$work/vm.log" && resets=$((resets + 1))
   grep -q '^L2: port vport[0-9]*p[0-9]* answered pong' "$work/vm.log" && answered=$((answered + 1))
   [[ "$(head -c 13 "$work/vdb.img")" == written-by-L2 ]] && written=$((written + 1))
@@ -63,5 +73,5 @@ run --kernel "$guest/bzImage" --hvc
 run --kernel "$guest/vmlinux" --hvc --cpus 2
 run --kernel "$guest/vmlinux" --serial --cmdline quiet
 
-echo "summary: $resets/$variants clean ends, $answered/$variants protocol round trips, $written/$variants disk writes"
-[[ $resets -eq $variants && $answered -eq $variants && $written -eq $variants ]]
+echo "summary: $resets/$variants clean ends, $answered/$variants protocol round trips, $written/$variants disk writes, $peers/$variants port peers satisfied"
+[[ $resets -eq $variants && $answered -eq $variants && $written -eq $variants && $peers -eq $variants ]]

@@ -10,6 +10,13 @@ TEST(Strings, SplitKeepsEmptyFields) {
     EXPECT_EQ(split("", ','), (std::vector<std::string>{""}));
 }
 
+TEST(Strings, HexHasThePrefixAndNoPadding) {
+    EXPECT_EQ(hex(0), "0x0");
+    EXPECT_EQ(hex(0x3f8), "0x3f8");
+    EXPECT_EQ(hex(0xfee00000), "0xfee00000");
+    EXPECT_EQ(hex(UINT64_MAX), "0xffffffffffffffff");
+}
+
 TEST(Strings, ParsesGoDurations) {
     EXPECT_EQ(parse_duration("30m"), std::chrono::milliseconds(30min));
     EXPECT_EQ(parse_duration("1h30m"), std::chrono::milliseconds(90min));

@@ -4,6 +4,7 @@
 #include "stage1-kvm/pod_session.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -19,6 +20,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "stage1-kvm/control_socket.h"
 
 namespace rkt::kvm {
@@ -26,6 +28,23 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// No wait in these tests is open-ended: a step of a script, or a wait of the test's own, gives
+// up after this long (longer than any of the session's own timeouts used here).
+constexpr auto kStepDeadline = 30s;
+
+// Waits until `fd` is readable (or at end of file); false when `deadline` passes first.
+bool wait_readable(int fd, Clock::time_point deadline) {
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (ready > 0) return true;
+        if (ready < 0 && errno != EINTR) throw system_error("cannot poll");
+    }
+}
 
 class ScriptedEngine : public VmEngine {
 public:
@@ -40,7 +59,8 @@ public:
     VmEnd finish() override { return {!killed, killed.load(), "scripted end"}; }
     void end() {
         uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(ended_.get(), &one, sizeof one);
+        if (::write(ended_.get(), &one, sizeof one) != sizeof one)
+            throw system_error("cannot signal the end of the scripted VM");
     }
     std::atomic<bool> killed{false};
 
@@ -48,18 +68,22 @@ private:
     UniqueFd ended_;
 };
 
-// The guest's end of the channel, used from the script thread.
+// The guest's end of the channel, used from the script thread. Every step throws when it
+// fails (the test then fails with the script's error) or when the host keeps it waiting past
+// kStepDeadline.
 class Guest {
 public:
     explicit Guest(UniqueFd fd) : fd_(std::move(fd)) {}
     void send(const guest::Message& m) { writer_.write(fd_.get(), m); }
-    void send_raw(const std::string& bytes) {
-        [[maybe_unused]] auto n = ::write(fd_.get(), bytes.data(), bytes.size());
-    }
+    void send_raw(const std::string& bytes) { io::write_all(fd_.get(), bytes, "to the host"); }
     // The next message from the host; nullopt at end of file.
     std::optional<guest::Message> next() {
+        auto deadline = Clock::now() + kStepDeadline;
         for (;;) {
             if (auto m = reader_.next_message()) return m;
+            if (!wait_readable(fd_.get(), deadline))
+                throw Error("the host sent nothing for " + std::to_string(kStepDeadline.count()) +
+                            " s");
             if (!reader_.read_from(fd_.get())) return std::nullopt;
         }
     }
@@ -98,6 +122,8 @@ protected:
         sigaddset(&set, SIGHUP);
         ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
         signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        // As the stage1 does: a write to a closed channel is an error (EPIPE), not death.
+        ::signal(SIGPIPE, SIG_IGN);
     }
     void TearDown() override {
         if (script_.joinable()) script_.join();
@@ -105,7 +131,8 @@ protected:
     }
 
     // Runs the session with `script` playing the guest; returns the exit code or the error.
-    std::variant<int, std::string> run(std::function<void(Guest&)> script,
+    // The script must run to its end: any step that failed fails the test.
+    std::variant<int, std::string> run(const std::function<void(Guest&)>& script,
                                        std::chrono::milliseconds ready_timeout = 30s,
                                        UniqueFd control = {}) {
         int pair[2];
@@ -125,12 +152,17 @@ protected:
         config.engine = &engine_;
         config.console_log = dir_ / "console.log";
         config.ready_timeout = ready_timeout;
+        std::variant<int, std::string> result;
         try {
             PodSession session(config, UniqueFd(pair[0]), std::move(control), std::move(signals_));
-            return session.run();
+            result = session.run();
         } catch (const Error& e) {
-            return std::string(e.what());
+            result = std::string(e.what());
         }
+        // The session is gone and its end of the channel closed: the script's next read ends.
+        script_.join();
+        EXPECT_EQ(script_error_, "") << "a step of the scripted guest failed";
+        return result;
     }
 
     std::string file(const std::string& name) {
@@ -202,7 +234,7 @@ TEST_F(PodSessionTest, GarbageFromTheGuestEndsThePod) {
 }
 
 TEST_F(PodSessionTest, AGuestCannotNameFilesOutsideThePod) {
-    auto result = run([this](Guest& g) {
+    auto result = run([](Guest& g) {
         g.send(guest::Ready{1, "6.1.0"});
         g.expect<guest::PodSpec>();
         // A well-formed name the pod does not have: ignored. A path: refused by the decoder.
@@ -280,8 +312,13 @@ TEST_F(PodSessionTest, RelaysEnterCommandsAndForceStops) {
             guest::FrameWriter w;
             guest::FrameReader r;
             // Wait until the apps run (the pid file), as stage1 enter does.
-            while (!stdfs::exists(dir_ / "pid")) std::this_thread::sleep_for(1ms);
+            auto deadline = Clock::now() + kStepDeadline;
+            while (!stdfs::exists(dir_ / "pid")) {
+                if (Clock::now() > deadline) throw Error("no pid file within the deadline");
+                std::this_thread::sleep_for(1ms);
+            }
             w.write(client.get(), guest::Exec{5, "web", {"/bin/true"}});
+            deadline = Clock::now() + kStepDeadline;
             for (;;) {
                 while (auto m = r.next_message()) {
                     client_got.push_back(*m);
@@ -290,6 +327,8 @@ TEST_F(PodSessionTest, RelaysEnterCommandsAndForceStops) {
                         return;
                     }
                 }
+                if (!wait_readable(client.get(), deadline))
+                    throw Error("the session did not answer within the deadline");
                 if (!r.read_from(client.get())) return;
             }
         } catch (const std::exception& e) {

@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <chrono>
 #include <filesystem>
-#include <thread>
 
 #include "stage0/store/image_index.h"
 
@@ -41,15 +39,14 @@ protected:
 const std::string kId = "sha256-" + std::string(64, 'a');
 
 TEST_F(ImageIndexTest, MarkUsedSetsLastUsedAndMakesTheNameTheFirst) {
-    ImageIndex index(db());
-    // Names are ordered by the millisecond they were bound: let each get its own.
-    auto next_ms = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); };
+    // Names are ordered by the millisecond they were bound: a clock that gives each binding its
+    // own.
+    int64_t clock_ms = 1'000'000;
+    ImageIndex index(db(), [&clock_ms] { return ++clock_ms; });
     index.insert(record(kId), {}, NameBinding{"example.com/a", "latest"});
-    next_ms();
     index.bind_name(kId, {"example.com/b", "latest"});
     ASSERT_EQ(index.names_of(kId).front().name, "example.com/b");
 
-    next_ms();
     index.mark_used(kId, NameBinding{"example.com/a", "latest"}, 1234);
     EXPECT_EQ(index.find(kId)->last_used_ms, 1234);
     EXPECT_EQ(index.names_of(kId).front().name, "example.com/a");

@@ -15,7 +15,7 @@ public:
         for (auto& b : data) b = static_cast<uint8_t>(offset);
     }
     void write(uint64_t offset, std::span<const uint8_t> data) override {
-        writes.push_back({offset, data.size()});
+        writes.emplace_back(offset, data.size());
     }
     std::vector<uint64_t> reads;
     std::vector<std::pair<uint64_t, size_t>> writes;
@@ -24,11 +24,12 @@ public:
 }  // namespace
 
 TEST(Bus, DispatchesWithOffsetsRelativeToTheRange) {
-    rkt::vmm::Bus bus("test");
+    rkt::vmm::BusBuilder builder("test");
     auto a = std::make_shared<Recorder>();
     auto b = std::make_shared<Recorder>();
-    bus.insert(0x3f8, 8, a);
-    bus.insert(0x60, 5, b);
+    builder.insert(0x3f8, 8, a);
+    builder.insert(0x60, 5, b);
+    const rkt::vmm::Bus bus = builder.seal();
     uint8_t v = 0;
     EXPECT_TRUE(bus.dispatch_read(0x3fd, {&v, 1}));
     EXPECT_EQ(v, 5);
@@ -40,8 +41,9 @@ TEST(Bus, DispatchesWithOffsetsRelativeToTheRange) {
 }
 
 TEST(Bus, UnclaimedAddressesAreReported) {
-    rkt::vmm::Bus bus("test");
-    bus.insert(0x1000, 0x10, std::make_shared<Recorder>());
+    rkt::vmm::BusBuilder builder("test");
+    builder.insert(0x1000, 0x10, std::make_shared<Recorder>());
+    const rkt::vmm::Bus bus = builder.seal();
     uint8_t v[4] = {};
     EXPECT_FALSE(bus.dispatch_read(0xfff, {v, 1}));
     EXPECT_FALSE(bus.dispatch_read(0x1010, {v, 1}));
@@ -51,7 +53,7 @@ TEST(Bus, UnclaimedAddressesAreReported) {
 }
 
 TEST(Bus, OverlappingRangesAreRefused) {
-    rkt::vmm::Bus bus("test");
+    rkt::vmm::BusBuilder bus("test");
     bus.insert(0x100, 0x10, std::make_shared<Recorder>());
     EXPECT_THROW(bus.insert(0x108, 0x10, std::make_shared<Recorder>()), rkt::Error);
     EXPECT_THROW(bus.insert(0xf8, 0x10, std::make_shared<Recorder>()), rkt::Error);
@@ -59,4 +61,41 @@ TEST(Bus, OverlappingRangesAreRefused) {
     EXPECT_THROW(bus.insert(0x200, 0, std::make_shared<Recorder>()), rkt::Error);
     EXPECT_NO_THROW(bus.insert(0x110, 0x10, std::make_shared<Recorder>()));
     EXPECT_NO_THROW(bus.insert(0xf0, 0x10, std::make_shared<Recorder>()));
+}
+
+TEST(Bus, RangesThatWrapAroundAreRefused) {
+    rkt::vmm::BusBuilder bus("test");
+    EXPECT_THROW(bus.insert(UINT64_MAX, 2, std::make_shared<Recorder>()), rkt::Error);
+    EXPECT_THROW(bus.insert(1, UINT64_MAX, std::make_shared<Recorder>()), rkt::Error);
+    EXPECT_THROW(bus.insert(UINT64_MAX, 1, std::make_shared<Recorder>()), rkt::Error);
+    EXPECT_NO_THROW(bus.insert(UINT64_MAX - 1, 1, std::make_shared<Recorder>()));
+    const rkt::vmm::Bus sealed = bus.seal();
+    uint8_t v = 0;
+    EXPECT_TRUE(sealed.dispatch_read(UINT64_MAX - 1, {&v, 1}));
+    uint8_t w[2] = {};
+    EXPECT_FALSE(sealed.dispatch_read(UINT64_MAX - 1, {w, 2}));  // past the range: no device
+}
+
+// Sealing is one way: the builder then refuses every range (the sealed Bus has no insert at all),
+// so what the vCPU threads dispatch on cannot change under them.
+TEST(Bus, NothingIsAddedOnceSealed) {
+    rkt::vmm::BusBuilder builder("port I/O");
+    auto device = std::make_shared<Recorder>();
+    builder.insert(0x60, 1, device);
+    EXPECT_FALSE(builder.sealed());
+    const rkt::vmm::Bus bus = builder.seal();
+    EXPECT_TRUE(builder.sealed());
+    try {
+        builder.insert(0x70, 1, std::make_shared<Recorder>());
+        ADD_FAILURE() << "a sealed bus took a device";
+    } catch (const rkt::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("port I/O bus: cannot add a device at 0x70"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(builder.seal(), rkt::Error);
+    uint8_t v = 0;
+    EXPECT_TRUE(bus.dispatch_read(0x60, {&v, 1}));
+    EXPECT_FALSE(bus.dispatch_read(0x70, {&v, 1}));
+    EXPECT_EQ(bus.name(), "port I/O");
 }

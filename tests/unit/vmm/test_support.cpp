@@ -1,5 +1,8 @@
 #include "test_support.h"
 
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
 #include <fstream>
 
 namespace rkt::vmm::test {
@@ -13,6 +16,22 @@ void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& byt
 std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
     std::ifstream f(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+Pipe::Pipe() {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
+}
+
+std::string Pipe::drain() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
+        out.append(buf, static_cast<size_t>(n));
+    return out;
 }
 
 uint32_t TestDriver::read(uint64_t offset) {

@@ -1,6 +1,6 @@
-// Helpers for the VMM unit tests: an interrupt line that counts, temporary files, and a virtio
-// driver that sets up split rings in a GuestMemory and talks to a transport through its
-// registers, as a guest's driver would.
+// Helpers for the VMM unit and KVM tests: an interrupt line that counts, temporary files, a pipe,
+// and a virtio driver that sets up split rings in a GuestMemory and talks to a transport through
+// its registers, as a guest's driver would.
 #pragma once
 
 #include <unistd.h>
@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/unique_fd.h"
+#include "vmm/bus/bus_device.h"
 #include "vmm/bus/interrupt_line.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/virtio/mmio_transport.h"
@@ -43,8 +45,25 @@ private:
     std::filesystem::path path_;
 };
 
+// One-byte register accesses, as a guest's inb/outb reach a device.
+inline uint8_t read_byte(BusDevice& device, uint64_t offset) {
+    uint8_t value = 0;
+    device.read(offset, {&value, 1});
+    return value;
+}
+inline void write_byte(BusDevice& device, uint64_t offset, uint8_t value) {
+    device.write(offset, {&value, 1});
+}
+
 void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> read_bytes(const std::filesystem::path& p);
+
+// A non-blocking pipe a device writes into and the test drains.
+struct Pipe {
+    Pipe();
+    std::string drain();  // what is in it now
+    UniqueFd read_end, write_end;
+};
 
 struct Buffer {
     uint64_t address;
