@@ -4,7 +4,7 @@
 // and /etc/group (common/isolation_identity.cpp). A directory next to the root must stay empty
 // and every object resolved must lie inside the root, whatever the image holds.
 //
-// Input: lines, each one operation (at most 64):
+// Input: lines, each one operation (at most 24):
 //   d PATH            make a directory in the image        f PATH TEXT   a file ("\n" is a newline)
 //   l PATH TARGET     a symlink (TARGET is anything)       u USER [GROUP] resolve_identity
 //   r PATH            resolve PATH every way the runtime does (look up, create dirs or a file,
@@ -33,7 +33,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-constexpr size_t kMaxOperations = 64;
+constexpr size_t kMaxOperations = 24;
 
 void remove_scratch();
 

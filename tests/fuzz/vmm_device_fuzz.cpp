@@ -207,7 +207,7 @@ private:
             case 4: {  // guest memory
                 uint64_t address = guest_address(in_);
                 std::vector<uint8_t> buf = in_.bytes(in_.u8());
-                (void)memory_.write(address, buf);
+                if (!buf.empty()) (void)memory_.write(address, buf);
                 break;
             }
             case 5:
