@@ -73,6 +73,7 @@ if { CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=R
   done
   record "fuzz" "$fuzz_crashes" \
     "fuzz: $fuzz_targets targets, ${fuzz_seconds} s each, $fuzz_crashes crashes"
+  ((fuzz_crashes)) || rm -rf "$fuzz_work"
 else
   tail -40 "$fuzz_log"
   record "fuzz" 1 "fuzz: the clang build failed (see $fuzz_log)"
