@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang-tidy
+  clang libclang-rt-14-dev llvm
   libsqlite3-dev libssl-dev libarchive-dev libzstd-dev nettle-dev nlohmann-json3-dev libcli11-dev
   libcurl4-openssl-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtss2-dev

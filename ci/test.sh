@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine (as root):
 # dependencies, the Release build (with the cached guest kernel), unit tests, the unit tests
-# again under ASan+UBSan, the KVM tests, the end-to-end tests against the real rkt binary, and
-# the benchmarks in a quick mode. The style gate (ci/lint.sh) runs right after the build.
+# again under ASan+UBSan, the fuzz targets (clang), the KVM tests, the end-to-end tests against
+# the real rkt binary, and the benchmarks in a quick mode. The style gate (ci/lint.sh) runs right
+# after the build.
 # The last lines printed are the counts of each part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,41 @@ if ./ci/build.sh --sanitize; then
   record "unit tests (ASan+UBSan)" "$rc" "$(grep -E 'tests passed|tests failed' /tmp/rkt-ctest-asan.log | tail -1)"
 else
   record "unit tests (ASan+UBSan)" 1 "sanitizer build failed"
+fi
+
+step "fuzz targets (clang: libFuzzer, ASan, UBSan; docs/fuzzing.md)"
+# Each target replays its checked-in corpus, then fuzzes for a short while from it; new inputs
+# go to a scratch directory, so the checked-in corpus is never changed. A crash, a leak, a
+# sanitizer report or a hang (-timeout) fails the step and leaves the input in the log.
+fuzz_seconds=${RKT_FUZZ_SECONDS:-20}
+fuzz_log=/tmp/rkt-fuzz.log
+fuzz_work=$(mktemp -d)
+fuzz_targets=0
+fuzz_crashes=0
+if { CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DRKT_FUZZ=ON -DRKT_BUILD_BENCH=OFF -DRKT_BUILD_KERNEL=OFF &&
+     cmake --build build-fuzz -j "$(nproc)" --target fuzz-targets; } >"$fuzz_log" 2>&1; then
+  for corpus in tests/fuzz/corpus/*/; do
+    name=$(basename "$corpus")
+    target=build-fuzz/bin/${name}_fuzz
+    fuzz_targets=$((fuzz_targets + 1))
+    mkdir -p "$fuzz_work/$name"
+    echo "fuzz: $name (replay, then ${fuzz_seconds} s)"
+    if ! "$target" -runs=0 "$corpus" >>"$fuzz_log" 2>&1 ||
+       ! "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+           -print_final_stats=1 -artifact_prefix="$fuzz_work/$name-" \
+           "$fuzz_work/$name" "$corpus" >>"$fuzz_log" 2>&1; then
+      fuzz_crashes=$((fuzz_crashes + 1))
+      echo "fuzz: $name FAILED; the input is in $fuzz_work, the report in $fuzz_log"
+      tail -40 "$fuzz_log"
+    fi
+  done
+  record "fuzz" "$fuzz_crashes" \
+    "fuzz: $fuzz_targets targets, ${fuzz_seconds} s each, $fuzz_crashes crashes"
+  ((fuzz_crashes)) || rm -rf "$fuzz_work"
+else
+  tail -40 "$fuzz_log"
+  record "fuzz" 1 "fuzz: the clang build failed (see $fuzz_log)"
 fi
 
 if [[ -x ci/kvm-tests.sh ]]; then

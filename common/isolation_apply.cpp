@@ -155,7 +155,8 @@ Failure PreparedIsolation::restrict_paths() const noexcept {
         if (!join(mask_file, sizeof mask_file, dir, kMaskFileName)) continue;
         if (Failure f = mask_directory(dir, "mode=0700,size=16k,nr_inodes=4")) return f;
         int fd = ::open(mask_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-        if (fd < 0) return {"mask", mask_file, errno};
+        // Not mask_file itself: a Failure outlives this frame, so it names only static text.
+        if (fd < 0) return {"create the mask file in", dir, errno};
         ::close(fd);
         scratch = dir;
         break;

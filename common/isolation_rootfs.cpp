@@ -71,6 +71,10 @@ void create_component(int dir, const std::string& name, bool as_file, mode_t mod
 }  // namespace
 
 Resolved resolve(int root_fd, std::string_view path, Create create, mode_t mode, bool follow_last) {
+    // A NUL ends a component where the kernel sees it, not here: "..\0" would pass as a name
+    // and open the root's parent.
+    if (path.find('\0') != std::string_view::npos)
+        throw Error("path " + quoted(path.substr(0, path.find('\0'))) + " holds a NUL byte");
     std::vector<UniqueFd> stack;  // stack[0] is the root; stack.back() the current directory
     stack.push_back(dup_fd(root_fd));
     std::deque<std::string> queue;

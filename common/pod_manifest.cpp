@@ -33,6 +33,17 @@ bool get_bool(const json& j, const char* key, const char* where, bool fallback) 
     return it->get<bool>();
 }
 
+// A user or group id: a whole number that fits in 32 bits (a float, a negative number or a
+// string is an error, not something a conversion quietly turns into another id).
+uint32_t get_id(const json& j, const char* key, const char* where) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return 0;
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX)
+        throw Error(std::string(where) + ": \"" + key + "\" must be a number from 0 to " +
+                    std::to_string(UINT32_MAX));
+    return static_cast<uint32_t>(it->get<uint64_t>());
+}
+
 const json* get_array(const json& j, const char* key, const char* where) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return nullptr;
@@ -162,8 +173,10 @@ AppSpec app_spec_from_json(const json& j) {
     app.group = get_string(j, "group", where, "0");
     if (const json* gids = get_array(j, "supplementaryGIDs", where)) {
         for (const auto& g : *gids) {
-            if (!g.is_number_unsigned()) throw Error("app: supplementaryGIDs must be numbers");
-            app.supplementary_gids.push_back(g.get<uint32_t>());
+            if (!g.is_number_unsigned() || g.get<uint64_t>() > UINT32_MAX)
+                throw Error("app: supplementaryGIDs must be numbers from 0 to " +
+                            std::to_string(UINT32_MAX));
+            app.supplementary_gids.push_back(static_cast<uint32_t>(g.get<uint64_t>()));
         }
     }
     app.working_directory = get_string(j, "workingDirectory", where, "");
@@ -289,8 +302,8 @@ PodManifest PodManifest::from_json(const json& j) {
             v.read_only = get_bool(jv, "readOnly", "volume", false);
             v.recursive = get_bool(jv, "recursive", "volume", false);
             v.mode = get_string(jv, "mode", "volume", "0755");
-            v.uid = jv.value("uid", 0u);
-            v.gid = jv.value("gid", 0u);
+            v.uid = get_id(jv, "uid", "volume");
+            v.gid = get_id(jv, "gid", "volume");
             pm.volumes.push_back(std::move(v));
         }
     }

@@ -354,13 +354,15 @@ PodManifest build_pod_manifest(const PodIntent& intent, const std::vector<PodApp
 
 namespace {
 
-// Sums one quantity isolator over the pod's apps; nullopt when no app sets it.
-template <typename Parse>
-std::optional<uint64_t> sum_isolator(const PodManifest& pm, const char* name, Parse parse) {
+// Sums one limit over the pod's apps, each read as the stage1s read it (a quantity may be a
+// string or a number); saturates rather than wraps. nullopt when no app sets it.
+std::optional<uint64_t> sum_limit(const PodManifest& pm,
+                                  std::optional<uint64_t> isolation::ResourceLimits::*limit) {
     std::optional<uint64_t> total;
     for (const auto& a : pm.apps) {
-        if (const Isolator* i = a.app.find_isolator(name)) {
-            if (auto q = parse(i->value.value("limit", ""))) total = total.value_or(0) + *q;
+        if (auto q = isolation::resource_limits(a.app.isolators).*limit) {
+            uint64_t sum = total.value_or(0) + *q;
+            total = sum < *q ? UINT64_MAX : sum;
         }
     }
     return total;
@@ -369,11 +371,11 @@ std::optional<uint64_t> sum_isolator(const PodManifest& pm, const char* name, Pa
 }  // namespace
 
 std::optional<uint64_t> total_memory_limit(const PodManifest& pm) {
-    return sum_isolator(pm, "resource/memory", strings::parse_memory_quantity);
+    return sum_limit(pm, &isolation::ResourceLimits::memory_bytes);
 }
 
 std::optional<uint64_t> total_cpu_limit(const PodManifest& pm) {
-    return sum_isolator(pm, "resource/cpu", strings::parse_cpu_quantity);
+    return sum_limit(pm, &isolation::ResourceLimits::cpu_millis);
 }
 
 }  // namespace rkt

@@ -78,15 +78,13 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
         t->response->headers.clear();  // a new response (after 100 Continue)
         return size * n;
     }
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) return size * n;
-    std::string name = strings::to_lower(strings::trim(line.substr(0, colon)));
-    std::string value = strings::trim(line.substr(colon + 1));
+    auto header = parse_header_line(line);
+    if (!header) return size * n;
     if (t->response->headers.size() > 200) {
         t->abort_reason = "more than 200 response headers";
         return 0;
     }
-    t->response->headers.emplace(std::move(name), std::move(value));
+    t->response->headers.emplace(std::move(header->first), std::move(header->second));
     return size * n;
 }
 
@@ -134,6 +132,13 @@ void init_http() {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             throw Error("cannot initialise libcurl");
     });
+}
+
+std::optional<std::pair<std::string, std::string>> parse_header_line(std::string_view line) {
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    return std::make_pair(strings::to_lower(strings::trim(line.substr(0, colon))),
+                          strings::trim(line.substr(colon + 1)));
 }
 
 std::string HttpResponse::header(std::string_view name) const {

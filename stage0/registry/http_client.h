@@ -6,8 +6,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rkt::registry {
@@ -49,6 +51,10 @@ public:
 private:
     bool retryable_;
 };
+
+// One response header line ("Name: value\r\n") as (lower-cased name, trimmed value); nullopt
+// for a line without a colon.
+std::optional<std::pair<std::string, std::string>> parse_header_line(std::string_view line);
 
 // "scheme://host:port" of a URL, lower-cased, with the default port made explicit.
 std::string url_origin(const std::string& url);

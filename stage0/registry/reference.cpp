@@ -126,7 +126,7 @@ ImageReference parse_reference(std::string_view text) {
     bool has_host =
         slash != std::string_view::npos &&
         (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
-         first == "localhost" || first.front() == '[');
+         first == "localhost" || first.starts_with('['));
     if (has_host) {
         ref.registry = std::string(first);
         rest = rest.substr(slash + 1);

@@ -41,11 +41,16 @@ std::string registry_error_text(std::string_view body) {
     if (j.is_discarded() || !j.is_object()) return "";
     auto errs = j.find("errors");
     if (errs == j.end() || !errs->is_array() || errs->empty() || !(*errs)[0].is_object()) return "";
+    // A hostile or broken registry may put anything in these fields; only strings are shown.
     const auto& e = (*errs)[0];
-    std::string code = e.value("code", "");
-    std::string msg = e.value("message", "");
-    if (code.empty() && msg.empty()) return "";
-    return one_line(code + (msg.empty() ? "" : ": " + msg));
+    auto text = [&](const char* key) {
+        auto it = e.find(key);
+        return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::string code = text("code");
+    std::string msg = text("message");
+    if (code.empty() || msg.empty()) return one_line(code + msg);
+    return one_line(code + ": " + msg);
 }
 
 RegistryClient::RegistryClient(ImageReference ref, ClientOptions options)

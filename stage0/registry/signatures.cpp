@@ -52,22 +52,40 @@ std::vector<trust::Signature> fetch_signatures(RegistryClient& client, HttpClien
     return out;
 }
 
+std::vector<Descriptor> signatures_to_keep(std::string_view manifest, std::string_view content_type,
+                                           const std::string& payload_digest,
+                                           const std::string& encoded_signature) {
+    Manifest old;
+    try {
+        old = parse_manifest(manifest, content_type, true);
+    } catch (const Error& e) {
+        log::debug("replacing a malformed signature manifest: " + std::string(e.what()));
+        return {};
+    }
+    std::vector<Descriptor> keep;
+    for (const auto& l : old.layers) {
+        if (l.media_type != media::kSimpleSigning) continue;
+        auto ann = l.annotations.find(std::string(kSignatureAnnotation));
+        bool same = l.digest == payload_digest && ann != l.annotations.end() &&
+                    ann->second == encoded_signature;
+        if (!same) keep.push_back(l);
+    }
+    return keep;
+}
+
 void push_signature(RegistryClient& client, HttpClient& http, const std::string& digest,
                     const trust::Signature& sig) {
     std::string encoded = trust::base64_encode(sig.signature);
     std::string payload_digest = sha256_digest(sig.payload);
     json layers = json::array();
     if (auto existing = client.find_manifest(http, signature_tag(digest))) {
-        json old = json::parse(existing->bytes, nullptr, false);
-        if (!old.is_discarded() && old.is_object() && old.contains("layers") &&
-            old["layers"].is_array())
-            for (const auto& l : old["layers"]) {
-                bool same =
-                    l.value("digest", "") == payload_digest && l.contains("annotations") &&
-                    l["annotations"].is_object() &&
-                    l["annotations"].value(std::string(kSignatureAnnotation), "") == encoded;
-                if (!same && l.value("mediaType", "") == media::kSimpleSigning) layers.push_back(l);
-            }
+        // Rebuilt from the checked descriptors: nothing of the old document is copied blindly.
+        for (const auto& l :
+             signatures_to_keep(existing->bytes, existing->content_type, payload_digest, encoded))
+            layers.push_back({{"mediaType", l.media_type},
+                              {"digest", l.digest},
+                              {"size", l.size},
+                              {"annotations", l.annotations}});
     }
     client.put_blob(http, payload_digest, sig.payload);
     layers.push_back({{"mediaType", std::string(media::kSimpleSigning)},

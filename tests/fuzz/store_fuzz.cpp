@@ -1,6 +1,7 @@
 // Fuzz target for the image store's parsers of hostile input: the layer reader with the tree
 // writer (as for image layers and as for image archives), the index / manifest / config /
-// manifest.json parsers and the entry path normaliser. The first input byte selects the parser.
+// manifest.json parsers, the entry path normaliser, and the image config as the store keeps it
+// (what a stage1 reads back). The first input byte selects the parser.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -89,7 +90,7 @@ void parse(Fn fn) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 7) {
+    switch (data[0] % 8) {
         case 0:
             unpack(input, true);
             break;
@@ -118,6 +119,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     if (comp == ".." || comp == "." || (comp.empty() && !p.empty())) abort();
                     pos = end + 1;
                 }
+            });
+            break;
+        case 7:
+            parse([&] {
+                auto j = nlohmann::json::parse(input, nullptr, false);
+                if (j.is_discarded()) return;
+                rkt::store::ImageConfig c = rkt::store::ImageConfig::from_json(j);
+                if (rkt::store::ImageConfig::from_json(c.to_json()).to_json() != c.to_json())
+                    abort();
             });
             break;
     }

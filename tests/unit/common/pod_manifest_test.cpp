@@ -87,3 +87,26 @@ TEST(AppEnvironment, AddsAppcDefaultsAndRefusesBadNames) {
     app.app.environment.push_back({"A=B", "c"});
     EXPECT_THROW(rkt::app_environment(app, "/"), rkt::Error);
 }
+
+// The ids a stage1 reads back: a float, a string, a negative or a too-wide number is an error
+// (they once overflowed a float conversion, threw a JSON type error, wrapped to 4294967295, or
+// truncated 4294967296 to gid 0).
+TEST(PodManifest, RefusesIdsThatAreNotUint32) {
+    auto with_volume_id = [](const std::string& key, const std::string& value) {
+        return R"({"acKind":"PodManifest","apps":[],"volumes":[{"name":"v","kind":"empty",")" +
+               key + R"(":)" + value + "}]}";
+    };
+    for (const std::string key : {"uid", "gid"}) {
+        for (const std::string bad : {"1e30", "1.5", "\"x\"", "-1", "4294967296", "true"})
+            EXPECT_THROW(PodManifest::parse(with_volume_id(key, bad)), rkt::Error) << key << bad;
+        EXPECT_EQ(
+            PodManifest::parse(with_volume_id(key, "4294967295")).to_json()["volumes"][0][key],
+            4294967295u);
+    }
+    for (const std::string bad : {"4294967296", "-1", "1e30", "\"5\""})
+        EXPECT_THROW(PodManifest::parse(R"({"acKind":"PodManifest","apps":[{"name":"a","image":)"
+                                        R"({"id":"x"},"app":{"supplementaryGIDs":[)" +
+                                        bad + "]}}]}"),
+                     rkt::Error)
+            << bad;
+}

@@ -121,3 +121,17 @@ TEST_F(TempRoot, LastSymlinkCanBeLeftAlone) {
     ASSERT_EQ(::fstat(r.fd.get(), &st), 0);
     EXPECT_TRUE(S_ISLNK(st.st_mode));
 }
+
+// A NUL byte cut a component short where the kernel saw it: "..\0" passed the ".." check and
+// opened the root's parent, and "..\0/x" created x outside the root.
+TEST_F(TempRoot, PathsWithNulBytesAreAnError) {
+    using namespace std::string_literals;
+    for (const std::string& path : {"..\0"s, "/..\0/secret"s, "etc/..\0/..\0/x"s}) {
+        for (auto create :
+             {rootfs::Create::kNothing, rootfs::Create::kDirectory, rootfs::Create::kFile})
+            EXPECT_NE(
+                error_of([&] { rootfs::resolve(root_fd_.get(), path, create); }).find("NUL byte"),
+                std::string::npos);
+    }
+    EXPECT_FALSE(stdfs::exists(base_ / "x"));
+}

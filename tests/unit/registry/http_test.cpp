@@ -49,3 +49,21 @@ TEST(RegistryErrors, OneLineFromErrorBody) {
     EXPECT_EQ(one_line("a\nb\x1b[2Jc"), "a b [2Jc");
     EXPECT_EQ(one_line(std::string(300, 'x'), 10), std::string(10, 'x') + "...");
 }
+
+TEST(RegistryErrors, FieldsThatAreNotStringsAreLeftOut) {
+    EXPECT_EQ(registry_error_text(R"({"errors":[{"code":"DENIED","message":{"why":"no"}}]})"),
+              "DENIED");
+    EXPECT_EQ(
+        registry_error_text(R"({"errors":[{"code":401,"message":"authentication required"}]})"),
+        "authentication required");
+    EXPECT_EQ(registry_error_text(R"({"errors":[{"code":["x"],"message":null}]})"), "");
+}
+
+TEST(HeaderLines, NameLowerCasedValueTrimmed) {
+    auto h = parse_header_line("WWW-Authenticate:  Bearer realm=\"x\" \r\n");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->first, "www-authenticate");
+    EXPECT_EQ(h->second, "Bearer realm=\"x\"");
+    EXPECT_FALSE(parse_header_line("\r\n"));
+    EXPECT_EQ(parse_header_line(":")->first, "");
+}

@@ -87,3 +87,11 @@ TEST(Reference, ErrorSaysWhatIsWrong) {
         EXPECT_NE(std::string(e.what()).find("only sha256"), std::string::npos) << e.what();
     }
 }
+
+// An empty first component ("docker:///x", "/x") is neither a host nor a repository component;
+// it once reached front() of an empty string_view (caught with _GLIBCXX_ASSERTIONS).
+TEST(Reference, EmptyFirstComponent) {
+    for (const char* bad : {"docker:///x", "docker:///", "docker:////x/y"})
+        EXPECT_THROW(parse_docker_url(bad), rkt::Error) << bad;
+    EXPECT_THROW(parse_reference("/x:v1"), rkt::Error);
+}

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "stage0/pod/pod_spec_builder.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -327,4 +328,24 @@ TEST(PodManifestInput, ReadsOnlyRegularFilesWithinTheLimit) {
     EXPECT_NE(message(dir / "missing.json").find("missing.json"), std::string::npos);
     EXPECT_NE(message(dir).find("not a regular file"), std::string::npos);
     fs::remove_all(dir);
+}
+
+// The pod-wide sums the kvm stage1 sizes its VM by read a quantity as the isolator does: a
+// number is as good as a string (it once threw a JSON type error), and the sum saturates.
+TEST(PodManifestInput, PodWideLimitsTakeNumbersAndSaturate) {
+    auto app = [](const std::string& name, const json& memory) {
+        rkt::RuntimeApp a;
+        a.name = name;
+        a.app.set_isolator("resource/memory", {{"limit", memory}});
+        a.app.set_isolator("resource/cpu", {{"limit", "500m"}});
+        return a;
+    };
+    rkt::PodManifest pm;
+    pm.apps = {app("a", 1000000u), app("b", "1M")};
+    EXPECT_EQ(rkt::total_memory_limit(pm), 2000000u);
+    EXPECT_EQ(rkt::total_cpu_limit(pm), 1000u);
+    pm.apps = {app("a", 18000000000000000000u), app("b", "18000000000000000000")};
+    EXPECT_EQ(rkt::total_memory_limit(pm), UINT64_MAX);
+    pm.apps = {};
+    EXPECT_EQ(rkt::total_memory_limit(pm), std::nullopt);
 }
