@@ -64,7 +64,8 @@ const InsecureOptions& Context::insecure() {
 
 void Context::open_data_dir() {
     if (data_dir_open_) return;
-    if (::geteuid() == 0) global.dir = data_dir::secure(global.dir, data_dir::reader_group()).string();
+    if (::geteuid() == 0)
+        global.dir = data_dir::secure(global.dir, data_dir::reader_group()).string();
     data_dir_open_ = true;
 }
 

@@ -77,23 +77,31 @@ std::string octal(mode_t mode) {
                 fix + ", or choose another --dir");
 }
 
+// Where a checked directory is: a part of the data directory (its owner may simply be wrong, and
+// chown fixes it) or a directory above it (which is someone's, and must not be taken from them).
+enum class Place { kPart, kAbove };
+
 // Another user can replace or fill a directory they own, or one they may write that has no
 // sticky bit (which would keep them to their own entries).
 void check_not_changeable(const stdfs::path& top, const stdfs::path& path, const struct stat& st,
-                          bool allow_sticky) {
-    std::string trust = "if you trust what it holds, ";
+                          Place place) {
+    bool above = place == Place::kAbove;
+    auto fix = [&](const std::string& command) {
+        return above ? std::string("move the data directory below directories only root may change")
+                     : "if you trust what it holds, " + command + " " + path.string();
+    };
     if (st.st_uid != 0)
         refuse(top, path, "is owned by " + owner_name(st.st_uid) + ", not root",
-               trust + "chown -R root:root " + path.string());
-    bool sticky = allow_sticky && (st.st_mode & S_ISVTX);
+               fix("chown -R root:root"));
+    bool sticky = above && (st.st_mode & S_ISVTX);
     if ((st.st_mode & S_IWOTH) && !sticky)
         refuse(top, path, "is writable by every user (mode " + octal(st.st_mode) + ")",
-               trust + "chmod o-w " + path.string());
+               fix("chmod o-w"));
     if ((st.st_mode & S_IWGRP) && st.st_gid != 0 && !sticky)
         refuse(top, path,
-               "is writable by group " + std::to_string(st.st_gid) + " (mode " +
-                   octal(st.st_mode) + ")",
-               trust + "chmod g-w " + path.string());
+               "is writable by group " + std::to_string(st.st_gid) + " (mode " + octal(st.st_mode) +
+                   ")",
+               fix("chmod g-w"));
 }
 
 // The directories above the data directory: one another user could rename or replace would let
@@ -109,15 +117,16 @@ void check_ancestors(const stdfs::path& top) {
     for (const auto& p : chain) {
         struct stat st {};
         if (::lstat(p.c_str(), &st) != 0) throw system_error("cannot inspect " + p.string());
-        check_not_changeable(top, p, st, true);
+        check_not_changeable(top, p, st, Place::kAbove);
     }
 }
 
 void secure_part(const stdfs::path& top, int top_fd, const Part& part, mode_t mode, gid_t gid) {
     std::string rel = part.path;
     stdfs::path shown = rel.empty() ? top : top / rel;
-    int fd = rel.empty() ? ::dup(top_fd)
-                         : ::openat(top_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = rel.empty()
+                 ? ::dup(top_fd)
+                 : ::openat(top_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         if (!part.create) return;
         if (::mkdirat(top_fd, rel.c_str(), 0700) != 0 && errno != EEXIST)
@@ -133,7 +142,7 @@ void secure_part(const stdfs::path& top, int top_fd, const Part& part, mode_t mo
     UniqueFd dir(fd);
     struct stat st {};
     if (::fstat(dir.get(), &st) != 0) throw system_error("cannot inspect " + shown.string());
-    check_not_changeable(top, shown, st, false);
+    check_not_changeable(top, shown, st, Place::kPart);
     if (st.st_gid != gid && ::fchown(dir.get(), 0, gid) != 0)
         throw system_error("cannot set the owner of " + shown.string());
     if ((st.st_mode & 07777) != mode && ::fchmod(dir.get(), mode) != 0)

@@ -31,8 +31,7 @@ std::string status_text(const pod::Pod& p) {
     if (auto s = p.started()) out << "started=" << strings::format_time(*s) << "\n";
     if (p.is_running() || p.is_finished()) out << "networks=" << pod_networks(p) << "\n";
     if (auto pid = p.pid()) out << "pid=" << *pid << "\n";
-    out << "exited=" << (!p.state_known() ? "unknown" : p.is_finished() ? "true" : "false")
-        << "\n";
+    out << "exited=" << (!p.state_known() ? "unknown" : p.is_finished() ? "true" : "false") << "\n";
     if (!p.is_running()) {
         auto codes = p.app_exit_codes();
         if (auto m = p.manifest()) {

@@ -90,10 +90,11 @@ void check_stage1_isolators(const PodIntent& intent, const Stage1& stage1) {
         const std::string& isolator = app.isolators.front().name;
         std::string flag = isolator_flag(isolator);
         std::string who = app.name ? "app \"" + *app.name + "\"" : "image \"" + app.image + "\"";
-        throw Error("the fly stage1 applies no isolators (it runs the app chrooted, with the "
-                    "host's privileges): " +
-                    who + " asks for " + (flag.empty() ? isolator : flag + " (" + isolator + ")") +
-                    "; use --stage1=nspawn or --stage1=kvm, or drop it");
+        throw Error(
+            "the fly stage1 applies no isolators (it runs the app chrooted, with the "
+            "host's privileges): " +
+            who + " asks for " + (flag.empty() ? isolator : flag + " (" + isolator + ")") +
+            "; use --stage1=nspawn or --stage1=kvm, or drop it");
     }
 }
 

@@ -208,7 +208,8 @@ PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequ
     // then --inherit-env fills only what is still unset.
     std::vector<EnvVar> pod_env;
     if (!flags.set_env_file.empty()) pod_env = read_env_file(flags.set_env_file);
-    for (const auto& e : flags.set_env) pod_env.push_back(parse_env_assignment(e, "--set-env", true));
+    for (const auto& e : flags.set_env)
+        pod_env.push_back(parse_env_assignment(e, "--set-env", true));
 
     for (const AppRequest& req : apps) {
         AppIntent a;

@@ -10,9 +10,9 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "stage0/store/layer_reader.h"
+#include "stage0/store/out_of_space.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
-#include "stage0/store/out_of_space.h"
 #include "stage0/store/tree_writer.h"
 
 namespace rkt::store {

@@ -59,9 +59,9 @@ SqliteDb::~SqliteDb() {
 }
 
 void SqliteDb::fail(std::string_view what) const {
-    throw Error("image index " + path_.string() + ": " + std::string(what) + ": " +
-                    sqlite3_errmsg(db_),
-                kErrorExitCode, cause_of(db_));
+    throw Error(
+        "image index " + path_.string() + ": " + std::string(what) + ": " + sqlite3_errmsg(db_),
+        kErrorExitCode, cause_of(db_));
 }
 
 void SqliteDb::exec(std::string_view sql) {

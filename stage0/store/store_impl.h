@@ -6,8 +6,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,7 +68,7 @@ private:
     ImageInfo register_stored(const std::string& manifest_digest, const std::string& name,
                               const std::string& tag);
     ImageInfo import_archive_file(const stdfs::path& tar, const std::string& ref,
-                                    const std::string& name);
+                                  const std::string& name);
     ImageInfo import_layout_fd(int dir_fd, const std::string& display, const std::string& ref,
                                const std::string& name, const std::string& default_name,
                                bool owned);

@@ -61,8 +61,8 @@ void StoreLayout::create_dirs() const {
     // Root only: rendered trees keep the images' set-id files and device nodes, and blobs hold
     // every image's files (docs/architecture.md). As root, stage0/data_dir.h has made these
     // already and checked their owners.
-    for (const auto& d : {root, blobs_dir.parent_path(), blobs_dir, tree_dir, erofs_dir, tmp_dir,
-                          locks_dir})
+    for (const auto& d :
+         {root, blobs_dir.parent_path(), blobs_dir, tree_dir, erofs_dir, tmp_dir, locks_dir})
         if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
             throw system_error("cannot create " + d.string());
 }

@@ -134,6 +134,8 @@ TEST_F(DataDirTest, RefusesADirectoryAboveThatAnotherUserOwns) {
     stdfs::create_directories(data_);
     ASSERT_EQ(::chown(home.c_str(), 1000, 1000), 0);
     expect_refused(home, "is owned by uid 1000");
+    // Someone's directory is not root's to take: the advice is to move, never to chown it.
+    expect_refused(home, "move the data directory below directories only root may change");
 }
 
 TEST_F(DataDirTest, ASymlinkAsDataDirectoryResolvesOnce) {

@@ -72,13 +72,12 @@ TEST(EnvNames, EnvFilesAreRefused) {
 
 TEST(EnvNames, PodManifestsAreRefused) {
     auto doc = [](const std::string& name) {
-        nlohmann::json m = {
-            {"acKind", "PodManifest"},
-            {"acVersion", "0.8.11"},
-            {"apps",
-             {{{"name", "app"},
-               {"image", {{"name", "example.com/app"}}},
-               {"app", {{"environment", {{{"name", name}, {"value", "x"}}}}}}}}}};
+        nlohmann::json m = {{"acKind", "PodManifest"},
+                            {"acVersion", "0.8.11"},
+                            {"apps",
+                             {{{"name", "app"},
+                               {"image", {{"name", "example.com/app"}}},
+                               {"app", {{"environment", {{{"name", name}, {"value", "x"}}}}}}}}}};
         return m.dump();
     };
     EXPECT_REFUSED_WITH(rkt::parse_pod_manifest_input(doc("A\nB")), "apps[0].app.environment[0]",

@@ -1,8 +1,8 @@
 // Pod directories written by hand, read as `rkt status` and `rkt list` read them: why an app ended
 // (status/<app>.reason), and the state a user who may not probe the pod's lock is shown.
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,7 +37,8 @@ protected:
         for (const char* name : {"web", "db"}) {
             RuntimeApp app;
             app.name = name;
-            app.image = {"example.com/" + std::string(name) + ":latest", "sha256-" + std::string(64, 'a')};
+            app.image = {"example.com/" + std::string(name) + ":latest",
+                         "sha256-" + std::string(64, 'a')};
             m.apps.push_back(app);
         }
         fs::write_file(pod_ / "pod", m.serialize());
@@ -56,13 +57,15 @@ protected:
         pid_t pid = ::fork();
         if (pid == 0) {
             ::close(fds[0]);
-            if (::setgroups(groups.size(), groups.data()) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+            if (::setgroups(groups.size(), groups.data()) != 0 ||
+                ::setresgid(kNobody, kNobody, kNobody) != 0 ||
                 ::setresuid(kNobody, kNobody, kNobody) != 0)
                 ::_exit(2);
             std::string name;
             try {
                 auto pods = PodStore(data_).list();
-                name = pods.size() == 1 ? state_name(pods[0].state()) : "pods: " + std::to_string(pods.size());
+                name = pods.size() == 1 ? state_name(pods[0].state())
+                                        : "pods: " + std::to_string(pods.size());
             } catch (const std::exception& e) {
                 name = std::string("error: ") + e.what();
             }
