@@ -13,9 +13,7 @@ std::vector<std::string> app_environment(const RuntimeApp& app, const std::strin
     spec.set_env("AC_APP_NAME", app.name);
     std::vector<std::string> env;
     for (const auto& e : spec.environment) {
-        if (e.name.empty() || e.name.find('=') != std::string::npos ||
-            e.name.find('\0') != std::string::npos || e.value.find('\0') != std::string::npos)
-            throw Error("bad environment variable name \"" + e.name + "\"");
+        check_env_var(e, "app " + app.name + ": environment");
         env.push_back(e.name + "=" + e.value);
     }
     return env;

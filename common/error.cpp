@@ -5,7 +5,7 @@
 namespace rkt {
 
 Error system_error(std::string_view what, int err) {
-    return Error(std::string(what) + ": " + std::strerror(err));
+    return Error(std::string(what) + ": " + std::strerror(err), kErrorExitCode, err);
 }
 
 }  // namespace rkt

@@ -15,18 +15,22 @@ inline constexpr int kErrorExitCode = 254;
 
 class Error : public std::runtime_error {
 public:
-    explicit Error(const std::string& message, int exit_code = kErrorExitCode)
-        : std::runtime_error(message), exit_code_(exit_code) {}
+    explicit Error(const std::string& message, int exit_code = kErrorExitCode, int cause_errno = 0)
+        : std::runtime_error(message), exit_code_(exit_code), errno_(cause_errno) {}
 
     int exit_code() const { return exit_code_; }
+    // The errno of the system call that failed (system_error()), or 0: lets a caller that knows
+    // what was being written turn e.g. ENOSPC into advice.
+    int cause_errno() const { return errno_; }
 
     // Returns a copy whose message is prefixed with "context: ".
     Error with_context(std::string_view context) const {
-        return Error(std::string(context) + ": " + what(), exit_code_);
+        return Error(std::string(context) + ": " + what(), exit_code_, errno_);
     }
 
 private:
     int exit_code_;
+    int errno_;
 };
 
 // An Error built from errno: "<what>: <strerror(errno)>".

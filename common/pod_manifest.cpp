@@ -99,6 +99,22 @@ json isolators_to(const std::vector<Isolator>& isolators) {
 
 }  // namespace
 
+bool is_valid_env_name(std::string_view name) {
+    if (name.empty() || name.size() > 1024) return false;
+    for (char c : name)
+        if (c <= ' ' || c >= 0x7f || c == '=') return false;
+    return true;
+}
+
+void check_env_var(const EnvVar& var, std::string_view where) {
+    if (!is_valid_env_name(var.name))
+        throw Error(std::string(where) + ": \"" + strings::printable(var.name, 80) +
+                    "\" is not a variable name: an environment variable name is 1-1024 "
+                    "printable ASCII characters other than '=' and space, e.g. MY_VAR");
+    if (var.value.find('\0') != std::string::npos)
+        throw Error(std::string(where) + ": the value of " + var.name + " holds a NUL byte");
+}
+
 const Isolator* AppSpec::find_isolator(const std::string& name) const {
     for (const auto& i : isolators)
         if (i.name == name) return &i;
@@ -181,9 +197,11 @@ AppSpec app_spec_from_json(const json& j) {
     }
     app.working_directory = get_string(j, "workingDirectory", where, "");
     if (const json* env = get_array(j, "environment", where)) {
-        for (const auto& e : *env)
-            app.environment.push_back(
-                {get_string(e, "name", where), get_string(e, "value", where)});
+        for (const auto& e : *env) {
+            EnvVar var{get_string(e, "name", where), get_string(e, "value", where)};
+            check_env_var(var, "app: environment");
+            app.environment.push_back(std::move(var));
+        }
     }
     app.isolators = isolators_from(j, where);
     if (const json* mps = get_array(j, "mountPoints", where)) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,15 @@ struct EnvVar {
     std::string value;
     bool operator==(const EnvVar&) const = default;
 };
+
+// An environment variable name every input must give (flags, env files, pod manifests, image
+// configs): 1-1024 printable ASCII characters, no '=' and no space. POSIX leaves the characters
+// beyond letters, digits and '_' to the implementation; these are what an execve environment can
+// carry without a name that reads as two variables or a line that breaks in two.
+bool is_valid_env_name(std::string_view name);
+// Throws "<where>: ..." naming a bad variable name (and what a valid one is) or a value holding
+// a NUL byte, which no environment can carry.
+void check_env_var(const EnvVar& var, std::string_view where);
 
 // appc isolator: a name such as "resource/memory" and its JSON value.
 struct Isolator {

@@ -220,6 +220,30 @@ bool is_valid_acname(std::string_view s) {
     return true;
 }
 
+bool is_valid_hostname(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (const auto& label : split(s, '.')) {
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+            return false;
+        for (char c : label) {
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-';
+            if (!ok) return false;
+        }
+    }
+    return true;
+}
+
+std::string printable(std::string_view s, size_t limit) {
+    std::string out;
+    for (char c : s.substr(0, limit)) {
+        auto u = static_cast<unsigned char>(c);
+        out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
+    }
+    if (s.size() > limit) out += "...";
+    return out;
+}
+
 std::string_view image_repository(std::string_view ref) {
     if (auto at = ref.find('@'); at != std::string_view::npos) ref = ref.substr(0, at);
     size_t slash = ref.rfind('/');

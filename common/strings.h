@@ -35,6 +35,12 @@ std::string format_time(std::chrono::system_clock::time_point t);
 
 // appc ACName: lower-case alphanumerics and dashes, starting and ending alphanumeric.
 bool is_valid_acname(std::string_view s);
+// A host name as the pod may be given one (RFC 1123): dot-separated labels of 1-63 letters,
+// digits and dashes, no label starting or ending with a dash, 64 characters in all at most.
+bool is_valid_hostname(std::string_view s);
+// `s` with control characters as '?' and cut at `limit` bytes ("..." appended), for quoting
+// hostile input in a one-line message.
+std::string printable(std::string_view s, size_t limit = 200);
 // An image reference without its tag or digest: "host:5000/x/y:v1@sha256:..." -> "host:5000/x/y"
 // (a tag's colon is the last one after the last slash, so a registry port stays).
 std::string_view image_repository(std::string_view ref);

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/strings.h"
+#include "stage0/data_dir.h"
 
 namespace rkt {
 
@@ -60,14 +62,36 @@ const InsecureOptions& Context::insecure() {
     return *insecure_;
 }
 
+void Context::open_data_dir() {
+    if (data_dir_open_) return;
+    if (::geteuid() == 0)
+        global.dir = data_dir::secure(global.dir, data_dir::reader_group()).string();
+    data_dir_open_ = true;
+}
+
 store::ImageStore& Context::images() {
-    if (!images_) images_ = store::ImageStore::open(global.dir);
+    if (!images_) {
+        open_data_dir();
+        if (::geteuid() != 0) data_dir::check_store_usable(global.dir);
+        images_ = store::ImageStore::open(global.dir);
+    }
     return *images_;
 }
 
 pod::PodStore& Context::pods() {
-    if (!pods_) pods_ = std::make_unique<pod::PodStore>(global.dir);
+    if (!pods_) {
+        open_data_dir();
+        if (::geteuid() != 0) data_dir::check_pods_readable(global.dir);
+        pods_ = std::make_unique<pod::PodStore>(global.dir);
+    }
     return *pods_;
+}
+
+FileLock Context::lock_prepare(FileLock::Mode mode) {
+    open_data_dir();
+    stdfs::path locks = stdfs::path(global.dir) / "locks";
+    fs::make_dirs(locks);
+    return FileLock::acquire(locks / "prepare", mode);
 }
 
 void Context::ensure_superuser() {

@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "common/file_lock.h"
 #include "stage0/pod/pod_dir.h"
 #include "stage0/store/image_store.h"
 
@@ -42,13 +43,19 @@ public:
     int exit_code = 0;
 
     const InsecureOptions& insecure();
+    // The stores, opened on first use. As root the data directory is checked and its modes set
+    // first (stage0/data_dir.h); as another user a store it may not use is one clear error.
     store::ImageStore& images();
     pod::PodStore& pods();
-    stdfs::path data_dir() const { return global.dir; }
+    // <data-dir>/locks/prepare: shared while a pod is prepared, exclusive during image gc.
+    FileLock lock_prepare(FileLock::Mode mode);
     // Fails with rkt's message when not running as root (run, prepare, gc, rm, ...).
     static void ensure_superuser();
 
 private:
+    void open_data_dir();
+
+    bool data_dir_open_ = false;
     std::unique_ptr<InsecureOptions> insecure_;
     std::unique_ptr<store::ImageStore> images_;
     std::unique_ptr<pod::PodStore> pods_;

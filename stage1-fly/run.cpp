@@ -107,6 +107,14 @@ int main(int argc, char** argv) {
         const rkt::RuntimeApp& app = pod.apps.front();
         if (app.app.exec.empty() || app.app.exec.front().empty())
             throw rkt::Error("app " + app.name + " has nothing to execute");
+        // stage0 refuses these for fly before any image work; a pod prepared otherwise (an older
+        // rkt, a hand-made pod directory) must not start with its isolation silently dropped.
+        if (!app.app.isolators.empty() || !pod.isolators.empty())
+            throw rkt::Error(
+                "the fly stage1 applies no isolators (it runs the app chrooted, with "
+                "the host's privileges): the pod asks for " +
+                (app.app.isolators.empty() ? pod.isolators : app.app.isolators).front().name +
+                "; use --stage1=nspawn or --stage1=kvm");
 
         struct sigaction sa {};
         sa.sa_handler = forward_signal;

@@ -104,9 +104,7 @@ void add_gc(CLI::App* image, Context& ctx) {
         auto d = strings::parse_duration(*grace);
         if (!d) throw Error("--grace-period: \"" + *grace + "\" is not a duration (e.g. 24h)");
         // No pod may be prepared while we decide what is unused.
-        fs::make_dirs(ctx.data_dir() / "locks");
-        FileLock lock =
-            FileLock::acquire(ctx.data_dir() / "locks" / "prepare", FileLock::Mode::kExclusive);
+        FileLock lock = ctx.lock_prepare(FileLock::Mode::kExclusive);
         std::set<std::string> keep;
         for (const auto& [id, uuid] : images_in_use(ctx)) keep.insert(id);
         auto removed = ctx.images().gc(*d, keep);

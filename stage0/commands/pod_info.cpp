@@ -1,5 +1,7 @@
 #include "stage0/commands/pod_info.h"
 
+#include <sstream>
+
 #include "common/fs.h"
 #include "common/strings.h"
 
@@ -20,6 +22,29 @@ std::string pod_networks(const pod::Pod& p) {
         parts.push_back(n.value("netName", "?") + ":ip4=" + n.value("ip", "?"));
     }
     return strings::join(parts, ", ");
+}
+
+std::string status_text(const pod::Pod& p) {
+    std::ostringstream out;
+    out << "state=" << pod::state_name(p.state()) << "\n";
+    if (auto c = p.created()) out << "created=" << strings::format_time(*c) << "\n";
+    if (auto s = p.started()) out << "started=" << strings::format_time(*s) << "\n";
+    if (p.is_running() || p.is_finished()) out << "networks=" << pod_networks(p) << "\n";
+    if (auto pid = p.pid()) out << "pid=" << *pid << "\n";
+    out << "exited=" << (!p.state_known() ? "unknown" : p.is_finished() ? "true" : "false") << "\n";
+    if (!p.is_running()) {
+        auto codes = p.app_exit_codes();
+        if (auto m = p.manifest()) {
+            for (const auto& a : m->apps) {
+                auto it = codes.find(a.name);
+                if (it == codes.end()) continue;
+                out << "app-" << a.name << "=" << it->second << "\n";
+                if (auto reason = p.app_end_reason(a.name))
+                    out << "app-" << a.name << "-reason=" << *reason << "\n";
+            }
+        }
+    }
+    return out.str();
 }
 
 nlohmann::json pod_to_json(const pod::Pod& p) {
@@ -47,6 +72,7 @@ nlohmann::json pod_to_json(const pod::Pod& p) {
             if (auto it = codes.find(a.name); it != codes.end()) {
                 ja["state"] = "exited";
                 ja["exit_code"] = it->second;
+                if (auto reason = p.app_end_reason(a.name)) ja["end_reason"] = *reason;
             } else {
                 ja["state"] = p.is_running() ? "running" : "unknown";
             }

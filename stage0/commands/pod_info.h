@@ -7,7 +7,11 @@
 
 namespace rkt::commands {
 
-// The pod as rkt's v1 API JSON: name, state, networks, app_names, apps, created_at, started_at.
+// `rkt status`'s key=value lines (rkt's, in rkt's order), plus app-NAME-reason=WORD after
+// app-NAME=CODE when the stage1 recorded why the app ended (e.g. oom-killed).
+std::string status_text(const pod::Pod& p);
+// The pod as rkt's v1 API JSON: name, state, networks, app_names, apps, created_at, started_at;
+// an exited app's entry has its exit_code and, when recorded, its end_reason.
 nlohmann::json pod_to_json(const pod::Pod& p);
 // "default:ip4=172.16.28.7, ..." from net-info.json, or "".
 std::string pod_networks(const pod::Pod& p);

@@ -124,6 +124,7 @@ void do_prepare(Context& ctx, RunCommandState& st, const std::vector<std::string
 
 [[noreturn]] void do_run_prepared(Context& ctx, RunCommandState& st) {
     Context::ensure_superuser();
+    check_hostname_flag(st.flags.hostname);
     pod::Pod p = ctx.pods().resolve(st.uuid);
     if (p.state() != pod::State::kPrepared)
         throw Error("pod " + p.uuid() + " is not prepared (it is " + pod::state_name(p.state()) +

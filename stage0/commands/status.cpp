@@ -27,23 +27,6 @@ std::optional<std::chrono::milliseconds> wait_spec(const std::string& flag, cons
     return d;
 }
 
-void print_status(const pod::Pod& p) {
-    std::cout << "state=" << pod::state_name(p.state()) << "\n";
-    if (auto c = p.created()) std::cout << "created=" << strings::format_time(*c) << "\n";
-    if (auto s = p.started()) std::cout << "started=" << strings::format_time(*s) << "\n";
-    if (p.is_running() || p.is_finished()) std::cout << "networks=" << pod_networks(p) << "\n";
-    if (auto pid = p.pid()) std::cout << "pid=" << *pid << "\n";
-    std::cout << "exited=" << (p.is_finished() ? "true" : "false") << "\n";
-    if (!p.is_running()) {
-        auto codes = p.app_exit_codes();
-        if (auto m = p.manifest()) {
-            for (const auto& a : m->apps)
-                if (auto it = codes.find(a.name); it != codes.end())
-                    std::cout << "app-" << a.name << "=" << it->second << "\n";
-        }
-    }
-}
-
 }  // namespace
 
 void add_status(CLI::App& app, Context& ctx) {
@@ -78,6 +61,9 @@ void add_status(CLI::App& app, Context& ctx) {
         if (!o->uuid.empty()) uuids.push_back(o->uuid);
         pod::Pod p = resolve_pods(ctx, uuids, o->uuid_file).front();
         auto poll_until = [&](std::chrono::milliseconds limit, auto done, const char* what) {
+            if (!p.state_known())
+                throw Error("cannot wait for pod " + p.uuid() + " to " + what +
+                            ": this user may not probe its lock (run as root)");
             auto deadline = limit == std::chrono::milliseconds::max()
                                 ? std::chrono::steady_clock::time_point::max()
                                 : std::chrono::steady_clock::now() + limit;
@@ -88,6 +74,9 @@ void add_status(CLI::App& app, Context& ctx) {
                 auto fresh = ctx.pods().refresh(p);
                 if (!fresh) throw Error("pod " + p.uuid() + " disappeared");
                 p = *fresh;
+                if (!p.state_known())
+                    throw Error("cannot wait for pod " + p.uuid() + " to " + what +
+                                ": this user may not probe its lock (run as root)");
             }
         };
         if (auto limit = wait_spec("--wait-ready", o->wait_ready, wait_ready->count() > 0))
@@ -106,7 +95,7 @@ void add_status(CLI::App& app, Context& ctx) {
             print_json(j, o->format);
             return;
         }
-        print_status(p);
+        std::cout << status_text(p);
     });
 }
 

@@ -1,10 +1,14 @@
 #include "stage0/pod/pod_dir.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
+#include "common/pod_files.h"
 #include "common/strings.h"
+#include "common/unique_fd.h"
 #include "common/uuid.h"
 
 namespace rkt::pod {
@@ -49,6 +53,8 @@ const char* state_name(State s) {
             return "deleting";
         case State::kGarbage:
             return "garbage";
+        case State::kUnknown:
+            return "unknown (not permitted)";
     }
     return "?";
 }
@@ -66,14 +72,33 @@ std::optional<Clock::time_point> mtime_of(const stdfs::path& p) {
     return to_time_point(st.st_mtim);
 }
 
-// True when someone holds an exclusive lock on the pod directory.
-bool is_locked(const stdfs::path& dir) {
+// True when someone holds an exclusive lock on the pod directory; nullopt when this user may not
+// open the directory to probe it.
+std::optional<bool> is_locked(const stdfs::path& dir) {
     try {
         FileLock probe = FileLock::try_acquire(dir, FileLock::Mode::kShared);
         return !probe.valid();
-    } catch (const Error&) {
+    } catch (const Error& e) {
+        if (e.cause_errno() == EACCES || e.cause_errno() == EPERM) return std::nullopt;
         return false;  // vanished while we looked: it moved on, so it is not held here
     }
+}
+
+// A small regular file of the pod, not following a symlink: the pod's own root may own the
+// directory it is in (status/ with --private-users) and plant a FIFO or a link there.
+std::optional<std::string> read_pod_file(const stdfs::path& path, size_t limit) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    UniqueFd file(fd);
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) > limit)
+        return std::nullopt;
+    std::string out(limit, '\0');
+    ssize_t n = io::read_some(file.get(), out.data(), out.size());
+    if (n < 0) return std::nullopt;
+    out.resize(static_cast<size_t>(n));
+    return out;
 }
 
 }  // namespace
@@ -111,14 +136,17 @@ std::map<std::string, int> Pod::app_exit_codes() const {
     std::map<std::string, int> out;
     std::error_code ec;
     for (const auto& entry : stdfs::directory_iterator(path_ / "status", ec)) {
-        try {
-            std::string t = strings::trim(fs::read_file_limited(entry.path(), 64));
-            if (strings::is_decimal(t) && t.size() < 6)
-                out[entry.path().filename().string()] = std::stoi(t);
-        } catch (const Error&) {
-        }
+        auto text = read_pod_file(entry.path(), 64);
+        if (!text) continue;
+        std::string t = strings::trim(*text);
+        if (strings::is_decimal(t) && t.size() < 6)
+            out[entry.path().filename().string()] = std::stoi(t);
     }
     return out;
+}
+
+std::optional<std::string> Pod::app_end_reason(const std::string& app) const {
+    return pod_files::read_app_end_reason(path_, app);
 }
 
 Clock::time_point Pod::state_changed() const {
@@ -134,7 +162,14 @@ Pod PodStore::load(StateDir dir, const std::string& uuid) const {
     p.uuid_ = uuid;
     p.dir_ = dir;
     p.path_ = state_path(dir) / uuid;
-    bool locked = dir == StateDir::kEmbryo ? false : is_locked(p.path_);
+    std::optional<bool> probed = dir == StateDir::kEmbryo || dir == StateDir::kPrepared
+                                     ? std::optional<bool>(false)
+                                     : is_locked(p.path_);
+    if (!probed) {
+        p.state_ = State::kUnknown;
+        return p;
+    }
+    bool locked = *probed;
     switch (dir) {
         case StateDir::kEmbryo:
             p.state_ = State::kEmbryo;
@@ -215,6 +250,20 @@ stdfs::path PodStore::move(const std::string& uuid, StateDir from, StateDir to) 
         throw system_error("cannot move pod " + uuid + " from " + state_dir_name(from) + " to " +
                            state_dir_name(to));
     return dst;
+}
+
+void create_private_pod_dirs(const stdfs::path& pod_dir) {
+    for (const char* name : kPrivatePodDirs) {
+        stdfs::path dir = pod_dir / name;
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+            throw system_error("cannot create " + dir.string());
+        UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) throw system_error("cannot open " + dir.string());
+        // Not the pod directory's group (inherited through its set-group-id bit), and no
+        // set-group-id bit passed on into the apps' trees.
+        if (::fchown(fd.get(), 0, 0) != 0 || ::fchmod(fd.get(), 0700) != 0)
+            throw system_error("cannot make " + dir.string() + " private");
+    }
 }
 
 std::string read_uuid_file(const stdfs::path& path) {

@@ -37,6 +37,9 @@ enum class State {
     kExitedGarbage,
     kDeleting,
     kGarbage,
+    // The state hangs on the pod's lock, which this user may not probe (rkt's readers may open
+    // only the pods made since the data directory had its group).
+    kUnknown,
 };
 const char* state_name(State s);
 
@@ -61,8 +64,12 @@ public:
     std::optional<Clock::time_point> created() const;
     std::optional<Clock::time_point> started() const;  // mtime of the pid file
     std::optional<pid_t> pid() const;
+    bool state_known() const { return state_ != State::kUnknown; }
+
     // Exit code per app, for apps that have a status file.
     std::map<std::string, int> app_exit_codes() const;
+    // Why an app ended where its exit code does not tell (status/<app>.reason, e.g. oom-killed).
+    std::optional<std::string> app_end_reason(const std::string& app) const;
     // The time this pod entered its current state directory (ctime of the directory).
     Clock::time_point state_changed() const;
 
@@ -105,6 +112,13 @@ private:
     Pod load(StateDir dir, const std::string& uuid) const;
     stdfs::path data_dir_;
 };
+
+// The pod directory's entries that hold the apps' files (image trees, overlay layers, volumes):
+// stage0 makes them 0700 root:root before the stage1 runs, as the pod directory itself is
+// readable by rkt's group (docs/architecture.md). A stage1 keeps every app file under one.
+inline constexpr const char* kPrivatePodDirs[] = {"appsinfo", "overlay", "apps", "sharedVolumes",
+                                                  "volumes"};
+void create_private_pod_dirs(const stdfs::path& pod_dir);
 
 // Reads a UUID from a file written by --uuid-file-save (trailing whitespace ignored).
 std::string read_uuid_file(const stdfs::path& path);

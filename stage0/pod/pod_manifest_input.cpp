@@ -226,8 +226,7 @@ void parse_app_section(const json& j, const std::string& where, AppIntent& a) {
             const json& e = object(arr[i], wi, {"name", "value"});
             EnvVar var{required_text(e, "name", wi),
                        required_text(e, "value", wi, kMaxPodManifestBytes)};
-            if (var.name.empty() || var.name.find('=') != std::string::npos)
-                fail(at(wi, "name"), "\"" + var.name + "\" is not a variable name");
+            check_env_var(var, at(wi, "name"));
             if (!seen.insert(var.name).second) fail(wi, "\"" + var.name + "\" is set twice");
             a.environment.push_back(std::move(var));
         }

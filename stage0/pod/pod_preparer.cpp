@@ -13,6 +13,7 @@
 #include "stage0/pod/app_rootfs.h"
 #include "stage0/pod/pod_manifest_input.h"
 #include "stage0/pod/pod_spec_builder.h"
+#include "stage0/store/out_of_space.h"
 
 extern char** environ;
 
@@ -35,6 +36,14 @@ void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& ap
             throw Error("--port flag does not work with '" + n + "' networking");
     }
     parse_pull_policy(flags.pull_policy);
+    check_hostname_flag(flags.hostname);
+}
+
+void check_hostname_flag(const std::string& hostname) {
+    if (!hostname.empty() && !strings::is_valid_hostname(hostname))
+        throw Error("--hostname \"" + strings::printable(hostname, 80) +
+                    "\" is not a host name: use dot-separated labels of letters, digits and "
+                    "dashes (1-63 characters each, no dash at either end, 64 in all)");
 }
 
 RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& stage1) {
@@ -53,9 +62,46 @@ RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& s
 
 namespace {
 
+// The run flag that sets an isolator, for messages ("" when only a manifest can).
+std::string isolator_flag(const std::string& isolator) {
+    static const std::pair<std::string_view, std::string_view> kFlags[] = {
+        {"resource/memory", "--memory"},
+        {"resource/cpu", "--cpu"},
+        {"resource/cpu-shares", "--cpu-shares"},
+        {"os/linux/cpu-shares", "--cpu-shares"},
+        {"resource/pids", "--pids-limit"},
+        {"os/linux/capabilities-retain-set", "--caps-retain"},
+        {"os/linux/capabilities-remove-set", "--caps-remove"},
+        {"os/linux/seccomp-retain-set", "--seccomp"},
+        {"os/linux/seccomp-remove-set", "--seccomp"},
+        {"os/linux/oom-score-adj", "--oom-score-adj"},
+    };
+    for (const auto& [name, flag] : kFlags)
+        if (name == isolator) return std::string(flag);
+    return "";
+}
+
+// fly chroots the app and leaves it the host's privileges, namespaces and cgroup: an isolator
+// it would drop silently is refused instead, before any image work.
+void check_stage1_isolators(const PodIntent& intent, const Stage1& stage1) {
+    if (stage1.name != "fly") return;
+    for (const AppIntent& app : intent.apps) {
+        if (app.isolators.empty()) continue;
+        const std::string& isolator = app.isolators.front().name;
+        std::string flag = isolator_flag(isolator);
+        std::string who = app.name ? "app \"" + *app.name + "\"" : "image \"" + app.image + "\"";
+        throw Error(
+            "the fly stage1 applies no isolators (it runs the app chrooted, with the "
+            "host's privileges): " +
+            who + " asks for " + (flag.empty() ? isolator : flag + " (" + isolator + ")") +
+            "; use --stage1=nspawn or --stage1=kvm, or drop it");
+    }
+}
+
 void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
                      const std::vector<PodAppImage>& images, bool copy_trees) {
     const stdfs::path& dir = p.pod.path;
+    pod::create_private_pod_dirs(dir);
     fs::write_file(dir / "pod-created", "");
     fs::write_file_atomic(dir / "pod", manifest.serialize(true), 0644, fs::Durability::kAtomicOnly);
     fs::write_file_atomic(dir / "run-options.json", p.run_options.to_json().dump(2), 0644,
@@ -95,12 +141,11 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     Stage1 stage1 = select_stage1(flags.stage1, ctx.global.local_config, ctx.global.system_config);
     stage1.entrypoint("run");  // fail early, before any image work, when it is not built
     check_stage1_supports(flags, stage1);
+    check_stage1_isolators(intent, stage1);
 
     // Image gc waits while any pod is being prepared, so images cannot vanish under us before
     // the pod file that names them exists.
-    fs::make_dirs(ctx.data_dir() / "locks");
-    FileLock prepare_lock =
-        FileLock::acquire(ctx.data_dir() / "locks" / "prepare", FileLock::Mode::kShared);
+    FileLock prepare_lock = ctx.lock_prepare(FileLock::Mode::kShared);
 
     // A pod manifest's images come from the store only; the command line's may be imported.
     std::vector<store::ImageInfo> found;
@@ -130,6 +175,11 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     p.run_options.cpu_millis = total_cpu_limit(manifest);
     try {
         write_pod_files(p, manifest, images, flags.no_overlay);
+    } catch (const Error& e) {
+        fs::remove_tree(p.pod.path);
+        if (store::needs_out_of_space_line(e))
+            throw store::out_of_space("pod " + p.pod.uuid, ctx.pods().pods_dir());
+        throw;
     } catch (...) {
         fs::remove_tree(p.pod.path);
         throw;

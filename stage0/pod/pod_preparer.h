@@ -22,6 +22,9 @@ struct PreparedPod {
 // Validates flags that do not depend on images (conflicts, formats); throws rkt's messages.
 void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& apps);
 
+// --hostname (run, prepare, run-prepared): refused before anything is created.
+void check_hostname_flag(const std::string& hostname);
+
 PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<AppRequest>& apps);
 
 // Builds the run options from flags (also used by run-prepared, which may override some).

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/isolation.h"
+#include "common/log.h"
 #include "common/strings.h"
 
 extern char** environ;
@@ -14,11 +15,15 @@ namespace rkt {
 
 namespace {
 
-EnvVar parse_env_assignment(const std::string& s, const std::string& flag) {
+// NAME=VALUE of a flag; `env` checks NAME as an environment variable name (--set-env,
+// --environment), not for annotations and labels.
+EnvVar parse_env_assignment(const std::string& s, const std::string& flag, bool env = false) {
     auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0)
-        throw Error(flag + " expects NAME=VALUE, got \"" + s + "\"");
-    return {s.substr(0, eq), s.substr(eq + 1)};
+        throw Error(flag + " expects NAME=VALUE, got \"" + strings::printable(s, 80) + "\"");
+    EnvVar var{s.substr(0, eq), s.substr(eq + 1)};
+    if (env) check_env_var(var, flag);
+    return var;
 }
 
 // key=value,key=value → map, in order; the first field may be a bare name.
@@ -199,10 +204,11 @@ std::vector<EnvVar> read_env_file(const std::filesystem::path& path) {
         std::string line = strings::trim(raw);
         if (line.empty() || line[0] == '#' || line[0] == ';') continue;
         auto eq = line.find('=');
-        if (eq == std::string::npos || eq == 0)
-            throw Error("--set-env-file " + path.string() + " line " + std::to_string(lineno) +
-                        ": expected NAME=VALUE");
-        out.push_back({line.substr(0, eq), line.substr(eq + 1)});
+        std::string where = "--set-env-file " + path.string() + " line " + std::to_string(lineno);
+        if (eq == std::string::npos || eq == 0) throw Error(where + ": expected NAME=VALUE");
+        EnvVar var{line.substr(0, eq), line.substr(eq + 1)};
+        check_env_var(var, where);
+        out.push_back(std::move(var));
     }
     return out;
 }
@@ -214,7 +220,8 @@ PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequ
     // then --inherit-env fills only what is still unset.
     std::vector<EnvVar> pod_env;
     if (!flags.set_env_file.empty()) pod_env = read_env_file(flags.set_env_file);
-    for (const auto& e : flags.set_env) pod_env.push_back(parse_env_assignment(e, "--set-env"));
+    for (const auto& e : flags.set_env)
+        pod_env.push_back(parse_env_assignment(e, "--set-env", true));
 
     for (const AppRequest& req : apps) {
         AppIntent a;
@@ -224,7 +231,7 @@ PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequ
         a.args = req.args;
         a.environment = pod_env;
         for (const auto& e : req.flags.environment)
-            a.environment.push_back(parse_env_assignment(e, "--environment"));
+            a.environment.push_back(parse_env_assignment(e, "--environment", true));
         a.inherit_env = flags.inherit_env;
         a.user = req.flags.user;
         a.group = req.flags.group;
@@ -260,15 +267,29 @@ PodIntent pod_intent_from_flags(const PodFlags& flags, const std::vector<AppRequ
 
 namespace {
 
-void fill_environment(AppSpec& app, const AppIntent& want, const store::ImageConfig& cfg) {
-    for (const auto& e : cfg.env) app.set_env(e.name, e.value);
-    for (const auto& e : want.environment) app.set_env(e.name, e.value);
+// Every variable is checked here whatever its source (the command line and pod manifests were
+// checked when read, the image's config only now), so no pod file holds a bad name.
+void fill_environment(AppSpec& app, const AppIntent& want, const store::ImageInfo& image) {
+    for (const auto& e : image.config.env) {
+        check_env_var(e, "image " + image.full_name() + ": environment");
+        app.set_env(e.name, e.value);
+    }
+    for (const auto& e : want.environment) {
+        check_env_var(e, "environment");
+        app.set_env(e.name, e.value);
+    }
     if (want.inherit_env) {
         for (char** e = environ; e && *e; ++e) {
             std::string s(*e);
             auto eq = s.find('=');
             if (eq == std::string::npos || eq == 0) continue;
-            if (!app.env(s.substr(0, eq))) app.set_env(s.substr(0, eq), s.substr(eq + 1));
+            std::string name = s.substr(0, eq);
+            if (!is_valid_env_name(name)) {
+                log::warn("--inherit-env: not passing \"" + strings::printable(name, 80) +
+                          "\", which is not a variable name");
+                continue;
+            }
+            if (!app.env(name)) app.set_env(name, s.substr(eq + 1));
         }
     }
     if (!app.env("PATH")) app.set_env("PATH", std::string(kDefaultAppPath));
@@ -320,7 +341,7 @@ PodManifest build_pod_manifest(const PodIntent& intent, const std::vector<PodApp
         ra.image = {image.full_name(), image.id};
         AppSpec& app = ra.app;
         app.exec = compose_exec(want, cfg, intent.exec_hint);
-        fill_environment(app, want, cfg);
+        fill_environment(app, want, image);
         with_context("app " + ra.name, [&] {
             fill_identity(app, want, cfg, images[i].rootfs);
             app.working_directory = want.working_dir.value_or(cfg.working_dir);

@@ -9,11 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
+#include "stage0/store/out_of_space.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
 
@@ -22,8 +26,12 @@ namespace {
 
 class BlobWriterImpl : public BlobWriter {
 public:
-    BlobWriterImpl(const StoreLayout& layout, std::string digest, std::optional<uint64_t> size)
-        : layout_(layout), digest_(std::move(digest)), expected_size_(size) {
+    BlobWriterImpl(const StoreLayout& layout, std::string digest, std::optional<uint64_t> size,
+                   std::shared_ptr<BlobWrites> writes)
+        : layout_(layout),
+          digest_(std::move(digest)),
+          expected_size_(size),
+          writes_(std::move(writes)) {
         struct stat st {};
         if (::stat(layout_.blob_path(digest_).c_str(), &st) == 0) {
             present_ = true;
@@ -67,7 +75,12 @@ public:
             throw system_error("cannot seek " + partial_path_.string());
     }
 
-    ~BlobWriterImpl() override { release_lock(); }
+    // A partial file is kept for a later fetch to resume, unless a write of this store hit a
+    // full file system: then keeping it would keep the disk full.
+    ~BlobWriterImpl() override {
+        if (fd_ && !committed_ && writes_->out_of_space.load()) discard();
+        release_lock();
+    }
 
     uint64_t resume_offset() const override { return present_ ? 0 : written_; }
     bool already_present() const override { return present_; }
@@ -81,7 +94,13 @@ public:
                         std::to_string(*expected_size_) + " bytes expected");
         }
         hash_.update(data, size);
-        safe_fs::write_all(fd_.get(), data, size, partial_path_.string());
+        try {
+            io::write_all(fd_.get(), std::string_view(static_cast<const char*>(data), size),
+                          partial_path_.string());
+        } catch (const Error& e) {
+            fail_if_out_of_space(e);
+            throw;
+        }
         written_ += size;
     }
 
@@ -98,7 +117,11 @@ public:
             discard();
             throw Error("blob " + digest_ + ": digest mismatch (content hashes to " + actual + ")");
         }
-        if (::fsync(fd_.get()) < 0) throw system_error("cannot fsync " + partial_path_.string());
+        if (::fsync(fd_.get()) < 0) {
+            Error e = system_error("cannot fsync " + partial_path_.string());
+            fail_if_out_of_space(e);
+            throw e;
+        }
         stdfs::path dst = layout_.blob_path(digest_);
         // NOREPLACE: a blob already in place was verified by whoever put it there.
         if (::renameat2(AT_FDCWD, partial_path_.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) <
@@ -110,6 +133,10 @@ public:
         fs::fsync_dir(layout_.blobs_dir);
         fd_.reset();
         committed_ = true;
+        {
+            std::lock_guard lock(writes_->mutex);
+            writes_->committed.insert(digest_);
+        }
         release_lock();
     }
 
@@ -120,6 +147,14 @@ public:
     }
 
 private:
+    // No half blob stays behind a full disk: this writer's file goes, and so do the partial
+    // files of the other writers of this store (the rest of the same fetch), when they end.
+    void fail_if_out_of_space(const Error& e) {
+        if (!is_out_of_space(e.cause_errno())) return;
+        writes_->out_of_space.store(true);
+        discard();
+        throw out_of_space("blob " + digest_, layout_.root);
+    }
     void truncate() {
         if (::ftruncate(fd_.get(), 0) < 0 || ::lseek(fd_.get(), 0, SEEK_SET) < 0)
             throw system_error("cannot truncate " + partial_path_.string());
@@ -150,6 +185,7 @@ private:
     uint64_t written_ = 0;
     bool present_ = false;
     bool committed_ = false;
+    std::shared_ptr<BlobWrites> writes_;
 };
 
 }  // namespace
@@ -158,7 +194,9 @@ std::unique_ptr<BlobWriter> StoreImpl::begin_blob(const std::string& digest,
                                                   std::optional<uint64_t> size) {
     if (!is_valid_sha256_digest(digest)) throw Error("malformed digest \"" + digest + "\"");
     acquire_fetch_lease();
-    return std::make_unique<BlobWriterImpl>(layout_, digest, size);
+    return explain_out_of_space("blob " + digest, layout_.root, [&] {
+        return std::make_unique<BlobWriterImpl>(layout_, digest, size, blob_writes_);
+    });
 }
 
 }  // namespace rkt::store

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/store/layer_reader.h"
+#include "stage0/store/out_of_space.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
 #include "stage0/store/tree_writer.h"
@@ -173,15 +174,23 @@ bool looks_compressed(int fd) {
 
 ImageInfo StoreImpl::import_oci_layout(const stdfs::path& dir, const std::string& ref,
                                        const std::string& name) {
-    return with_context("cannot import " + dir.string(), [&] {
-        UniqueFd dir_fd = fs::open_dir(dir);
-        return import_layout_fd(dir_fd.get(), dir.string(), ref, name, dir_display_name(dir),
-                                false);
+    return explain_out_of_space("image " + dir.string(), layout_.root, [&] {
+        return with_context("cannot import " + dir.string(), [&] {
+            UniqueFd dir_fd = fs::open_dir(dir);
+            return import_layout_fd(dir_fd.get(), dir.string(), ref, name, dir_display_name(dir),
+                                    false);
+        });
     });
 }
 
 ImageInfo StoreImpl::import_archive(const stdfs::path& tar, const std::string& ref,
                                     const std::string& name) {
+    return explain_out_of_space("image " + tar.string(), layout_.root,
+                                [&] { return import_archive_file(tar, ref, name); });
+}
+
+ImageInfo StoreImpl::import_archive_file(const stdfs::path& tar, const std::string& ref,
+                                         const std::string& name) {
     return with_context("cannot import " + tar.string(), [&] {
         FileLock lease = FileLock::acquire(layout_.blobs_lock_path(), FileLock::Mode::kShared);
         UniqueFd in = fs::open_file(tar, O_RDONLY);

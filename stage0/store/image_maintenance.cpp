@@ -16,8 +16,6 @@
 namespace rkt::store {
 namespace {
 
-constexpr std::chrono::hours kKeepPartialBlobs{24};
-
 bool is_image_id(const std::string& s) {
     return s.size() == 7 + 64 && s.starts_with("sha256-") &&
            is_valid_sha256_digest("sha256:" + s.substr(7));
@@ -136,7 +134,9 @@ void StoreImpl::remove_orphans() {
 
 std::vector<std::string> StoreImpl::gc(std::chrono::milliseconds grace,
                                        const std::set<std::string>& in_use) {
-    clean_tmp(layout_, kKeepPartialBlobs);
+    // Partial downloads no fetch is writing (their owner lock is free) go once they are older
+    // than the grace period, as unused images do: `--grace-period=0s` frees a full disk.
+    clean_tmp(layout_, std::chrono::duration_cast<std::chrono::seconds>(grace));
     std::set<std::string> keep;
     for (const auto& id : in_use) keep.insert(normalise_id(id));
     int64_t cutoff = now_ms() - grace.count();

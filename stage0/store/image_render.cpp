@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "stage0/store/layer_reader.h"
+#include "stage0/store/out_of_space.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
 #include "stage0/store/tree_writer.h"
@@ -183,7 +184,8 @@ stdfs::path StoreImpl::render_tree(const std::string& id) {
     require(id);
     if (exists_nofollow(layout_.rendered_marker(id))) return layout_.rootfs_path(id);
     FileLock image_lock = lock_image(id);
-    return render_locked(id);
+    return explain_out_of_space("the tree of image " + id.substr(0, 19), layout_.root,
+                                [&] { return render_locked(id); });
 }
 
 stdfs::path StoreImpl::erofs_image(const std::string& id) {

@@ -5,6 +5,8 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
+#include "stage0/store/out_of_space.h"
 #include "stage0/store/store_impl.h"
 
 namespace rkt::store {
@@ -51,6 +53,22 @@ StoreImpl::StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits)
       index_(layout_.db_path) {
     open_lock_ = FileLock();
     clean_tmp(layout_, kKeepPartialBlobs);
+}
+
+StoreImpl::~StoreImpl() {
+    if (!blob_writes_->out_of_space.load()) return;
+    try {
+        fetch_lease_ = FileLock();  // ours would stop our own blob gc
+        std::set<std::string> committed;
+        {
+            std::lock_guard lock(blob_writes_->mutex);
+            committed = blob_writes_->committed;
+        }
+        collect_blobs(committed);
+    } catch (const std::exception& e) {
+        log::debug(std::string("cannot remove the blobs of a fetch that ran out of space: ") +
+                   e.what());
+    }
 }
 
 ImageRecord StoreImpl::require(const std::string& id) const {
@@ -132,7 +150,8 @@ std::string StoreImpl::manifest_json(const std::string& id) const {
 void StoreImpl::touch(const std::string& id) {
     if (used_.count(id)) return;  // this process marked it used already (an import)
     require(id);
-    index_.set_last_used(id, now_ms());
+    explain_out_of_space("the image index", layout_.root,
+                         [&] { index_.set_last_used(id, now_ms()); });
     used_.insert(id);
 }
 
@@ -152,6 +171,13 @@ ImageInfo StoreImpl::register_image(const std::string& manifest_digest, const st
                                     const std::string& tag) {
     if (!is_valid_sha256_digest(manifest_digest))
         throw Error("malformed manifest digest \"" + manifest_digest + "\"");
+    return explain_out_of_space("image " + id_from_digest(manifest_digest).substr(0, 19),
+                                layout_.root,
+                                [&] { return register_stored(manifest_digest, name, tag); });
+}
+
+ImageInfo StoreImpl::register_stored(const std::string& manifest_digest, const std::string& name,
+                                     const std::string& tag) {
     acquire_fetch_lease();
     std::string id = id_from_digest(manifest_digest);
     std::optional<NameBinding> binding;

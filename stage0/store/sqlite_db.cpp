@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 #include "common/error.h"
 
 namespace rkt::store {
@@ -23,6 +25,14 @@ int keep_wal_short(void*, sqlite3* db, const char* name, int frames) {
         sqlite3_busy_timeout(db, kBusyTimeoutMs);
     }
     return SQLITE_OK;
+}
+// The errno an Error carries for the connection's last failure: ENOSPC when the file system is
+// full (SQLITE_FULL, or a write that failed with it), so callers can say so in one line.
+int cause_of(sqlite3* db) {
+    int code = sqlite3_extended_errcode(db);
+    if ((code & 0xff) == SQLITE_FULL) return ENOSPC;
+    int err = sqlite3_system_errno(db);
+    return err == ENOSPC || err == EDQUOT ? err : 0;
 }
 }  // namespace
 
@@ -49,8 +59,9 @@ SqliteDb::~SqliteDb() {
 }
 
 void SqliteDb::fail(std::string_view what) const {
-    throw Error("image index " + path_.string() + ": " + std::string(what) + ": " +
-                sqlite3_errmsg(db_));
+    throw Error(
+        "image index " + path_.string() + ": " + std::string(what) + ": " + sqlite3_errmsg(db_),
+        kErrorExitCode, cause_of(db_));
 }
 
 void SqliteDb::exec(std::string_view sql) {
@@ -59,7 +70,8 @@ void SqliteDb::exec(std::string_view sql) {
     if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
-        throw Error("image index " + path_.string() + ": " + text + ": " + msg);
+        throw Error("image index " + path_.string() + ": " + text + ": " + msg, kErrorExitCode,
+                    cause_of(db_));
     }
 }
 

@@ -3,8 +3,11 @@
 // image_export.cpp and blob_writer.cpp.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,9 +20,19 @@
 
 namespace rkt::store {
 
+// What the blob writers of one store object share (they may run on several threads).
+struct BlobWrites {
+    std::atomic<bool> out_of_space{false};  // a write found the file system full
+    std::mutex mutex;
+    std::set<std::string> committed;  // digests this object's writers published
+};
+
 class StoreImpl : public ImageStore {
 public:
     StoreImpl(const stdfs::path& cas_root, const ImportLimits& limits);
+    // After a fetch that ran out of space, the blobs it published that no image references go
+    // too: the store is left as it was.
+    ~StoreImpl() override;
 
     ImageInfo import_oci_layout(const stdfs::path& dir, const std::string& ref,
                                 const std::string& name) override;
@@ -52,6 +65,10 @@ private:
         std::optional<NameBinding> name;
     };
 
+    ImageInfo register_stored(const std::string& manifest_digest, const std::string& name,
+                              const std::string& tag);
+    ImageInfo import_archive_file(const stdfs::path& tar, const std::string& ref,
+                                  const std::string& name);
     ImageInfo import_layout_fd(int dir_fd, const std::string& display, const std::string& ref,
                                const std::string& name, const std::string& default_name,
                                bool owned);
@@ -88,6 +105,7 @@ private:
     FileLock open_lock_;
     mutable ImageIndex index_;
     mutable FileLock fetch_lease_;
+    std::shared_ptr<BlobWrites> blob_writes_ = std::make_shared<BlobWrites>();
     std::set<std::string> used_;  // images whose last_used this object set
 };
 

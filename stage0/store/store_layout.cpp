@@ -57,7 +57,14 @@ stdfs::path StoreLayout::tmp_owner_lock(const std::string& name) const {
 }
 
 void StoreLayout::create_dirs() const {
-    for (const auto& d : {blobs_dir, tree_dir, erofs_dir, tmp_dir, locks_dir}) fs::make_dirs(d);
+    fs::make_dirs(root.parent_path());
+    // Root only: rendered trees keep the images' set-id files and device nodes, and blobs hold
+    // every image's files (docs/architecture.md). As root, stage0/data_dir.h has made these
+    // already and checked their owners.
+    for (const auto& d :
+         {root, blobs_dir.parent_path(), blobs_dir, tree_dir, erofs_dir, tmp_dir, locks_dir})
+        if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
+            throw system_error("cannot create " + d.string());
 }
 
 FileLock lock_deletable(const stdfs::path& path, bool wait) {

@@ -385,6 +385,99 @@ def test_conflicting_and_invalid_flags(rkt, fly, inspect_image):
     assert not any((rkt.data_dir / "pods").rglob("pod"))
 
 
+def no_pods(rkt):
+    return not any((rkt.data_dir / "pods").glob("*/*"))
+
+
+def test_bad_environment_names_are_refused_before_any_pod(rkt, fly, inspect_image,
+                                                          inspect_binary, tmp_path):
+    # A name with a newline would read as two variables in a stage1's env file; a name with a
+    # space, a tab or '=' is no variable at all. Every input is checked the same way.
+    for args in (["--set-env=A B=1", inspect_image.arg],
+                 ["--set-env=A\nB=1", inspect_image.arg],
+                 [inspect_image.arg, "--environment=A\tB=1"],
+                 [inspect_image.arg, "--environment==1"]):
+        res = rkt.run("prepare", FLY, *args)
+        assert res.code == 254, repr(res)
+        assert len(res.err.strip().splitlines()) == 1, repr(res)
+        assert "--set-env" in res.err or "--environment" in res.err, repr(res)
+    env_file = tmp_path / "env"
+    env_file.write_text("GOOD=1\nBAD NAME=2\n")
+    one_error_line(rkt.run("prepare", FLY, f"--set-env-file={env_file}", inspect_image.arg),
+                   "line 2", '"BAD NAME" is not a variable name')
+
+    image_id = rkt.run("fetch", inspect_image.arg).expect(0).out.strip()
+    pod_manifest = tmp_path / "pod.json"
+    pod_manifest.write_text(json.dumps({
+        "acKind": "PodManifest", "acVersion": "0.8.11", "volumes": [],
+        "apps": [{"name": "app", "image": {"id": image_id},
+                  "app": {"environment": [{"name": "A\nB", "value": "x"}]}}]}))
+    one_error_line(rkt.run("prepare", FLY, f"--pod-manifest={pod_manifest}"),
+                   "environment", '"A?B" is not a variable name')
+
+    bad_image = pack(op.Image(layers=[images.inspect_entries(inspect_binary)],
+                              entrypoint=["/inspect"], env=["PATH=/", "BAD NAME=x"],
+                              labels={"name": "bad-env"}), tmp_path / "bad-env")
+    one_error_line(rkt.run("prepare", FLY, bad_image.arg), "environment",
+                   '"BAD NAME" is not a variable name')
+    assert no_pods(rkt)
+
+    # A value may hold a newline: only names are restricted.
+    res, _ = rkt.run_pod(FLY, "--set-env=MULTI=one\ntwo", inspect_image.arg, "--",
+                         "--print-env=MULTI")
+    res.expect(0)
+    assert "MULTI=one\ntwo" in res.out
+
+
+def test_bad_hostname_is_refused_before_any_pod(rkt, fly, inspect_image):
+    for bad in ("bad host", "-dash", "a" * 65, "x_y", "line\nbreak"):
+        for cmd in ("prepare", "run"):
+            one_error_line(rkt.run(cmd, FLY, f"--hostname={bad}", inspect_image.arg),
+                           "--hostname", "is not a host name")
+    assert no_pods(rkt)
+    uuid = rkt.run("prepare", "--quiet", FLY, inspect_image.arg).expect(0).out.strip()
+    one_error_line(rkt.run("run-prepared", "--hostname=bad host", uuid), "is not a host name")
+    assert rkt.status(uuid)["state"] == "prepared"
+
+
+@pytest.mark.parametrize("flag", ["--memory=64M", "--cpu=500m", "--cpu-shares=512",
+                                  "--pids-limit=100", "--caps-retain=CAP_KILL",
+                                  "--caps-remove=CAP_CHOWN", "--seccomp=mode=remove,reboot",
+                                  "--oom-score-adj=100"])
+def test_fly_refuses_isolation_flags(rkt, fly, inspect_image, flag):
+    # fly chroots the app with the host's privileges: a limit asked for is refused, not dropped.
+    one_error_line(rkt.run("run", FLY, inspect_image.arg, flag, "--", "--print-msg=ran"),
+                   "the fly stage1 applies no isolators", flag.split("=")[0],
+                   "--stage1=nspawn or --stage1=kvm")
+    assert no_pods(rkt)
+
+
+def test_fly_refuses_isolators_of_a_pod_manifest_and_a_pod_file(rkt, fly, inspect_image,
+                                                                tmp_path):
+    image_id = rkt.run("fetch", inspect_image.arg).expect(0).out.strip()
+    pod_manifest = tmp_path / "pod.json"
+    pod_manifest.write_text(json.dumps({
+        "acKind": "PodManifest", "acVersion": "0.8.11", "volumes": [],
+        "apps": [{"name": "app", "image": {"id": image_id},
+                  "app": {"isolators": [{"name": "resource/memory",
+                                         "value": {"limit": "64M"}}]}}]}))
+    one_error_line(rkt.run("run", FLY, f"--pod-manifest={pod_manifest}"),
+                   "the fly stage1 applies no isolators", "resource/memory")
+    assert no_pods(rkt)
+
+    # A pod prepared without isolators and given one afterwards (by hand, or an older rkt): the
+    # fly stage1 refuses it too, before the app starts.
+    uuid = rkt.run("prepare", "--quiet", FLY, inspect_image.arg, "--",
+                   "--print-msg=ran").expect(0).out.strip()
+    pod_file = rkt.pod_dir(uuid) / "pod"
+    pod = json.loads(pod_file.read_text())
+    pod["apps"][0]["app"]["isolators"] = [{"name": "resource/memory", "value": {"limit": "64M"}}]
+    pod_file.write_text(json.dumps(pod))
+    res = rkt.run("run-prepared", uuid)
+    one_error_line(res, "stage1: ", "applies no isolators", "resource/memory")
+    assert "ran" not in res.out
+
+
 def test_fly_runs_exactly_one_app(rkt, fly, inspect_image):
     res = rkt.run("run", FLY, inspect_image.arg, "--name=a", "---", inspect_image.arg, "--name=b")
     one_error_line(res, "exactly one app")
