@@ -222,3 +222,41 @@ TEST_F(RealPod, ThePodInitIsKnownByItsCgroupNotItsWorkingDirectory) {
     EXPECT_EQ(found, init);
     EXPECT_EQ(stranger, std::nullopt);
 }
+
+// The cgroup v2 path, for real: this machine's cgroup2 mount (at /sys/fs/cgroup/unified on the
+// hybrid layout) takes a pod as a pure v2 machine would, and its app cgroup gets the BPF device
+// program.
+TEST(CgroupV2Devices, AnAppsCgroupGetsTheDeviceProgram) {
+    if (::geteuid() != 0) GTEST_SKIP() << "creating cgroups needs root";
+    stdfs::path cgroup2;
+    for (const char* candidate : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"})
+        if (stdfs::exists(stdfs::path(candidate) / "cgroup.controllers")) {
+            cgroup2 = candidate;
+            break;
+        }
+    if (cgroup2.empty()) GTEST_SKIP() << "no cgroup2 hierarchy here";
+    if (::access("/dev/loop-control", F_OK) != 0) GTEST_SKIP() << "no /dev/loop-control here";
+    CgroupLayout layout;
+    layout.v2 = true;
+    layout.pod_dirs = {
+        cgroup2 / ("rkt-5c0ac1e1-0000-4000-8000-" + std::to_string(300000000000 + ::getpid()))};
+    PodCgroups cg = PodCgroups::create(layout, {"web"}, {{}}, {});
+    cg.restrict_devices({"web"});
+    std::vector<std::string> files;
+    for (const auto& f : cg.app_join_files("web")) files.push_back(f.string());
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (!join_cgroups(files)) ::_exit(2);
+        int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd < 0) ::_exit(3);
+        int loop_fd = ::open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        ::_exit(loop_fd < 0 && errno == EPERM ? 0 : 4);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    cg.remove();
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "2: cannot join, 3: /dev/null refused, 4: loop-control open";
+}
