@@ -144,9 +144,17 @@ std::span<const Rule> allow_list() {
 
 std::vector<std::string> v1_rules() {
     std::vector<std::string> lines;
-    for (const Rule& r : kAllowList)
-        lines.push_back(std::string(1, r.type) + " " + number(r.major) + ":" + number(r.minor) +
-                        " " + access_text(r.access));
+    lines.reserve(kAllowList.size());
+    for (const Rule& r : kAllowList) {
+        std::string line(1, r.type);
+        line += ' ';
+        line += number(r.major);
+        line += ':';
+        line += number(r.minor);
+        line += ' ';
+        line += access_text(r.access);
+        lines.push_back(std::move(line));
+    }
     return lines;
 }
 

@@ -57,7 +57,7 @@ TEST(DeviceFilter, TheProgramEndsInDenyAndEveryJumpStaysInside) {
 // Runs the device checks in a child that first joins the cgroup through `join_file`; returns
 // what went wrong (empty: everything as the list says).
 std::string check_in_cgroup(const stdfs::path& join_file, const stdfs::path& scratch) {
-    int pipe_fds[2];
+    int pipe_fds[2] = {-1, -1};
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return "pipe failed";
     rkt::UniqueFd report_r(pipe_fds[0]), report_w(pipe_fds[1]);
     pid_t pid = ::fork();
