@@ -236,7 +236,9 @@ std::string find_program(const std::string& name, const std::vector<std::string>
         if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
     for (const auto& dir : strings::split(path, ':')) {
         if (dir.empty()) continue;
-        std::string candidate = dir + "/" + name;
+        std::string candidate = dir;
+        candidate += '/';
+        candidate += name;
         struct stat st {};
         if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
             return candidate;

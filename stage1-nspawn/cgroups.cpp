@@ -57,7 +57,10 @@ std::optional<std::string> caller_path(const std::string& self_cgroup,
 
 stdfs::path under(const stdfs::path& root, const std::string& mountpoint, const std::string& path) {
     stdfs::path p = root;
-    for (const auto& part : strings::split(mountpoint + "/" + path, '/'))
+    std::string joined = mountpoint;
+    joined += '/';
+    joined += path;
+    for (const auto& part : strings::split(joined, '/'))
         if (!part.empty()) {
             if (part == "..") throw Error("unexpected \"..\" in a cgroup path");
             p /= part;
@@ -349,6 +352,7 @@ bool join_cgroups(const std::vector<std::string>& join_files) noexcept {
 
 std::vector<UniqueFd> open_cgroup_join_files(const std::vector<stdfs::path>& join_files) {
     std::vector<UniqueFd> fds;
+    fds.reserve(join_files.size());
     for (const auto& file : join_files) fds.push_back(fs::open_file(file, O_WRONLY));
     return fds;
 }

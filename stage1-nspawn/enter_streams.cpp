@@ -20,7 +20,7 @@ namespace rkt::nspawn {
 namespace {
 
 std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2];
+    int fds[2] = {-1, -1};
     if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
@@ -118,12 +118,12 @@ int EnterStreams::relay(pid_t child) {
         // Nobody reads our output any more: neither shall the command's be read, so that it
         // gets SIGPIPE as if it wrote to the reader itself.
         if (!terminal_) {
-            UniqueFd* ends[] = {&out_r_, &err_r_};
-            for (size_t i = 0; i < outputs.size(); ++i)
-                if (outputs[i].open() && outputs[i].host_gone()) {
-                    outputs[i].stop();
-                    ends[i]->reset();
-                }
+            for (auto& out : outputs) {
+                if (!out.open() || !out.host_gone()) continue;
+                UniqueFd& end = out.fd() == out_r_.get() ? out_r_ : err_r_;
+                out.stop();
+                end.reset();
+            }
         }
     }
     // What the command wrote before it ended (a terminal's buffered output is flushed to its

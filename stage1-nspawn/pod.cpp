@@ -16,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxPodFile = 16 * 1024 * 1024;
+constexpr size_t kMaxPodFile = size_t{16} << 20;
 
 }  // namespace
 

@@ -47,7 +47,7 @@ constexpr char kGo = 'G';
 constexpr int kErrorFd = 3, kGoFd = 4;
 
 std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2];
+    int fds[2] = {-1, -1};
     if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }

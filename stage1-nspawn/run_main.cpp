@@ -113,7 +113,7 @@ std::optional<IdShift> pod_id_shift(const Pod& pod) {
 }
 
 std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2];
+    int fds[2] = {-1, -1};
     if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
@@ -148,9 +148,9 @@ int run(int argc, char** argv) {
     if (flags.net) o.net = strings::split(*flags.net, ',');
     if (flags.interactive) o.interactive = true;
     if (flags.hostname) o.hostname = *flags.hostname;
-    if (flags.disable_capabilities) o.insecure_options.push_back("capabilities");
-    if (flags.disable_paths) o.insecure_options.push_back("paths");
-    if (flags.disable_seccomp) o.insecure_options.push_back("seccomp");
+    if (flags.disable_capabilities) o.insecure_options.emplace_back("capabilities");
+    if (flags.disable_paths) o.insecure_options.emplace_back("paths");
+    if (flags.disable_seccomp) o.insecure_options.emplace_back("seccomp");
     if (flags.private_users) o.private_users = *flags.private_users;
     log::set_debug(o.debug);
     // Kept open by this process alone: the pod init closes it (a directory of the host).
@@ -205,7 +205,7 @@ int run(int argc, char** argv) {
         AppLaunch& launch = config.apps[i];
         SupervisedApp& sup = supervised[i];
         if (config.terminal) {
-            int pair[2];
+            int pair[2] = {-1, -1};
             if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
                 throw system_error("cannot create a socket pair");
             sup.console = UniqueFd(pair[0]);

@@ -157,6 +157,7 @@ protected:
     template <typename Fn>
     int in_child(const std::vector<stdfs::path>& files, Fn fn) {
         std::vector<std::string> paths;
+        paths.reserve(files.size());
         for (const auto& f : files) paths.push_back(f.string());
         pid_t pid = ::fork();
         if (pid == 0) {
@@ -192,7 +193,7 @@ TEST_F(RealPod, ThePodInitIsKnownByItsCgroupNotItsWorkingDirectory) {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     stdfs::path base = tmpl, dir = base / uuid_;
     stdfs::create_directories(dir);
-    int ready[2];
+    int ready[2] = {-1, -1};
     ASSERT_EQ(::pipe(ready), 0);
     std::vector<std::string> files;
     for (const auto& f : cg_.init_join_files()) files.push_back(f.string());

@@ -28,7 +28,7 @@ using namespace rkt::nspawn;
 namespace {
 
 std::pair<UniqueFd, UniqueFd> pipe_pair() {
-    int fds[2];
+    int fds[2] = {-1, -1};
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
@@ -105,7 +105,7 @@ TEST(RawTerminal, RawWhileItLivesAndRestoredAfter) {
 }
 
 TEST(FdPassing, ADescriptorCrossesASocket) {
-    int pair[2];
+    int pair[2] = {-1, -1};
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
     UniqueFd a(pair[0]), b(pair[1]);
     auto [r, w] = pipe_pair();
