@@ -50,6 +50,7 @@ MountPlan volume_mount(const Pod& pod, const RuntimeApp& app, const std::string&
     } else {
         m.source = pod.shared_volume(vol->name);
         m.directory = true;
+        m.nodev = true;
     }
     return m;
 }

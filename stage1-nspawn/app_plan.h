@@ -21,6 +21,7 @@ struct MountPlan {
     bool directory = true;
     bool read_only = false;
     bool recursive = false;
+    bool nodev = false;  // the pod's own directory (kind=empty): nothing there is a device
 };
 
 struct ExecPlan {

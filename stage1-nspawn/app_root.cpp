@@ -67,6 +67,14 @@ void make_device(int dev_fd, const char* name, unsigned major, unsigned minor,
         throw system_error(std::string("cannot set the mode of /dev/") + name);
 }
 
+// Device nodes on this mount open nothing.
+void make_nodev(int mount_fd, const std::string& what) {
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_NODEV;
+    if (::syscall(SYS_mount_setattr, mount_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+        throw system_error("cannot make " + what + " nodev");
+}
+
 // Attaches a detached mount (open_tree) on `target_fd`.
 void attach(int mount_fd, int target_fd, const std::string& what) {
     if (::syscall(SYS_move_mount, mount_fd, "", target_fd, "",
@@ -86,7 +94,7 @@ void make_symlink(int dev_fd, const char* target, const char* name) {
         throw system_error(std::string("cannot create /dev/") + name);
 }
 
-void setup_dev(int root_fd, bool interactive, bool user_namespace) {
+Pty setup_dev(int root_fd, bool terminal, bool user_namespace) {
     rootfs::Resolved dev = rootfs::resolve(root_fd, "/dev", rootfs::Create::kDirectory);
     do_mount("tmpfs", fd_path(dev.fd.get()), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k",
              "/dev");
@@ -103,6 +111,13 @@ void setup_dev(int root_fd, bool interactive, bool user_namespace) {
     UniqueFd pts(::openat(dev_fd.get(), "pts", O_PATH | O_DIRECTORY | O_CLOEXEC));
     do_mount("devpts", fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
              "newinstance,ptmxmode=0666,mode=0620,gid=5", "/dev/pts");
+    Pty console;
+    if (terminal) {
+        // The devpts just mounted (the earlier descriptor is the directory under it).
+        UniqueFd devpts(::openat(dev_fd.get(), "pts", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!devpts) throw system_error("cannot open /dev/pts");
+        console = open_pty(devpts.get());
+    }
     UniqueFd shm(::openat(dev_fd.get(), "shm", O_PATH | O_DIRECTORY | O_CLOEXEC));
     do_mount("tmpfs", fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
              "mode=1777,size=65536k", "/dev/shm");
@@ -111,19 +126,16 @@ void setup_dev(int root_fd, bool interactive, bool user_namespace) {
     make_symlink(dev_fd.get(), "/proc/self/fd/0", "stdin");
     make_symlink(dev_fd.get(), "/proc/self/fd/1", "stdout");
     make_symlink(dev_fd.get(), "/proc/self/fd/2", "stderr");
-    // An interactive app gets the terminal it was started on as its console.
-    if (interactive && ::isatty(STDIN_FILENO)) {
-        std::error_code ec;
-        stdfs::path tty = stdfs::read_symlink("/proc/self/fd/0", ec);
-        if (!ec) {
-            int fd = ::openat(dev_fd.get(), "console", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-            if (fd < 0) throw system_error("cannot create /dev/console");
-            ::close(fd);
-            UniqueFd console(::openat(dev_fd.get(), "console", O_PATH | O_CLOEXEC));
-            do_mount(tty.c_str(), fd_path(console.get()), nullptr, MS_BIND, nullptr,
-                     "the terminal on /dev/console");
-        }
+    // An interactive app's terminal is also its console.
+    if (terminal) {
+        int fd = ::openat(dev_fd.get(), "console", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) throw system_error("cannot create /dev/console");
+        ::close(fd);
+        UniqueFd target(::openat(dev_fd.get(), "console", O_PATH | O_CLOEXEC));
+        do_mount(fd_path(console.slave.get()).c_str(), fd_path(target.get()), nullptr, MS_BIND,
+                 nullptr, "the terminal on /dev/console");
     }
+    return console;
 }
 
 void mount_volume(int root_fd, const MountPlan& m, int source_fd) {
@@ -142,26 +154,21 @@ void mount_volume(int root_fd, const MountPlan& m, int source_fd) {
 
 }  // namespace
 
-AppRootSources AppRootSources::open(const AppPlan& plan, bool no_devices) {
+AppRootSources AppRootSources::open(const AppPlan& plan) {
     AppRootSources s;
     if (plan.pod_copy) {
         s.tree = fs::open_file(plan.tree, O_PATH | O_DIRECTORY);
         s.tree_mount = detached_clone(plan.tree, false, "the app's tree");
-        if (no_devices) {
-            mount_attr attr{};
-            attr.attr_set = MOUNT_ATTR_NODEV;
-            if (::syscall(SYS_mount_setattr, s.tree_mount.get(), "", AT_EMPTY_PATH, &attr,
-                          sizeof attr) != 0)
-                throw system_error("cannot make the app's tree nodev");
-        }
+        make_nodev(s.tree_mount.get(), "the app's tree");
     }
-    for (const auto& m : plan.mounts)
+    for (const auto& m : plan.mounts) {
         s.mounts.push_back(detached_clone(m.source, m.recursive, "the source of " + m.target));
+        if (m.nodev) make_nodev(s.mounts.back().get(), "the source of " + m.target);
+    }
     return s;
 }
 
-void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
-                    const RootOptions& options) {
+Pty enter_app_root(const AppPlan& plan, const AppRootSources& sources, const RootOptions& options) {
     // The pod's copy is mounted on itself: the working directory, which unshare carries into
     // the new namespace, is the one place there that needs no path (the pod's root may not
     // search the pod directory).
@@ -183,7 +190,7 @@ void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
         for (const auto& dir : {plan.upper, plan.work, plan.root}) fs::make_dirs(dir);
         std::string overlay = "lowerdir=" + plan.tree.string() +
                               ",upperdir=" + plan.upper.string() + ",workdir=" + plan.work.string();
-        do_mount("overlay", plan.root.string(), "overlay", 0, overlay.c_str(),
+        do_mount("overlay", plan.root.string(), "overlay", MS_NODEV, overlay.c_str(),
                  "the overlay of the app's image on " + plan.root.string());
         root = fs::open_file(plan.root, O_RDONLY | O_DIRECTORY);
     }
@@ -200,9 +207,13 @@ void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
         do_mount("/sys", fd_path(sys.fd.get()), nullptr, MS_BIND | MS_REC, nullptr, "/sys");
         make_read_only(root.get(), "/sys", true);
     }
-    setup_dev(root.get(), options.interactive, options.user_namespace);
+    Pty console = setup_dev(root.get(), options.terminal, options.user_namespace);
     for (size_t i = 0; i < plan.mounts.size(); ++i)
         mount_volume(root.get(), plan.mounts[i], sources.mounts.at(i).get());
+    // Where the app starts, inside its root (and its volumes) whatever symlinks the image holds.
+    with_context("working directory " + plan.exec.working_directory, [&] {
+        rootfs::resolve(root.get(), plan.exec.working_directory, rootfs::Create::kDirectory, 0755);
+    });
     if (plan.read_only_rootfs) {
         mount_attr attr{};
         attr.attr_set = MOUNT_ATTR_RDONLY;
@@ -215,6 +226,7 @@ void enter_app_root(const AppPlan& plan, const AppRootSources& sources,
     if (::syscall(SYS_pivot_root, ".", ".") != 0) throw system_error("cannot pivot_root");
     if (::umount2(".", MNT_DETACH) != 0) throw system_error("cannot detach the old root");
     if (::chdir("/") != 0) throw system_error("cannot change to /");
+    return console;
 }
 
 std::string find_program(const std::string& name, const std::vector<std::string>& env) {
@@ -224,7 +236,9 @@ std::string find_program(const std::string& name, const std::vector<std::string>
         if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
     for (const auto& dir : strings::split(path, ':')) {
         if (dir.empty()) continue;
-        std::string candidate = dir + "/" + name;
+        std::string candidate = dir;
+        candidate += '/';
+        candidate += name;
         struct stat st {};
         if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
             return candidate;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/device_filter.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -19,7 +20,7 @@ namespace {
 
 constexpr uint64_t kCpuPeriodUs = 100000;
 // The controllers used on v1, in lookup order: the first one found tracks the pod's processes.
-constexpr const char* kV1Controllers[] = {"memory", "pids", "cpu"};
+constexpr const char* kV1Controllers[] = {"memory", "pids", "cpu", "devices"};
 
 struct MountEntry {
     std::string mountpoint;
@@ -56,7 +57,10 @@ std::optional<std::string> caller_path(const std::string& self_cgroup,
 
 stdfs::path under(const stdfs::path& root, const std::string& mountpoint, const std::string& path) {
     stdfs::path p = root;
-    for (const auto& part : strings::split(mountpoint + "/" + path, '/'))
+    std::string joined = mountpoint;
+    joined += '/';
+    joined += path;
+    for (const auto& part : strings::split(joined, '/'))
         if (!part.empty()) {
             if (part == "..") throw Error("unexpected \"..\" in a cgroup path");
             p /= part;
@@ -83,7 +87,11 @@ void make_dir(const stdfs::path& dir) {
 
 // Applies limits to one cgroup directory; returns which of them it could apply.
 void apply_limits(const stdfs::path& dir, bool v2, const CgroupLimits& limits, bool* memory_done,
-                  bool* cpu_done, bool* shares_done) {
+                  bool* cpu_done, bool* shares_done, bool* pids_done) {
+    if (limits.pids_max && file_exists(dir / "pids.max")) {
+        write_value(dir / "pids.max", std::to_string(*limits.pids_max));
+        *pids_done = true;
+    }
     if (limits.memory_bytes) {
         stdfs::path file = dir / (v2 ? "memory.max" : "memory.limit_in_bytes");
         if (file_exists(file)) {
@@ -118,7 +126,7 @@ void apply_limits(const stdfs::path& dir, bool v2, const CgroupLimits& limits, b
 }
 
 void require_applied(const CgroupLimits& limits, bool memory_done, bool cpu_done, bool shares_done,
-                     const std::string& who, bool v2) {
+                     bool pids_done, const std::string& who, bool v2) {
     std::string hint = v2 ? " (on cgroup v2, start rkt in a cgroup of its own, e.g. with "
                             "systemd-run --scope, so that the controller can be enabled)"
                           : " (no cgroup v1 hierarchy with that controller is mounted)";
@@ -128,6 +136,25 @@ void require_applied(const CgroupLimits& limits, bool memory_done, bool cpu_done
         throw Error("cannot limit the CPU of " + who + ": no cpu controller" + hint);
     if (limits.cpu_shares && !shares_done)
         throw Error("cannot set the CPU shares of " + who + ": no cpu controller" + hint);
+    if (limits.pids_max && !pids_done) {
+        if (limits.pids_required)
+            throw Error("cannot limit the number of tasks of " + who + ": no pids controller" +
+                        hint);
+        log::debug("no pids controller: the default pids limit of " + who + " is not applied");
+    }
+}
+
+// The `key value` lines of a cgroup file (memory.events, memory.oom_control): the value of `key`.
+std::optional<uint64_t> read_counter(const stdfs::path& file, const std::string& key) {
+    auto text = fs::read_file_if_exists(file);
+    if (!text) return std::nullopt;
+    for (const auto& line : strings::split(*text, '\n')) {
+        auto fields = strings::split(line, ' ');
+        if (fields.size() == 2 && fields[0] == key && strings::is_decimal(fields[1]) &&
+            fields[1].size() < 20)
+            return std::stoull(fields[1]);
+    }
+    return std::nullopt;
 }
 
 std::vector<pid_t> read_pids(const stdfs::path& procs) {
@@ -218,19 +245,39 @@ PodCgroups PodCgroups::create(const CgroupLayout& layout, const std::vector<std:
         make_dir(dir / "pod-init");
         for (const auto& app : apps) make_dir(dir / ("app-" + app));
     }
-    bool memory_done = false, cpu_done = false, shares_done = false;
+    bool memory_done = false, cpu_done = false, shares_done = false, pids_done = false;
     for (const auto& dir : layout.pod_dirs)
-        apply_limits(dir, layout.v2, pod_limits, &memory_done, &cpu_done, &shares_done);
-    require_applied(pod_limits, memory_done, cpu_done, shares_done, "the pod", layout.v2);
+        apply_limits(dir, layout.v2, pod_limits, &memory_done, &cpu_done, &shares_done, &pids_done);
+    require_applied(pod_limits, memory_done, cpu_done, shares_done, pids_done, "the pod",
+                    layout.v2);
     for (size_t i = 0; i < apps.size() && i < app_limits.size(); ++i) {
-        bool app_memory = false, app_cpu = false, app_shares = false;
+        bool app_memory = false, app_cpu = false, app_shares = false, app_pids = false;
         for (const auto& dir : layout.pod_dirs)
             apply_limits(dir / ("app-" + apps[i]), layout.v2, app_limits[i], &app_memory, &app_cpu,
-                         &app_shares);
-        require_applied(app_limits[i], app_memory, app_cpu, app_shares, "app \"" + apps[i] + "\"",
-                        layout.v2);
+                         &app_shares, &app_pids);
+        require_applied(app_limits[i], app_memory, app_cpu, app_shares, app_pids,
+                        "app \"" + apps[i] + "\"", layout.v2);
     }
     return cg;
+}
+
+void PodCgroups::restrict_devices(const std::vector<std::string>& apps) const {
+    for (const auto& app : apps) {
+        with_context("cannot restrict the devices of app \"" + app + "\"", [&] {
+            bool done = false;
+            for (const auto& dir : layout_.pod_dirs) {
+                stdfs::path leaf = dir / ("app-" + app);
+                if (!layout_.v2 && !file_exists(leaf / "devices.allow")) continue;
+                UniqueFd fd = fs::open_dir(leaf);
+                if (layout_.v2)
+                    device_filter::attach_v2(fd.get());
+                else
+                    device_filter::apply_v1(fd.get());
+                done = true;
+            }
+            if (!done) throw Error("no cgroup v1 devices hierarchy is mounted");
+        });
+    }
 }
 
 PodCgroups PodCgroups::load(const stdfs::path& file) {
@@ -274,6 +321,16 @@ std::vector<pid_t> PodCgroups::app_pids(const std::string& app) const {
     return read_pids(layout_.pod_dirs.front() / ("app-" + app) / "cgroup.procs");
 }
 
+std::optional<uint64_t> PodCgroups::app_oom_kills(const std::string& app) const {
+    for (const auto& dir : layout_.pod_dirs) {
+        stdfs::path leaf = dir / ("app-" + app);
+        auto kills = layout_.v2 ? read_counter(leaf / "memory.events", "oom_kill")
+                                : read_counter(leaf / "memory.oom_control", "oom_kill");
+        if (kills) return kills;
+    }
+    return std::nullopt;
+}
+
 void PodCgroups::remove() const {
     for (const auto& dir : layout_.pod_dirs) remove_tree(dir);
 }
@@ -295,6 +352,7 @@ bool join_cgroups(const std::vector<std::string>& join_files) noexcept {
 
 std::vector<UniqueFd> open_cgroup_join_files(const std::vector<stdfs::path>& join_files) {
     std::vector<UniqueFd> fds;
+    fds.reserve(join_files.size());
     for (const auto& file : join_files) fds.push_back(fs::open_file(file, O_WRONLY));
     return fds;
 }

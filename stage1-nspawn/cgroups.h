@@ -1,12 +1,13 @@
 // The pod's cgroups. Where the pod goes: `rkt-<uuid>` right under the cgroup the `run` process
 // was started in, in every hierarchy used, so that whatever wraps `rkt run` (systemd-run, a
-// kubelet's pod cgroup) also wraps the pod. Inside it: `pod-init` for the pod's PID 1 and
-// `app-<name>` for each app (leaves, as cgroup v2 wants). Limits: resource/memory and
-// resource/cpu isolators on the app cgroups, run-options.json's memory/cpuMillis on rkt-<uuid>.
+// kubelet's pod cgroup) also wraps the pod. Inside it: `pod-init` for the stage1's own processes
+// (`run` and the pod's PID 1, under no limit of the apps) and `app-<name>` for each app (leaves,
+// as cgroup v2 wants). Limits: resource/memory, resource/cpu and resource/pids isolators on the
+// app cgroups, and the device allow list (common/device_filter.h) on each app cgroup.
 //
 // cgroup v2 is used when /sys/fs/cgroup is a cgroup2 mount. Otherwise (v1, or the hybrid layout
 // of these machines: v1 controllers plus a cgroup2 at /sys/fs/cgroup/unified with no useful
-// controller) the v1 hierarchies of memory, cpu and pids are used.
+// controller) the v1 hierarchies of memory, cpu, pids and devices are used.
 #pragma once
 
 #include "common/unique_fd.h"
@@ -27,6 +28,10 @@ struct CgroupLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<uint64_t> cpu_millis;
     std::optional<uint64_t> cpu_shares;  // cpu.shares (v1), turned into cpu.weight on v2
+    std::optional<uint64_t> pids_max;    // pids.max
+    // The app named its pids limit: without a pids controller that is an error. The default
+    // limit is applied wherever the controller is (cgroup v2 without delegation has none).
+    bool pids_required = false;
 };
 
 struct CgroupLayout {
@@ -51,6 +56,11 @@ public:
                              const CgroupLimits& pod_limits);
 
     // The layout recorded in the pod directory's `cgroups` file (one directory per line).
+    // Applies the device allow list to each app's cgroup: the v1 `devices` controller, or a BPF
+    // device program on cgroup v2. A machine where neither can be done is an error (an app
+    // could open the host's disks), not a silent no-op.
+    void restrict_devices(const std::vector<std::string>& apps) const;
+
     static PodCgroups load(const stdfs::path& file);
     void save(const stdfs::path& file) const;
 
@@ -67,6 +77,9 @@ public:
     }
     // Host pids of the processes of an app (from the first hierarchy).
     std::vector<pid_t> app_pids(const std::string& app) const;
+    // How many processes of the app's cgroup the OOM killer has killed (v1: memory.oom_control,
+    // v2: memory.events, `oom_kill`); nullopt without a memory controller.
+    std::optional<uint64_t> app_oom_kills(const std::string& app) const;
 
     // Kills what is left and removes every cgroup of the pod; missing ones are fine.
     void remove() const;

@@ -2,7 +2,8 @@
 // its namespaces (the pod's PID, UTS, IPC and network namespaces, the app's mount namespace),
 // its cgroups, user and groups, capabilities, seccomp filter and no_new_privs, and the pod's user
 // namespace when it has one (--private-users). (rkt's enter gave full capabilities and no
-// filter: CVE-2019-10144/10145/10147.)
+// filter: CVE-2019-10144/10145/10147.) The command's standard streams are a terminal of the pod or
+// pipes, never the caller's (enter_streams.h).
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/id_shift.h"
 #include "common/isolation.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
@@ -25,6 +27,7 @@
 #include "stage1-nspawn/app_plan.h"
 #include "stage1-nspawn/app_root.h"
 #include "stage1-nspawn/cgroups.h"
+#include "stage1-nspawn/enter_streams.h"
 #include "stage1-nspawn/pod.h"
 
 namespace {
@@ -95,7 +98,7 @@ void join_namespace(const std::string& path, int type) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+        for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, SIG_DFL);
         if (::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
             throw system_error("cannot mark descriptors close-on-exec");
         program = find_program(command[0], plan.env);
@@ -167,15 +170,29 @@ int enter(int argc, char** argv) {
     plan.working_directory = app.app.working_directory.empty() ? "/" : app.app.working_directory;
     isolation::PreparedIsolation prepared = isolation::PreparedIsolation::prepare(policy, identity);
 
+    std::optional<uid_t> owner = identity.uid;
+    if (!pod.options().private_users.empty()) {
+        try {
+            owner = IdShift::parse(pod.options().private_users).to_host(identity.uid);
+        } catch (const Error&) {
+            owner.reset();
+        }
+    }
+    EnterStreams streams = EnterStreams::open(::isatty(STDIN_FILENO), owner);
+    // A reader of our output that went away is the command's business (enter_streams.cpp).
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t signals = EnterStreams::signals();
+    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) throw system_error("sigprocmask");
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork");
-    if (pid == 0) exec_child(flags.command, plan, prepared, user_ns ? user_ns.get() : -1);
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGQUIT, SIG_IGN);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) throw system_error("cannot wait for the command");
-    return exit_code_from_wait_status(status);
+    if (pid == 0) {
+        if (!streams.attach_in_child()) {
+            log::info(std::string("cannot set up the command's streams: ") + std::strerror(errno));
+            ::_exit(kErrorExitCode);
+        }
+        exec_child(flags.command, plan, prepared, user_ns ? user_ns.get() : -1);
+    }
+    return streams.relay(pid);
 }
 
 }  // namespace

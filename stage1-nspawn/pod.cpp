@@ -16,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxPodFile = 16 * 1024 * 1024;
+constexpr size_t kMaxPodFile = size_t{16} << 20;
 
 }  // namespace
 
@@ -66,11 +66,16 @@ std::optional<pid_t> Pod::running_init_pid() const {
     if (!strings::is_decimal(t) || t.size() > 9) throw Error(pid_file().string() + " is malformed");
     pid_t pid = static_cast<pid_t>(std::stol(t));
     if (pid <= 1) throw Error(pid_file().string() + " is malformed");
+    // The pod init lives in the pod's `pod-init` cgroup, whose path holds the pod's UUID (its
+    // root and working directory are an empty tmpfs of its own); `run` also works in the pod
+    // directory. A process that merely reuses the number is neither.
+    auto cgroups = fs::read_file_if_exists("/proc/" + t + "/cgroup");
+    if (!cgroups) return std::nullopt;  // gone
+    if (cgroups->find("/rkt-" + uuid_ + "/pod-init\n") != std::string::npos) return pid;
     std::error_code ec;
     stdfs::path cwd = stdfs::read_symlink("/proc/" + t + "/cwd", ec);
-    if (ec) return std::nullopt;           // gone (or a kernel thread)
-    if (cwd != dir_) return std::nullopt;  // the number was reused by another process
-    return pid;
+    if (!ec && cwd == dir_) return pid;
+    return std::nullopt;
 }
 
 std::string default_hostname(const std::string& uuid) {

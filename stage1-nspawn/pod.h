@@ -48,9 +48,9 @@ public:
     stdfs::path pid_file() const { return dir_ / "pid"; }
     stdfs::path cgroups_file() const { return dir_ / "cgroups"; }
 
-    // The pod init's pid from `pid`, checked to be a live process whose working directory is
-    // this pod directory (so a stale file never makes us signal a stranger). nullopt when the
-    // file is missing or the process is gone.
+    // The pod init's pid from `pid`, checked to be a live process of this pod's stage1: in its
+    // `pod-init` cgroup, or working in this pod directory (so a stale file never makes us signal
+    // a stranger). nullopt when the file is missing or the process is gone.
     std::optional<pid_t> running_init_pid() const;
 
 private:

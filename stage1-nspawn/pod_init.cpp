@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -13,66 +12,97 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "common/unique_fd.h"
 #include "stage1-nspawn/app_root.h"
 #include "stage1-nspawn/cgroups.h"
+#include "stage1-nspawn/init_root.h"
 #include "stage1-nspawn/network.h"
+#include "stage1-nspawn/pty.h"
 
 namespace rkt::nspawn {
+
+void AppLaunch::release() {
+    cgroup_fds.clear();
+    sources = AppRootSources{};
+    for (UniqueFd* fd : {&out, &err, &in, &console}) fd->reset();
+}
+
 namespace {
 
 constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
-
-void write_all(int fd, const char* data, size_t size) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // the reader went away: output is best effort
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-}
-
-void write_all(int fd, const std::string& s) {
-    write_all(fd, s.data(), s.size());
-}
+// On an app's error pipe: its process is set up and waits for the go (an error is text).
+constexpr char kSetUp = '\0';
+constexpr char kGo = 'G';
+// Where an app's process keeps its error and go pipes once it closed everything else.
+constexpr int kErrorFd = 3, kGoFd = 4;
 
 std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2];
+    int fds[2] = {-1, -1};
     if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// The app's process, from fork to execve. Errors go to `error_fd` as one line; exit 254.
-[[noreturn]] void app_child(const AppLaunch& app, const RootOptions& root, int out_fd, int err_fd,
-                            int devnull, int error_fd) {
-    bool interactive = root.interactive;
+// Closes every descriptor but those in `keep`.
+void close_all_but(std::vector<int> keep) {
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 0;
+    for (int fd : keep) {
+        if (fd < 0) continue;
+        if (static_cast<unsigned>(fd) > from)
+            ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0);
+        from = static_cast<unsigned>(fd) + 1;
+    }
+    ::syscall(SYS_close_range, from, ~0U, 0);
+}
+
+// The app's standard streams: its terminal, or the pipes `run` copies (stdin: the app's own
+// /dev/null when it is not interactive).
+void set_up_streams(const PodInitConfig& config, AppLaunch& app, Pty& console) {
+    if (config.terminal) {
+        if (!attach_terminal(console.slave.get()))
+            throw system_error("cannot make the pseudo terminal the app's");
+        send_fd(app.console.get(), console.master.get());
+        console = Pty{};
+        return;
+    }
+    UniqueFd in = config.interactive ? std::move(app.in) : fs::open_file("/dev/null", O_RDONLY);
+    if (::dup2(in.get(), STDIN_FILENO) < 0 || ::dup2(app.out.get(), STDOUT_FILENO) < 0 ||
+        ::dup2(app.err.get(), STDERR_FILENO) < 0)
+        throw system_error("cannot set up the app's standard streams");
+}
+
+// The app's process, from fork to execve: sets up its root, says so on `error_fd`, waits for
+// the go on `go_fd` (no app runs before every one is set up and the pod init holds nothing of
+// the host), then drops privileges and execs. Errors go to `error_fd` as one line; exit 254.
+[[noreturn]] void app_child(PodInitConfig& config, size_t index, int error_fd, int go_fd) {
+    AppLaunch& app = config.apps[index];
     try {
+        // Another app's mount sources and cgroups are not this one's business.
+        for (size_t i = 0; i < config.apps.size(); ++i)
+            if (i != index) config.apps[i].release();
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         for (int sig : kHandledSignals) ::signal(sig, SIG_DFL);
         for (int sig : {SIGPIPE, SIGQUIT}) ::signal(sig, SIG_DFL);
         // Its own session and process group, so that stopping it reaches its children too.
-        if (!interactive) ::setsid();
+        ::setsid();
         if (!join_cgroups(app.cgroup_fds)) throw system_error("cannot join the app's cgroups");
-        enter_app_root(app.plan, app.sources, root);
-        if (!interactive) {
-            if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 ||
-                ::dup2(err_fd, STDERR_FILENO) < 0)
-                throw system_error("cannot set up the app's standard streams");
-        }
-        // Nothing of the stage1 (the pod lock, pipes, logs) leaks into the app.
-        if (::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-            throw system_error("cannot mark descriptors close-on-exec");
+        Pty console =
+            enter_app_root(app.plan, app.sources, {config.terminal, config.user_namespace});
+        set_up_streams(config, app, console);
+        app.release();
+        console = Pty{};
         if (isolation::Failure f = app.isolation.restrict_paths())
             throw Error(isolation::describe(f));
 
@@ -84,6 +114,21 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
         for (const auto& e : exec.env) envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
 
+        // Nothing of the stage1 (another app's sources, the pod init's pipes) is left for the
+        // app, not even for the moment between the go and execve.
+        int error_copy = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 10);
+        int go_copy = ::fcntl(go_fd, F_DUPFD_CLOEXEC, 10);
+        if (error_copy < 0 || go_copy < 0 || ::dup3(error_copy, kErrorFd, O_CLOEXEC) < 0 ||
+            ::dup3(go_copy, kGoFd, O_CLOEXEC) < 0)
+            throw system_error("cannot set aside the start-up pipes");
+        ::syscall(SYS_close_range, kGoFd + 1, ~0U, 0);
+        error_fd = kErrorFd;
+        go_fd = kGoFd;
+
+        if (!io::try_write_all(error_fd, std::string_view(&kSetUp, 1))) ::_exit(kErrorExitCode);
+        char go = 0;
+        if (io::read_some(go_fd, &go, 1) != 1 || go != kGo) ::_exit(kErrorExitCode);
+
         isolation::Failure f = app.isolation.drop_privileges(exec.working_directory.c_str());
         if (!f) {
             ::execve(program.c_str(), argv.data(), envp.data());
@@ -92,11 +137,35 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
         // With the filter loaded, allocate nothing more.
         char buf[512];
         size_t n = isolation::format_failure(f, buf, sizeof buf);
-        write_all(error_fd, buf, n);
+        io::try_write_all(error_fd, std::string_view(buf, n));
     } catch (const std::exception& e) {
-        write_all(error_fd, e.what());
+        io::try_write_all(error_fd, e.what());
     }
     ::_exit(kErrorExitCode);
+}
+
+// Reads an app's error pipe until end of file (execve closed it) or `stop_at_set_up`; returns
+// the error text, if any.
+std::string read_error(int fd, bool stop_at_set_up, bool* set_up) {
+    std::string text;
+    std::array<char, 1024> buf{};
+    for (;;) {
+        ssize_t n = io::read_some(fd, buf.data(), stop_at_set_up && text.empty() ? 1 : buf.size());
+        if (n <= 0) break;
+        if (stop_at_set_up && text.empty() && buf[0] == kSetUp) {
+            *set_up = true;
+            break;
+        }
+        text.append(buf.data(), static_cast<size_t>(n));
+    }
+    return text;
+}
+
+// The host's environment (rkt's caller's) is none of the pod's business, and an app that may
+// read the pod init's memory would find it on its stack (/proc/1/environ): overwritten in place.
+void forget_environment() {
+    for (char** e = environ; e && *e; ++e) std::memset(*e, 0, std::strlen(*e));
+    ::clearenv();
 }
 
 class PodInit {
@@ -104,24 +173,16 @@ public:
     explicit PodInit(PodInitConfig& config) : config_(config) {}
 
     int run() {
-        if (!config_.interactive) ::setsid();
+        forget_environment();
+        ::setsid();
         ::signal(SIGPIPE, SIG_IGN);
-        if (config_.interactive) {
-            // The terminal's ^C and ^\ are for the app.
-            ::signal(SIGINT, SIG_IGN);
-            ::signal(SIGQUIT, SIG_IGN);
-        }
         sigset_t mask;
         sigemptyset(&mask);
-        for (int sig : kHandledSignals)
-            if (!(config_.interactive && sig == SIGINT)) sigaddset(&mask, sig);
+        for (int sig : kHandledSignals) sigaddset(&mask, sig);
         if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw system_error("sigprocmask");
         signal_fd_ = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
         if (!signal_fd_) throw system_error("cannot create a signalfd");
 
-        // No mount namespace of its own: the pod init mounts nothing, and each app makes its own
-        // from the host's. (One fewer namespace to copy, and to tear down when the pod ends:
-        // freeing a mount namespace waits for an RCU grace period.)
         int flags = CLONE_NEWUTS | CLONE_NEWIPC;
         if (config_.private_network) flags |= CLONE_NEWNET;
         if (::unshare(flags) != 0) throw system_error("cannot create the pod's namespaces");
@@ -130,73 +191,82 @@ public:
         if (config_.private_network) network::bring_up_loopback();
 
         // Tell `run` the namespaces exist (it sets up the network), then wait for its go.
-        write_all(config_.ready_fd, "N", 1);
+        report(std::string(1, kReportNamespaces));
         char go = 0;
-        ssize_t got;
-        do {
-            got = ::read(config_.go_fd, &go, 1);
-        } while (got < 0 && errno == EINTR);
-        if (got != 1 || go != 'G') return kErrorExitCode;  // `run` failed and said why
+        if (io::read_some(config_.go_fd, &go, 1) != 1 || go != 'G')
+            return kErrorExitCode;  // `run` failed and said why
         ::close(config_.go_fd);
 
-        devnull_ = fs::open_file("/dev/null", O_RDWR);
-        for (auto& launch : config_.apps) {
-            apps_.push_back(Running{&launch});
-            apps_.back().log = std::move(launch.log);
+        if (auto error = start_apps()) {
+            log::info(*error);
+            kill_everything();
+            return kErrorExitCode;
         }
-        for (auto& app : apps_) {
-            if (auto error = start(app)) {
-                log::info("app \"" + app.launch->plan.name + "\": " + *error);
-                kill_everything();
-                return kErrorExitCode;
-            }
-        }
-        write_all(config_.ready_fd, "R", 1);
-        ::close(config_.ready_fd);
+        report(std::string(1, kReportRunning));
         return loop();
     }
 
 private:
     struct Running {
-        AppLaunch* launch;
+        size_t index;
         pid_t pid = -1;
         bool running = false;
-        UniqueFd out, err, log;
     };
 
-    // Forks the app; returns its error when it could not be started.
-    std::optional<std::string> start(Running& app) {
-        auto [out_r, out_w] = make_pipe();
-        auto [err_r, err_w] = make_pipe();
-        auto [error_r, error_w] = make_pipe();
-        pid_t pid = ::fork();
-        if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
-        if (pid == 0)
-            app_child(*app.launch, {config_.interactive, config_.user_namespace}, out_w.get(),
-                      err_w.get(), devnull_.get(), error_w.get());
-        // The app took what it mounts; the pod init keeps no hold on it.
-        app.launch->sources = AppRootSources{};
-        app.launch->cgroup_fds.clear();
-        app.pid = pid;
-        app.running = true;
-        error_w.reset();
-        // execve closes the error pipe (close-on-exec): EOF means the app runs.
-        std::string error;
-        std::array<char, 1024> buf{};
-        for (;;) {
-            ssize_t n = ::read(error_r.get(), buf.data(), buf.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            error.append(buf.data(), static_cast<size_t>(n));
+    void report(const std::string& message) { io::try_write_all(config_.report_fd, message); }
+
+    const std::string& name(const Running& app) const { return config_.apps[app.index].plan.name; }
+
+    // Forks every app's process, leaves the host, and lets them all exec once each is set up.
+    // Returns what went wrong, naming the app.
+    std::optional<std::string> start_apps() {
+        auto [go_r, go_w] = make_pipe();
+        std::vector<UniqueFd> errors;
+        for (size_t i = 0; i < config_.apps.size(); ++i) {
+            auto [error_r, error_w] = make_pipe();
+            pid_t pid = ::fork();
+            if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
+            if (pid == 0) {
+                go_w.reset();
+                error_r.reset();
+                errors.clear();
+                app_child(config_, i, error_w.get(), go_r.get());
+            }
+            apps_.push_back(Running{i, pid, true});
+            errors.push_back(std::move(error_r));
         }
-        if (!error.empty()) return error;
-        if (!config_.interactive) {
-            ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
-            ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
-            app.out = std::move(out_r);
-            app.err = std::move(err_r);
+        // Each app's process took what it mounts and joins; the pod init keeps none of it.
+        for (auto& launch : config_.apps) launch.release();
+        go_r.reset();
+        try {
+            enter_empty_root();
+            std::vector<int> keep = {STDIN_FILENO,     STDOUT_FILENO, STDERR_FILENO,
+                                     signal_fd_.get(), go_w.get(),    config_.report_fd};
+            for (const auto& fd : errors) keep.push_back(fd.get());
+            close_all_but(keep);
+            if (isolation::Failure f = config_.self.drop_privileges("/"))
+                throw Error("the pod init: " + isolation::describe(f));
+            // Cleared by some credential changes; and nobody in the pod may read its memory.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            ::prctl(PR_SET_DUMPABLE, 0);
+        } catch (const Error& e) {
+            return std::string(e.what());
         }
-        log::debug("app \"" + app.launch->plan.name + "\" started");
+        for (size_t i = 0; i < apps_.size(); ++i) {
+            bool set_up = false;
+            std::string error = read_error(errors[i].get(), true, &set_up);
+            if (!set_up)
+                return "app \"" + name(apps_[i]) +
+                       "\": " + (error.empty() ? "its process ended while it was set up" : error);
+        }
+        std::string gos(apps_.size(), kGo);
+        if (!io::try_write_all(go_w.get(), gos)) return "cannot start the apps";
+        for (size_t i = 0; i < apps_.size(); ++i) {
+            // execve closes the error pipe (close-on-exec): end of file means the app runs.
+            std::string error = read_error(errors[i].get(), false, nullptr);
+            if (!error.empty()) return "app \"" + name(apps_[i]) + "\": " + error;
+            log::debug("app \"" + name(apps_[i]) + "\" started");
+        }
         return std::nullopt;
     }
 
@@ -205,10 +275,6 @@ private:
             std::vector<pollfd> fds;
             fds.push_back({signal_fd_.get(), POLLIN, 0});
             if (timer_fd_) fds.push_back({timer_fd_.get(), POLLIN, 0});
-            for (auto& app : apps_) {
-                if (app.out) fds.push_back({app.out.get(), POLLIN, 0});
-                if (app.err) fds.push_back({app.err.get(), POLLIN, 0});
-            }
             if (::poll(fds.data(), fds.size(), -1) < 0) {
                 if (errno == EINTR) continue;
                 throw system_error("poll");
@@ -221,15 +287,7 @@ private:
                     log::debug("grace time over: killing what is left of the pod");
                     kill_everything();
                     timer_fd_.reset();
-                } else {
-                    forward(p.fd);
                 }
-            }
-        }
-        for (auto& app : apps_) {  // what the apps wrote before they ended
-            while (app.out && forward(app.out.get())) {
-            }
-            while (app.err && forward(app.err.get())) {
             }
         }
         return first_failure_.value_or(0);
@@ -261,37 +319,20 @@ private:
                 int code = exit_code_from_wait_status(status);
                 // Stopped by us: SIGTERM is a clean end, as systemd counted it for rkt.
                 if (stopping_ && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;
-                record(app, code);
+                record(app, code, status);
             }
         }
     }
 
-    void record(Running& app, int code) {
-        const std::string& name = app.launch->plan.name;
-        log::debug("app \"" + name + "\" exited with " + std::to_string(code));
-        try {
-            write_status(name, code);
-        } catch (const Error& e) {
-            log::warn(e.what());
-        }
+    // `run` writes status/<app> (and why the app ended, where the exit code does not say).
+    void record(const Running& app, int code, int status) {
+        log::debug("app \"" + name(app) + "\" exited with " + std::to_string(code));
+        report("exit " + std::to_string(app.index) + " " + std::to_string(code) + " " +
+               std::to_string(status) + "\n");
         if (code != 0 && !first_failure_) {
             first_failure_ = code;
             begin_stop(0);
         }
-    }
-
-    // status/<app>, written next to it and renamed into place through the directory's
-    // descriptor (the pod directory's path may be out of the pod init's reach).
-    void write_status(const std::string& name, int code) {
-        std::string tmp = "." + name + ".tmp", text = std::to_string(code) + "\n";
-        int dir = config_.status_dir.get();
-        UniqueFd fd(::openat(dir, tmp.c_str(),
-                             O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-        if (!fd) throw system_error("cannot write the status of app \"" + name + "\"");
-        write_all(fd.get(), text);
-        fd.reset();
-        if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0)
-            throw system_error("cannot write the status of app \"" + name + "\"");
     }
 
     void begin_stop(int signal) {
@@ -300,7 +341,7 @@ private:
         if (signal) log::debug("stopping the pod (signal " + std::to_string(signal) + ")");
         for (const auto& app : apps_) {
             if (!app.running) continue;
-            ::kill(config_.interactive ? app.pid : -app.pid, SIGTERM);
+            ::kill(-app.pid, SIGTERM);
             ::kill(app.pid, SIGTERM);
         }
         timer_fd_ = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
@@ -319,30 +360,9 @@ private:
     // As PID 1 of the namespace, kill(-1) reaches every other process of the pod.
     void kill_everything() { ::kill(-1, SIGKILL); }
 
-    // Copies what is available on an app's pipe to our stdout/stderr and its log. Returns false
-    // at EOF or when nothing more is available.
-    bool forward(int fd) {
-        for (auto& app : apps_) {
-            bool is_out = app.out && app.out.get() == fd;
-            bool is_err = app.err && app.err.get() == fd;
-            if (!is_out && !is_err) continue;
-            std::array<char, 65536> buf{};
-            ssize_t n = ::read(fd, buf.data(), buf.size());
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
-            if (n <= 0) {
-                (is_out ? app.out : app.err).reset();
-                return false;
-            }
-            write_all(is_out ? STDOUT_FILENO : STDERR_FILENO, buf.data(), static_cast<size_t>(n));
-            if (app.log) write_all(app.log.get(), buf.data(), static_cast<size_t>(n));
-            return true;
-        }
-        return false;
-    }
-
     PodInitConfig& config_;
     std::vector<Running> apps_;
-    UniqueFd signal_fd_, timer_fd_, devnull_;
+    UniqueFd signal_fd_, timer_fd_;
     bool stopping_ = false;
     std::optional<int> first_failure_;
 };

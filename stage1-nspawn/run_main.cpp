@@ -1,10 +1,12 @@
 // stage1 `run` (nspawn): checks every app's plan, creates the pod's cgroups, forks the pod init
-// into new PID, UTS, IPC (and network) namespaces, writes `pid`, and waits: this process
-// lives as long as the pod and keeps the pod lock (RKT_LOCK_FD) open.
+// into new PID, UTS, IPC (and network) namespaces, writes `pid`, and supervises the pod from
+// outside it (supervisor.h): this process lives as long as the pod and keeps the pod lock
+// (RKT_LOCK_FD) open; nothing in the pod holds the lock or any other descriptor of the host.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,18 +25,13 @@
 #include "stage1-nspawn/network.h"
 #include "stage1-nspawn/pod.h"
 #include "stage1-nspawn/pod_init.h"
+#include "stage1-nspawn/supervisor.h"
 #include "stage1-nspawn/user_namespace.h"
 
 namespace {
 
 using namespace rkt;
 using namespace rkt::nspawn;
-
-volatile sig_atomic_t g_pod_init = 0;
-
-void forward_stop(int) {
-    if (g_pod_init > 0) ::kill(g_pod_init, SIGTERM);
-}
 
 struct RunFlags {
     bool debug = false;
@@ -115,6 +112,28 @@ std::optional<IdShift> pod_id_shift(const Pod& pod) {
     return ids;
 }
 
+std::pair<UniqueFd, UniqueFd> make_pipe() {
+    int fds[2] = {-1, -1};
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// What the pod init keeps once the apps are set up: it signals them, nothing more.
+isolation::PreparedIsolation pod_init_isolation() {
+    isolation::Policy policy;
+    policy.capabilities = isolation::CapabilitySet::from_names({"CAP_KILL"});
+    policy.seccomp.reset();
+    policy.mask_paths = false;
+    policy.no_new_privileges = true;
+    return isolation::PreparedIsolation::prepare(policy, isolation::Identity{});
+}
+
+bool names_pids_limit(const RuntimeApp& app) {
+    for (const auto& isolator : app.app.isolators)
+        if (isolator.name == isolation::kPidsIsolator) return true;
+    return false;
+}
+
 // Files this stage1 generated in the pod directory belong to the pod's root.
 void chown_to_pod_root(const stdfs::path& path, const IdShift& ids) {
     if (::lchown(path.c_str(), ids.shift, ids.shift) != 0)
@@ -129,13 +148,13 @@ int run(int argc, char** argv) {
     if (flags.net) o.net = strings::split(*flags.net, ',');
     if (flags.interactive) o.interactive = true;
     if (flags.hostname) o.hostname = *flags.hostname;
-    if (flags.disable_capabilities) o.insecure_options.push_back("capabilities");
-    if (flags.disable_paths) o.insecure_options.push_back("paths");
-    if (flags.disable_seccomp) o.insecure_options.push_back("seccomp");
+    if (flags.disable_capabilities) o.insecure_options.emplace_back("capabilities");
+    if (flags.disable_paths) o.insecure_options.emplace_back("paths");
+    if (flags.disable_seccomp) o.insecure_options.emplace_back("seccomp");
     if (flags.private_users) o.private_users = *flags.private_users;
     log::set_debug(o.debug);
+    // Kept open by this process alone: the pod init closes it (a directory of the host).
     int lock_fd = lock_fd_from_env();
-    (void)lock_fd;  // kept open by this process and the pod init; the apps never get it
 
     std::string hostname = o.hostname.empty() ? default_hostname(pod.uuid()) : o.hostname;
     if (!is_valid_hostname(hostname)) throw Error("bad hostname \"" + hostname + "\"");
@@ -161,45 +180,69 @@ int run(int argc, char** argv) {
     config.hostname = hostname;
     config.private_network = !net.host;
     config.interactive = o.interactive;
+    config.terminal = o.interactive && ::isatty(STDIN_FILENO);
     config.user_namespace = ids.has_value();
+    config.self = pod_init_isolation();
     std::vector<std::string> names;
     std::vector<CgroupLimits> limits;
+    std::vector<SupervisedApp> supervised;
     for (const auto& app : pod.manifest().apps) {
         AppPlan plan = plan_app(pod, app, etc, insecure, o.interactive);
         isolation::PreparedIsolation prepared = with_context("app \"" + app.name + "\"", [&] {
             return isolation::PreparedIsolation::prepare(plan.policy, plan.identity);
         });
         names.push_back(app.name);
-        limits.push_back(
-            {plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares});
-        AppRootSources sources = with_context("app \"" + app.name + "\"", [&] {
-            return AppRootSources::open(plan, ids.has_value());
-        });
-        config.apps.push_back({std::move(plan), std::move(prepared), {}, std::move(sources), {}});
+        limits.push_back({plan.limits.memory_bytes, plan.limits.cpu_millis, plan.limits.cpu_shares,
+                          plan.limits.pids_max, names_pids_limit(app)});
+        AppRootSources sources =
+            with_context("app \"" + app.name + "\"", [&] { return AppRootSources::open(plan); });
+        supervised.push_back({app.name, plan.limits.memory_bytes, {}, {}, {}, {}, {}});
+        config.apps.push_back({std::move(plan), std::move(prepared), {}, std::move(sources)});
     }
     for (const char* dir : {"logs", "status"}) fs::make_dirs(pod.dir() / dir);
-    for (auto& launch : config.apps)
-        if (!o.interactive)
-            launch.log =
-                fs::open_file(pod.log_file(launch.plan.name), O_WRONLY | O_CREAT | O_APPEND, 0640);
-    config.status_dir = fs::open_file(pod.dir() / "status", O_RDONLY | O_DIRECTORY);
-    if (ids && ::fchown(config.status_dir.get(), ids->shift, ids->shift) != 0)
-        throw system_error("cannot hand the status directory to the pod's root");
+    // The apps' streams: `run` keeps its ends, the pod init hands the others to the apps.
+    for (size_t i = 0; i < config.apps.size(); ++i) {
+        AppLaunch& launch = config.apps[i];
+        SupervisedApp& sup = supervised[i];
+        if (config.terminal) {
+            int pair[2] = {-1, -1};
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+                throw system_error("cannot create a socket pair");
+            sup.console = UniqueFd(pair[0]);
+            launch.console = UniqueFd(pair[1]);
+            continue;
+        }
+        std::tie(sup.out, launch.out) = make_pipe();
+        std::tie(sup.err, launch.err) = make_pipe();
+        if (o.interactive) std::tie(launch.in, sup.in) = make_pipe();
+        if (!o.interactive) sup.log = CappedLog::open(pod.log_file(launch.plan.name));
+    }
 
-    PodCgroups cgroups = PodCgroups::create(PodCgroups::plan_for_this_process(pod.uuid()), names,
-                                            limits, {o.memory, o.cpu_millis});
+    // The pod's sums of limits (run-options.json, for sizing VMs) are not applied: the apps'
+    // own limits bound them, and a limit over the whole pod would cover this stage1's own
+    // processes too, which an app at its limit would then get OOM-killed.
+    PodCgroups cgroups =
+        PodCgroups::create(PodCgroups::plan_for_this_process(pod.uuid()), names, limits, {});
     cgroups.save(pod.cgroups_file());
+    cgroups.restrict_devices(names);
     for (auto& launch : config.apps)
         launch.cgroup_fds = open_cgroup_join_files(cgroups.app_join_files(launch.plan.name));
     std::vector<std::string> init_files;
     for (const auto& f : cgroups.init_join_files()) init_files.push_back(f.string());
     if (!join_cgroups(init_files)) throw system_error("cannot join the pod's cgroup");
 
-    int go[2], ready[2];
-    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(ready, O_CLOEXEC) != 0)
-        throw system_error("cannot create a pipe");
-    config.go_fd = go[0];
-    config.ready_fd = ready[1];
+    auto [go_r, go_w] = make_pipe();
+    auto [report_r, report_w] = make_pipe();
+    auto [diag_r, diag_w] = make_pipe();
+    auto [stdin_r, stdin_w] = make_pipe();  // the pod init's stdin: end of file at once
+    stdin_w.reset();
+    config.go_fd = go_r.get();
+    config.report_fd = report_w.get();
+    // A reader of our stdout that went away stops nothing: the logs go on (the pod init and the
+    // apps set SIGPIPE as they need it).
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t signals = supervisor_signals();
+    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) throw system_error("sigprocmask");
 
     // The pod init is the first process of a new PID namespace; this process stays outside it
     // (and forks any later helper, e.g. CNI plugins, in the host's).
@@ -216,44 +259,54 @@ int run(int argc, char** argv) {
         // After the pod init's change of credentials, which clears it: the pod never outlives
         // `run`.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        ::close(go[1]);
-        ::close(ready[0]);
+        // Nothing of `run` stays with the pod: not the lock (a directory of the host), not its
+        // standard streams (maybe the admin's terminal), not its ends of the pipes.
+        ::close(lock_fd);
         host_pid_ns.reset();
+        go_w.reset();
+        report_r.reset();
+        for (auto& sup : supervised) sup = SupervisedApp{};
+        if (::dup2(stdin_r.get(), STDIN_FILENO) < 0 || ::dup2(diag_w.get(), STDOUT_FILENO) < 0 ||
+            ::dup2(diag_w.get(), STDERR_FILENO) < 0)
+            ::_exit(kErrorExitCode);
+        stdin_r.reset();
+        diag_r.reset();
+        diag_w.reset();
         pod_init_main(config);
     }
     if (!ids && ::setns(host_pid_ns.get(), CLONE_NEWPID) != 0)
         throw system_error("cannot return to the host's PID namespace");
-    ::close(go[0]);
-    ::close(ready[1]);
-    UniqueFd go_w(go[1]), ready_r(ready[0]);
-
-    g_pod_init = pid;
-    struct sigaction sa {};
-    sa.sa_handler = forward_stop;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
-    if (o.interactive) {
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGQUIT, SIG_IGN);
-    } else {
-        ::sigaction(SIGINT, &sa, nullptr);
-    }
+    go_r.reset();
+    report_w.reset();
+    diag_w.reset();
+    stdin_r.reset();
+    for (auto& launch : config.apps) launch.release();  // the pod init has them now
 
     try {
-        if (read_byte(ready_r.get()) != 'N') return wait_for(pid);
-        network::setup(pod, net, pid);
-        if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
-        if (read_byte(ready_r.get()) == 'R') {
-            fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644,
-                                  fs::Durability::kAtomicOnly);
-            log::debug("pod started, init pid " + std::to_string(pid));
+        if (read_byte(report_r.get()) == kReportNamespaces) {
+            network::setup(pod, net, pid);
+            if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
+            if (read_byte(report_r.get()) == kReportRunning) {
+                fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644,
+                                      fs::Durability::kAtomicOnly);
+                log::debug("pod started, init pid " + std::to_string(pid));
+            }
         }
     } catch (...) {
         ::kill(pid, SIGKILL);
         wait_for(pid);
         throw;
     }
-    return wait_for(pid);
+    // Whatever the start-up did, the pod init's words and end come through the supervisor.
+    SupervisorConfig sup;
+    sup.pod = &pod;
+    sup.cgroups = &cgroups;
+    sup.apps = std::move(supervised);
+    sup.init = pid;
+    sup.report = std::move(report_r);
+    sup.diagnostics = std::move(diag_r);
+    sup.interactive = o.interactive;
+    return run_supervisor(sup);
 }
 
 }  // namespace
