@@ -96,6 +96,9 @@ int arrange_fds(ChildPlan& p) {
     // The report pipe closes at exec (that is how the parent knows it worked).
     for (int fd : {p.report_child, p.lifeline_child})
         if (::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return errno;
+    // Every other descriptor goes, below the last kept one too.
+    for (int fd = 3; fd < p.lifeline_child; ++fd)
+        if (std::find(p.targets.begin(), p.targets.end(), fd) == p.targets.end()) ::close(fd);
     if (::syscall(SYS_close_range, p.lifeline_child + 1, ~0U, 0) != 0) return errno;
     return 0;
 }
