@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <optional>
 
 #include "common/error.h"
@@ -111,10 +112,17 @@ public:
             (void)io::try_write_all(kResultFd, encode_result(r));
             return r.exit.clean() ? 0 : 1;
         };
-        process_ = vmm::VmmProcess::run(
-            jail, {{guest.get(), kProtocolFd}, {console.write.get(), kConsoleFd},
-                   {result.write.get(), kResultFd}},
-            {-1, messages.write.get()}, build, run);
+        auto started = std::chrono::steady_clock::now();
+        process_ = vmm::VmmProcess::run(jail,
+                                        {{guest.get(), kProtocolFd},
+                                         {console.write.get(), kConsoleFd},
+                                         {result.write.get(), kResultFd}},
+                                        {-1, messages.write.get()}, build, run);
+        log::debug("the built-in VMM's process built its VM and was jailed in " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - started)
+                                      .count()) +
+                   " ms");
         pump_.start();
         write_vmm_record(launch.pod_dir, record_of(process_.pid()));
         int flags = ::fcntl(host.get(), F_GETFL);

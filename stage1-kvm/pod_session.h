@@ -1,9 +1,10 @@
 // The host side of a running kvm pod: one event loop over the guest protocol channel, the VM's
 // end, the stage1's signals, the control socket (stop, enter) and a watchdog timer. It sends
 // the PodSpec once guest-init is Ready, forwards the apps' output to this process's stdout and
-// stderr and to logs/<app>.log (capped: common/capped_log.h), writes status/<app> as apps exit, relays enter's commands, and
-// ends with the pod's exit code — or with an Error that says why the pod could not finish
-// (a guest that never became ready, a kernel panic, a VM that died, a broken channel).
+// stderr and to logs/<app>.log (capped: common/capped_log.h), writes status/<app> as apps exit,
+// relays enter's commands, and ends with the pod's exit code — or with an Error that says why the
+// pod could not finish (a guest that never became ready, a kernel panic, a VM that died, a broken
+// channel).
 #pragma once
 
 #include <chrono>

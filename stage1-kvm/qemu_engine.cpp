@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <chrono>
+
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -41,6 +43,13 @@ std::string last_line_of(const stdfs::path& file) {
     std::string t = strings::trim(text);
     auto nl = t.rfind('\n');
     return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+std::string milliseconds_since(std::chrono::steady_clock::time_point t) {
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+            .count();
+    return std::to_string(us / 1000) + "." + std::to_string(us / 100 % 10) + " ms";
 }
 
 class QemuEngine : public VmEngine {
@@ -83,7 +92,9 @@ public:
         pump_.add(std::move(messages.read), CappedLog::open(log_path_, launch.log_limit));
         log::debug("QEMU (uid " + std::to_string(user_.uid()) +
                    "): " + strings::join(q::qemu_argv(plan.spec), " "));
+        auto jailing = std::chrono::steady_clock::now();
         process_ = q::start_qemu(plan, {console.write.get(), messages.write.get()});
+        log::debug("QEMU jailed and executing after " + milliseconds_since(jailing));
         pump_.start();
         write_vmm_record(launch.pod_dir, record_of(process_.pid()));
         int flags = ::fcntl(host.get(), F_GETFL);

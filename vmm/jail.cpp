@@ -99,7 +99,8 @@ PreparedJail PreparedJail::prepare(const JailSpec& spec) {
         } else {
             j.ops_.push_back({K::kFile, root + target, "", 0, 0444});
         }
-        j.ops_.push_back({K::kBind, root + target, source, recursive ? static_cast<unsigned long>(MS_REC) : 0UL});
+        j.ops_.push_back({K::kBind, root + target, source,
+                          recursive ? static_cast<unsigned long>(MS_REC) : 0UL});
         j.ops_.push_back({K::kLock, root + target, "", attributes, recursive ? 1U : 0U});
     };
 
@@ -127,9 +128,10 @@ PreparedJail PreparedJail::prepare(const JailSpec& spec) {
 
     std::set<std::string> targets;
     for (const auto& b : spec.binds) {
-        if (!is_clean_absolute(b.target) || !targets.insert(b.target).second || b.target == "/usr" ||
-            b.target.rfind("/usr/", 0) == 0 || b.target == "/dev" || b.target == "/proc" ||
-            b.target.rfind("/dev/", 0) == 0 || b.target.rfind("/proc/", 0) == 0)
+        if (!is_clean_absolute(b.target) || !targets.insert(b.target).second ||
+            b.target == "/usr" || b.target.rfind("/usr/", 0) == 0 || b.target == "/dev" ||
+            b.target == "/proc" || b.target.rfind("/dev/", 0) == 0 ||
+            b.target.rfind("/proc/", 0) == 0)
             throw Error("the VMM's jail: bad or repeated target path \"" + b.target + "\"");
         if (::stat(b.source.c_str(), &st) != 0)
             throw system_error("the VMM's jail: cannot find " + b.source);
@@ -154,8 +156,8 @@ PreparedJail PreparedJail::prepare(const JailSpec& spec) {
         j.ops_.push_back({K::kNode, root + "/dev/urandom", "", 0, 0666, makedev(1, 9)});
         if (spec.kvm_device)
             j.ops_.push_back({K::kNode, root + "/dev/kvm", "", 0, 0600, *spec.kvm_device, true});
-        j.ops_.push_back(
-            {K::kLock, root + "/dev", "", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
+        j.ops_.push_back({K::kLock, root + "/dev", "",
+                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
     }
     if (spec.proc) {
         j.ops_.push_back({K::kDir, root + "/proc", "", 0, 0555});
@@ -227,7 +229,8 @@ int PreparedJail::build_root(const char** step) const noexcept {
                 break;
             case K::kProc:
                 // Only the process directories (and self): no /proc/sys, no host-wide files.
-                if (::mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid") != 0 &&
+                if (::mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid") !=
+                        0 &&
                     (errno != EINVAL ||
                      ::mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0))
                     return step_failed(step, "mounting the jail's /proc");

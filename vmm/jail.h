@@ -48,7 +48,7 @@ struct JailSpec {
     // Capabilities the VMM keeps (CAP_* numbers; effective, permitted, inheritable and ambient,
     // so they survive execve); every other one is dropped, from the bounding set too.
     std::vector<int> capabilities;
-    bool network_namespace = true;  // the pod has no network: the VMM gets an empty one
+    bool network_namespace = true;        // the pod has no network: the VMM gets an empty one
     std::optional<rlim_t> max_file_size;  // RLIMIT_FSIZE; nullopt: unchanged
     rlim_t max_open_files = 4096;
     rlim_t max_processes = 1024;  // RLIMIT_NPROC, for the VMM's own uid (its threads)
@@ -77,8 +77,8 @@ private:
     struct Op {
         enum class Kind { kTmpfs, kDir, kFile, kSymlink, kBind, kLock, kNode, kProc };
         Kind kind;
-        std::string path;    // on the host, under the mount point (before pivot_root)
-        std::string source;  // kBind: host path; kSymlink: link text; kTmpfs: options
+        std::string path;         // on the host, under the mount point (before pivot_root)
+        std::string source;       // kBind: host path; kSymlink: link text; kTmpfs: options
         unsigned long flags = 0;  // kTmpfs: mount flags; kLock: MOUNT_ATTR_*; kBind: MS_REC
         mode_t mode = 0;
         dev_t device = 0;

@@ -77,8 +77,8 @@ ChildPlan plan_child(const PreparedJail& jail, const std::vector<VmmFd>& fds, Vm
     p.targets.push_back(p.report_child);
     p.sources.push_back(lifeline_r);
     p.targets.push_back(p.lifeline_child);
-    p.top = std::max({*std::max_element(p.sources.begin(), p.sources.end()), p.lifeline_child,
-                      lifeline_w});
+    p.top = std::max(
+        {*std::max_element(p.sources.begin(), p.sources.end()), p.lifeline_child, lifeline_w});
     p.scratch.resize(p.sources.size());
     return p;
 }
@@ -130,7 +130,8 @@ int child_start(ChildPlan& p, bool reset_signals) {
 void child_jail(const ChildPlan& p) {
     const char* step = "";
     if (int e = p.jail->build_root(&step)) child_fail(p.report_child, step, e);
-    if (int e = p.jail->drop_privileges(p.lifeline_child, &step)) child_fail(p.report_child, step, e);
+    if (int e = p.jail->drop_privileges(p.lifeline_child, &step))
+        child_fail(p.report_child, step, e);
 }
 
 struct Pipes {
@@ -223,8 +224,8 @@ VmmProcess VmmProcess::adopt(pid_t pid, UniqueFd report, UniqueFd lifeline,
     return p;
 }
 
-VmmProcess VmmProcess::exec(const PreparedJail& jail, const std::vector<VmmFd>& fds,
-                            VmmStdio stdio, const std::vector<std::string>& argv,
+VmmProcess VmmProcess::exec(const PreparedJail& jail, const std::vector<VmmFd>& fds, VmmStdio stdio,
+                            const std::vector<std::string>& argv,
                             const std::vector<std::string>& env) {
     if (argv.empty()) throw Error("no VMM command");
     std::vector<char*> cargv, cenv;
@@ -247,9 +248,8 @@ VmmProcess VmmProcess::exec(const PreparedJail& jail, const std::vector<VmmFd>& 
     return adopt(pid, std::move(pipes.report_r), std::move(pipes.lifeline_w), argv[0]);
 }
 
-VmmProcess VmmProcess::run(const PreparedJail& jail, const std::vector<VmmFd>& fds,
-                           VmmStdio stdio, const std::function<void()>& prepare,
-                           const std::function<int()>& body) {
+VmmProcess VmmProcess::run(const PreparedJail& jail, const std::vector<VmmFd>& fds, VmmStdio stdio,
+                           const std::function<void()>& prepare, const std::function<int()>& body) {
     if (!single_threaded())
         throw Error("internal: the built-in VMM's process must be started by a single thread");
     Pipes pipes = make_pipes();

@@ -33,8 +33,8 @@ public:
     // Execs argv (argv[0]: a path inside the jail) with exactly `env`. Every descriptor but
     // `fds` and stdio is closed. Throws rkt::Error when the jail cannot be made or the exec
     // fails (with the step and errno).
-    static VmmProcess exec(const PreparedJail& jail, const std::vector<VmmFd>& fds,
-                           VmmStdio stdio, const std::vector<std::string>& argv,
+    static VmmProcess exec(const PreparedJail& jail, const std::vector<VmmFd>& fds, VmmStdio stdio,
+                           const std::vector<std::string>& argv,
                            const std::vector<std::string>& env);
 
     // Forks: in the child, `prepare` runs in the new namespaces, still privileged and before the

@@ -63,8 +63,9 @@ std::vector<std::string> qemu_argv(const QemuVmSpec& spec) {
     // Guest memory is never part of a core dump of QEMU.
     a.insert(a.end(), {"-machine", "dump-guest-core=off"});
     if (spec.sandbox)
-        a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
-                                       "resourcecontrol=deny"});
+        a.insert(a.end(), {"-sandbox",
+                           "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                           "resourcecontrol=deny"});
     for (const QemuFdSet& f : spec.fd_sets) {
         if (f.fd < 0 || f.set < 0) throw Error("QEMU engine: bad fd set");
         a.insert(a.end(),

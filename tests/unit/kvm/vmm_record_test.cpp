@@ -15,7 +15,8 @@ namespace {
 namespace stdfs = std::filesystem;
 
 TEST(VmmRecord, NamesAProcessByPidStartTimeAndUid) {
-    stdfs::path dir = stdfs::temp_directory_path() / ("rkt-vmm-record-" + std::to_string(::getpid()));
+    stdfs::path dir =
+        stdfs::temp_directory_path() / ("rkt-vmm-record-" + std::to_string(::getpid()));
     stdfs::remove_all(dir);
     stdfs::create_directories(dir);
     VmmRecord me = record_of(::getpid());

@@ -170,9 +170,9 @@ TEST_F(JailTest, ExecKeepsOnlyTheCapabilitiesAsked) {
     int out[2];
     ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
     UniqueFd out_r(out[0]), out_w(out[1]);
-    VmmProcess p = VmmProcess::exec(jail, {}, {out_w.get(), -1},
-                                    {"/bin/sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"},
-                                    {"A=b"});
+    VmmProcess p = VmmProcess::exec(
+        jail, {}, {out_w.get(), -1},
+        {"/bin/sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"}, {"A=b"});
     out_w.reset();
     EXPECT_EQ(wait_exit(p), 0);
     std::string text;
@@ -180,9 +180,9 @@ TEST_F(JailTest, ExecKeepsOnlyTheCapabilitiesAsked) {
     ssize_t n;
     while ((n = ::read(out_r.get(), buf, sizeof buf)) > 0) text.append(buf, n);
     // CAP_CHOWN (0) and CAP_FOWNER (3): effective, permitted, inheritable, ambient, bounding.
-    for (const char* line : {"CapEff:\t0000000000000009", "CapPrm:\t0000000000000009",
-                             "CapAmb:\t0000000000000009", "CapBnd:\t0000000000000009",
-                             "NoNewPrivs:\t1"})
+    for (const char* line :
+         {"CapEff:\t0000000000000009", "CapPrm:\t0000000000000009", "CapAmb:\t0000000000000009",
+          "CapBnd:\t0000000000000009", "NoNewPrivs:\t1"})
         EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 

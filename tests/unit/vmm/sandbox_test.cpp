@@ -3,11 +3,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -203,8 +203,7 @@ TEST_F(ProcessFilter, RefusesSetuidAndSetgidModes) {
         if (int r = expect_errno(::syscall(SYS_chmod, file.c_str(), (1UL << 32) | 04755), EPERM))
             return 50 + r;
         if (int r = expect_errno(
-                ::syscall(SYS_openat, AT_FDCWD, created.c_str(), O_CREAT | O_WRONLY, 04755),
-                EPERM))
+                ::syscall(SYS_openat, AT_FDCWD, created.c_str(), O_CREAT | O_WRONLY, 04755), EPERM))
             return 60 + r;
         if (int r = expect_errno(::syscall(SYS_creat, created.c_str(), 02755), EPERM))
             return 70 + r;
