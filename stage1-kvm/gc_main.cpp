@@ -4,6 +4,7 @@
 // goes with the VMM, and its VMM user id is a lock the kernel released. As a safety net gc ends
 // the VMM recorded in vmm.json if it still runs (same pid, start time and VMM uid), and removes
 // a control socket a killed run left behind.
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
 #include "common/stage1_args.h"
@@ -24,6 +26,8 @@ namespace {
 using namespace rkt;
 namespace stdfs = std::filesystem;
 
+constexpr int kVmmExitTimeoutMs = 10'000;
+
 // Ends the recorded VMM if it is still the same process; true when there was one.
 bool end_leftover_vmm(const stdfs::path& pod_dir, const std::string& uuid) {
     auto record = kvm::read_vmm_record(pod_dir);
@@ -36,6 +40,12 @@ bool end_leftover_vmm(const stdfs::path& pod_dir, const std::string& uuid) {
               uuid);
     if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0)
         throw system_error("cannot end the VMM of pod " + uuid);
+    // Gone before stage0 removes the pod directory: it holds the pod's disks and 9p shares.
+    pollfd p{pidfd.get(), POLLIN, 0};
+    if (io::retry_eintr([&] { return ::poll(&p, 1, kVmmExitTimeoutMs); }) != 1)
+        throw Error("the VMM of pod " + uuid + " (pid " + std::to_string(record->pid) +
+                    ") did not end within " + std::to_string(kVmmExitTimeoutMs / 1000) +
+                    " s of SIGKILL");
     return true;
 }
 

@@ -12,10 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "common/error.h"
 #include "common/io.h"
+#include "common/isolation.h"
 #include "common/unique_fd.h"
 
 namespace rkt::vmm {
@@ -63,7 +65,11 @@ const std::vector<std::string> kEventSyscalls = {
     "recvfrom",   "recvmsg",     "sendto",  "sendmsg",  "close",
 };
 
-// What no VMM process needs, refused with EPERM (process_deny_filter()).
+// rkt's deny-list for apps (Docker's default deny-list of its time): process_deny_filter()
+// refuses all of it, and kDeniedSyscalls on top.
+constexpr const char* kRktDenyList = "@rkt/default-blacklist";
+
+// What no VMM process needs besides, refused with EPERM (process_deny_filter()).
 const std::vector<std::string> kDeniedSyscalls = {
     // other processes
     "ptrace",
@@ -176,9 +182,10 @@ void install_filter(ThreadRole role, SeccompMode mode) {
 void add_rule(scmp_filter_ctx ctx, uint32_t action, const char* name,
               std::initializer_list<scmp_arg_cmp> args = {}) {
     int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) return;  // not on this architecture
+    if (nr == __NR_SCMP_ERROR) return;  // unknown to libseccomp
     int r = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()),
                                    args.size() ? args.begin() : nullptr);
+    if (r == -EDOM) return;  // not on this architecture (vm86, ...)
     if (r != 0) throw Error(std::string("seccomp: cannot add a rule for ") + name);
 }
 
@@ -197,7 +204,11 @@ void deny_device_nodes(scmp_filter_ctx ctx, const char* name, unsigned arg) {
 }  // namespace
 
 std::vector<std::string> denied_syscalls() {
-    return kDeniedSyscalls;
+    std::vector<std::string> all = isolation::syscall_group(kRktDenyList, {});
+    all.insert(all.end(), kDeniedSyscalls.begin(), kDeniedSyscalls.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    return all;
 }
 
 std::vector<sock_filter> process_deny_filter() {
@@ -206,7 +217,7 @@ std::vector<sock_filter> process_deny_filter() {
     if (!ctx) throw Error("seccomp_init failed");
     if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0)
         throw Error("seccomp: cannot set the action for other architectures");
-    for (const auto& name : kDeniedSyscalls) add_rule(ctx, SCMP_ACT_ERRNO(EPERM), name.c_str());
+    for (const auto& name : denied_syscalls()) add_rule(ctx, SCMP_ACT_ERRNO(EPERM), name.c_str());
     for (const auto& name : kHiddenArgumentSyscalls)
         add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), name.c_str());
     for (int nr = kFirstUncheckedSyscall; nr <= kLastUncheckedSyscall; ++nr) {

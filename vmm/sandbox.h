@@ -37,15 +37,15 @@ void sandbox_current_thread(ThreadRole role, const SandboxOptions& options);
 std::vector<std::string> allowed_syscalls(ThreadRole role);
 
 // rkt's filter for a whole VMM process, a deny-list (QEMU's own -sandbox and the built-in VMM's
-// per-thread allow-lists come on top of it). It fails with EPERM what a VMM never needs and a
-// compromised one would use against the host: other processes (ptrace, process_vm_*,
-// pidfd_getfd), mounts and namespaces (also clone with a CLONE_NEW* flag), modules, kexec, bpf,
-// perf, keys, io_uring (whose operations no filter sees), the clock, the terminal (TIOCSTI,
-// TIOCLINUX), a way out of its parent-death signal; and, for the host files it serves over
-// virtio-9p, any setuid or setgid mode bit (chmod, fchmod, fchmodat, open, openat, creat) and
-// character or block device nodes (mknod, mknodat). Calls whose arguments it cannot see fail
-// with ENOSYS (clone3, openat2, fchmodat2 and every number above it), so libc falls back to
-// the ones it checks; other architectures' system calls kill the process.
+// per-thread allow-lists come on top of it). It fails with EPERM all of @rkt/default-blacklist
+// (common/isolation.h) and what else a VMM never needs and a compromised one would use against
+// the host: other processes (ptrace, process_vm_*, pidfd_getfd), mounts and namespaces (also
+// clone with a CLONE_NEW* flag), modules, kexec, bpf, perf, keys, io_uring (whose operations no
+// filter sees), the clock, the terminal (TIOCSTI, TIOCLINUX), a way out of its parent-death signal;
+// and, for the host files it serves over virtio-9p, any setuid or setgid mode bit (chmod, fchmod,
+// fchmodat, open, openat, creat) and character or block device nodes (mknod, mknodat). Calls whose
+// arguments it cannot see fail with ENOSYS (clone3, openat2, fchmodat2 and every number above it),
+// so libc falls back to the ones it checks; other architectures' system calls kill the process.
 // Built before fork; loaded in the child with load_process_filter().
 std::vector<sock_filter> process_deny_filter();
 

@@ -21,6 +21,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/isolation.h"
+
 using namespace rkt::vmm;
 
 namespace {
@@ -266,11 +268,33 @@ TEST_F(ProcessFilter, RefusesWhatNoVmmNeeds) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST_F(ProcessFilter, RefusesRktsDefaultDenyList) {
+    // Calls of @rkt/default-blacklist that the VMM's own list would not name: NUMA placement
+    // of other processes' pages, and the old file system queries.
+    int status = in_filtered_child([] {
+        int mode = 0;
+        if (int r =
+                expect_errno(::syscall(SYS_get_mempolicy, &mode, nullptr, 0, nullptr, 0), EPERM))
+            return r;
+        if (int r = expect_errno(::syscall(SYS_set_mempolicy, 0, nullptr, 0), EPERM)) return 20 + r;
+        if (int r =
+                expect_errno(::syscall(SYS_move_pages, 0, 0, nullptr, nullptr, nullptr, 0), EPERM))
+            return 30 + r;
+        if (int r = expect_errno(::syscall(SYS_sysfs, 3), EPERM)) return 40 + r;
+        return 0;
+    });
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(ProcessFilterList, NamesTheDeniedCalls) {
     auto denied = denied_syscalls();
     for (const char* name : {"ptrace", "mount", "setns", "bpf", "io_uring_setup", "kexec_load"})
         EXPECT_NE(std::find(denied.begin(), denied.end(), name), denied.end()) << name;
     EXPECT_EQ(std::find(denied.begin(), denied.end(), "execve"), denied.end());
+    // rkt's deny-list for apps is all in it.
+    for (const auto& name : rkt::isolation::syscall_group("@rkt/default-blacklist", {}))
+        EXPECT_NE(std::find(denied.begin(), denied.end(), name), denied.end()) << name;
 }
 
 namespace {
