@@ -1,31 +1,62 @@
-// The built-in VMM engine: the VM runs in this very process (the stage1 *is* the VMM), on its
-// own threads; the protocol channel is one end of a socketpair, the other end the VMM's port.
+// The built-in VMM engine: the VM runs in a child of this process (vmm/vmm_process.h), which
+// builds it while still privileged (it opens /dev/kvm, the kernel, the initramfs and the disks),
+// then enters its jail — an empty, read-only root, namespaces of its own, the pod's VMM user,
+// no capability, no_new_privs, rkt's seccomp deny filter — and only then runs guest code, on
+// threads that each add their own allow-list (vmm/sandbox.h). The protocol channel is one end
+// of a socketpair; the console (hvc0) and the VMM's messages come back on pipes; how the VM
+// ended comes back on a third pipe.
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <optional>
-#include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "stage1-kvm/log_pump.h"
 #include "stage1-kvm/vm_engine.h"
+#include "stage1-kvm/vmm_record.h"
 #include "vmm/builder.h"
+#include "vmm/jail.h"
+#include "vmm/vmm_process.h"
+#include "vmm/vmm_user.h"
 
 namespace rkt::kvm {
 
 namespace {
 
+// The VMM process's descriptors.
+constexpr int kProtocolFd = 3;
+constexpr int kConsoleFd = 4;
+constexpr int kResultFd = 5;
+constexpr size_t kMaxResult = 4096;
+
+struct Pipe {
+    UniqueFd read, write;
+};
+
+Pipe make_pipe() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
+    return {UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+// How the VM ended, as the VMM process tells it: "<clean 0|1>\t<reason>\t<message>".
+std::string encode_result(const vmm::VmResult& r) {
+    std::string message = r.exit.message;
+    for (char& c : message)
+        if (c == '\n' || c == '\t') c = ' ';
+    return std::string(r.exit.clean() ? "1" : "0") + "\t" + vmm::to_string(r.exit.reason) + "\t" +
+           message.substr(0, 1024) + "\n";
+}
+
 class BuiltinEngine : public VmEngine {
 public:
-    ~BuiltinEngine() override {
-        if (runner_.joinable()) {
-            kill();
-            runner_.join();
-        }
-    }
-
     std::string name() const override { return "the built-in VMM"; }
+    std::string log_file_name() const override { return "vmm.log"; }
 
     UniqueFd start(const VmLaunch& launch) override {
         if (!launch.shares.empty())
@@ -36,8 +67,6 @@ public:
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
             throw system_error("cannot create the guest channel");
         UniqueFd host(pair[0]), guest(pair[1]);
-        ended_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-        if (!ended_) throw system_error("eventfd");
 
         vmm::VmConfig c;
         std::error_code ec;
@@ -52,54 +81,90 @@ public:
         c.memory_mib = launch.size.memory_mib;
         c.vcpus = launch.size.vcpus;
         for (const auto& d : launch.disks) c.disks.push_back({d.image.string(), true, d.serial});
-        c.protocol_port_fd = guest.get();  // duplicated by the VMM
-        console_ =
-            fs::open_file(launch.console_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        c.console_output_fd = console_.get();
-        vm_ = vmm::build_vm(c);
-        runner_ = std::thread([this] {
+        // The VMM process's own descriptor numbers.
+        c.protocol_port_fd = kProtocolFd;
+        c.console_output_fd = kConsoleFd;
+
+        user_ = vmm::VmmUser::acquire();
+        vmm::JailSpec spec;
+        spec.mount_point = launch.jail_dir;
+        spec.uid = user_.uid();
+        spec.gid = user_.gid();
+        spec.max_file_size = 0;  // it writes to no file, only to its pipes
+        vmm::PreparedJail jail = vmm::PreparedJail::prepare(spec);
+
+        log_path_ = launch.engine_log;
+        Pipe console = make_pipe(), messages = make_pipe(), result = make_pipe();
+        pump_.add(std::move(console.read), CappedLog::open(launch.console_log, launch.log_limit));
+        pump_.add(std::move(messages.read), CappedLog::open(log_path_, launch.log_limit));
+        result_ = std::move(result.read);
+
+        // Both run in the child; `vm` lives in its copy of this frame.
+        vmm::BuiltVm vm;
+        auto build = [&] { vm = vmm::build_vm(c); };
+        auto run = [&] {
+            vmm::VmResult r;
             try {
-                result_ = vm_.machine->run();
+                r = vm.machine->run();
             } catch (const std::exception& e) {
-                result_ = vmm::VmResult{{vmm::VmExitReason::kVmmError, e.what()}, {}};
+                r = vmm::VmResult{{vmm::VmExitReason::kVmmError, e.what()}, {}};
             }
-            uint64_t one = 1;
-            [[maybe_unused]] auto n = ::write(ended_.get(), &one, sizeof one);
-        });
+            (void)io::try_write_all(kResultFd, encode_result(r));
+            return r.exit.clean() ? 0 : 1;
+        };
+        auto started = std::chrono::steady_clock::now();
+        process_ = vmm::VmmProcess::run(jail,
+                                        {{guest.get(), kProtocolFd},
+                                         {console.write.get(), kConsoleFd},
+                                         {result.write.get(), kResultFd}},
+                                        {-1, messages.write.get()}, build, run);
+        log::debug("the built-in VMM's process built its VM and was jailed in " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - started)
+                                      .count()) +
+                   " ms");
+        pump_.start();
+        write_vmm_record(launch.pod_dir, record_of(process_.pid()));
         int flags = ::fcntl(host.get(), F_GETFL);
         ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK);
         return host;
     }
 
-    int ended_fd() const override { return ended_.get(); }
+    int ended_fd() const override { return process_.exit_fd(); }
 
     void kill() override {
         killed_ = true;
-        if (vm_.machine)
-            vm_.machine->request_stop({vmm::VmExitReason::kHostStop, "stopped by rkt"});
+        process_.kill();
     }
 
     VmEnd finish() override {
-        if (runner_.joinable()) runner_.join();
+        int code = process_.kill_and_wait();
+        pump_.finish();
         VmEnd end;
         end.killed_by_us = killed_;
-        if (result_) {
-            end.clean = result_->exit.clean();
-            end.description = std::string(vmm::to_string(result_->exit.reason));
-            if (!result_->exit.message.empty()) end.description += ": " + result_->exit.message;
+        std::string text;
+        char buf[kMaxResult];
+        ssize_t n = io::read_some(result_.get(), buf, sizeof buf);
+        if (n > 0) text.assign(buf, static_cast<size_t>(n));
+        auto fields = strings::split(strings::trim(text), '\t');
+        if (fields.size() >= 2 && (fields[0] == "0" || fields[0] == "1")) {
+            end.clean = fields[0] == "1";
+            end.description = fields[1];
+            if (fields.size() >= 3 && !fields[2].empty()) end.description += ": " + fields[2];
+        } else if (code > 128) {
+            end.description = "the built-in VMM was killed by signal " + std::to_string(code - 128);
         } else {
-            end.description = "the VM did not run";
+            end.description = "the built-in VMM exited with status " + std::to_string(code);
         }
-        vm_.machine.reset();
         return end;
     }
 
 private:
-    vmm::BuiltVm vm_;
-    UniqueFd ended_;
-    UniqueFd console_;
-    std::thread runner_;
-    std::optional<vmm::VmResult> result_;
+    vmm::VmmUser user_;
+    LogPump pump_;
+    UniqueFd result_;
+    vmm::VmmProcess process_;
+    stdfs::path log_path_;
     bool killed_ = false;
 };
 

@@ -1,22 +1,53 @@
-// stage1 `gc` (kvm): a kvm pod keeps nothing outside its directory — its VM lives in the run
-// process (or its QEMU child, which dies with it). As a safety net gc ends any QEMU still working
-// in the pod directory, and removes a control socket a killed run left behind.
+// stage1 `gc` (kvm): stage0 runs it holding the pod's lock, so the pod's run process is gone.
+// A kvm pod keeps almost nothing outside its directory: its VMM (QEMU or the built-in VMM's
+// process) dies with the run process (parent-death signal), its jail is a mount namespace that
+// goes with the VMM, and its VMM user id is a lock the kernel released. As a safety net gc ends
+// the VMM recorded in vmm.json if it still runs (same pid, start time and VMM uid), and removes
+// a control socket a killed run left behind.
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
-#include "common/pod_files.h"
 #include "common/stage1_args.h"
+#include "common/unique_fd.h"
 #include "stage1-kvm/control_socket.h"
+#include "stage1-kvm/vmm_record.h"
+#include "vmm/vmm_user.h"
 
 namespace {
 
 using namespace rkt;
 namespace stdfs = std::filesystem;
+
+constexpr int kVmmExitTimeoutMs = 10'000;
+
+// Ends the recorded VMM if it is still the same process; true when there was one.
+bool end_leftover_vmm(const stdfs::path& pod_dir, const std::string& uuid) {
+    auto record = kvm::read_vmm_record(pod_dir);
+    // Only a VMM user's process: whatever the file says, gc never kills anything else.
+    if (!record || !vmm::is_vmm_id(record->uid)) return false;
+    // The pidfd pins the process: checked after it is open, the pid cannot be reused under us.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, record->pid, 0)));
+    if (!pidfd || !kvm::is_running(*record)) return false;
+    log::info("ending the VMM (pid " + std::to_string(record->pid) + ") left behind by pod " +
+              uuid);
+    if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0)
+        throw system_error("cannot end the VMM of pod " + uuid);
+    // Gone before stage0 removes the pod directory: it holds the pod's disks and 9p shares.
+    pollfd p{pidfd.get(), POLLIN, 0};
+    if (io::retry_eintr([&] { return ::poll(&p, 1, kVmmExitTimeoutMs); }) != 1)
+        throw Error("the VMM of pod " + uuid + " (pid " + std::to_string(record->pid) +
+                    ") did not end within " + std::to_string(kVmmExitTimeoutMs / 1000) +
+                    " s of SIGKILL");
+    return true;
+}
 
 int gc(int argc, char** argv) {
     Stage1GcArgs args = parse_stage1_gc_args(argc, argv);
@@ -24,21 +55,7 @@ int gc(int argc, char** argv) {
     stdfs::path pod_dir = stdfs::current_path();
     if (pod_dir.filename() != args.uuid)
         throw Error("the current directory is not the directory of pod " + args.uuid);
-    if (pod_files::pod_is_alive(pod_dir))
-        throw Error("pod " + args.uuid + " is still running; stop it first");
-    std::error_code ec;
-    for (const auto& entry : stdfs::directory_iterator("/proc", ec)) {
-        std::string name = entry.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-        if (std::stoi(name) == ::getpid()) continue;
-        std::error_code e1, e2;
-        stdfs::path cwd = stdfs::read_symlink(entry.path() / "cwd", e1);
-        stdfs::path exe = stdfs::read_symlink(entry.path() / "exe", e2);
-        if (e1 || e2 || cwd != pod_dir) continue;
-        if (exe.filename().string().rfind("qemu-system-", 0) != 0) continue;
-        log::info("ending QEMU (pid " + name + ") left behind by pod " + args.uuid);
-        ::kill(std::stoi(name), SIGKILL);
-    }
+    end_leftover_vmm(pod_dir, args.uuid);
     ::unlink(kvm::kControlSocketName);
     return 0;
 }

@@ -87,8 +87,8 @@ PodSession::PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, U
     for (const auto& app : config_.plan->spec.apps) {
         App a;
         a.name = app.name;
-        a.log = fs::open_file(pod_files::app_log_path(config_.pod_dir, app.name),
-                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        a.log =
+            CappedLog::open(pod_files::app_log_path(config_.pod_dir, app.name), config_.log_limit);
         apps_.push_back(std::move(a));
     }
     watch(guest_.get(), kTokenGuest, EPOLLIN);
@@ -249,7 +249,8 @@ void PodSession::on_app_output(const guest::AppOutput& m) {
     App* app = find_app(m.app);
     if (!app) return log::warn("the guest sent output of an unknown app \"" + m.app + "\"");
     write_all(m.stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO, m.data);
-    write_all(app->log.get(), m.data);
+    // A full disk must not stop the pod; the log's size is bounded whatever the app prints.
+    app->log.write(m.data);
 }
 
 void PodSession::on_app_exited(const guest::AppExited& m) {

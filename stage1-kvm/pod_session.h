@@ -1,9 +1,10 @@
 // The host side of a running kvm pod: one event loop over the guest protocol channel, the VM's
 // end, the stage1's signals, the control socket (stop, enter) and a watchdog timer. It sends
 // the PodSpec once guest-init is Ready, forwards the apps' output to this process's stdout and
-// stderr and to logs/<app>.log, writes status/<app> as apps exit, relays enter's commands, and
-// ends with the pod's exit code — or with an Error that says why the pod could not finish
-// (a guest that never became ready, a kernel panic, a VM that died, a broken channel).
+// stderr and to logs/<app>.log (capped: common/capped_log.h), writes status/<app> as apps exit,
+// relays enter's commands, and ends with the pod's exit code — or with an Error that says why the
+// pod could not finish (a guest that never became ready, a kernel panic, a VM that died, a broken
+// channel).
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/capped_log.h"
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
 #include "stage1-kvm/pod_plan.h"
@@ -28,6 +30,8 @@ struct SessionConfig {
     stdfs::path console_log;
     // No Ready from guest-init within this time: the guest is hung; the VM is killed.
     std::chrono::milliseconds ready_timeout{60'000};
+    // Each app's log rotates at this size (common/capped_log.h).
+    uint64_t log_limit = kDefaultLogLimit;
     // After PodExited the VM ends by itself; after this long it is killed.
     std::chrono::milliseconds end_timeout{10'000};
 };
@@ -67,7 +71,7 @@ public:
 private:
     struct App {
         std::string name;
-        UniqueFd log;
+        CappedLog log;  // logs/<app>.log, rotated to .log.1 at its limit
         bool started = false;
         bool exited = false;
     };

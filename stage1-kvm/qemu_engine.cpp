@@ -1,21 +1,56 @@
-// The QEMU engine: qemu-system-x86_64 -M microvm as a child of this process, with the protocol
-// channel on one end of a socketpair.
+// The QEMU engine: qemu-system-x86_64 -M microvm as a jailed child of this process
+// (vmm/qemu/qemu_process.h), with the protocol channel on one end of a socketpair and the
+// console and QEMU's messages on pipes this process copies into capped files.
 #include <fcntl.h>
 #include <sys/socket.h>
+
+#include <chrono>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "stage1-kvm/log_pump.h"
 #include "stage1-kvm/vm_engine.h"
+#include "stage1-kvm/vmm_record.h"
 #include "vmm/qemu/qemu_command.h"
 #include "vmm/qemu/qemu_process.h"
+#include "vmm/vmm_user.h"
 
 namespace rkt::kvm {
 
 namespace {
 
 namespace q = vmm::qemu;
+
+struct Pipe {
+    UniqueFd read, write;
+};
+
+Pipe make_pipe() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
+    return {UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+std::string last_line_of(const stdfs::path& file) {
+    std::string text;
+    try {
+        text = fs::read_file_limited(file, 1 << 20);
+    } catch (const Error&) {
+        return "";
+    }
+    std::string t = strings::trim(text);
+    auto nl = t.rfind('\n');
+    return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+std::string milliseconds_since(std::chrono::steady_clock::time_point t) {
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+            .count();
+    return std::to_string(us / 1000) + "." + std::to_string(us / 100 % 10) + " ms";
+}
 
 class QemuEngine : public VmEngine {
 public:
@@ -24,6 +59,7 @@ public:
     std::string name() const override {
         return accel_ == q::Accel::kKvm ? "QEMU (KVM)" : "QEMU (TCG)";
     }
+    std::string log_file_name() const override { return "qemu.log"; }
 
     UniqueFd start(const VmLaunch& launch) override {
         int pair[2];
@@ -44,12 +80,23 @@ public:
         for (const auto& s : launch.shares)
             spec.shares.push_back({s.tag, s.source.string(), s.read_only});
         spec.protocol_fd = guest.get();
-        spec.console_path = launch.console_log.string();
+        spec.console_on_stdout = true;
+
+        user_ = vmm::VmmUser::acquire();
+        q::QemuJailOptions jail{launch.jail_dir, user_.uid(), user_.gid(),
+                                "RKT_POD_DIR=" + launch.pod_dir.string()};
+        q::QemuLaunchPlan plan = q::plan_qemu_launch(spec, jail);
         log_path_ = launch.engine_log;
-        UniqueFd log = fs::open_file(log_path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        std::vector<std::string> argv = q::qemu_argv(spec);
-        log::debug("QEMU: " + strings::join(argv, " "));
-        process_ = q::QemuProcess::start(argv, guest.get(), log.get());
+        Pipe console = make_pipe(), messages = make_pipe();
+        pump_.add(std::move(console.read), CappedLog::open(launch.console_log, launch.log_limit));
+        pump_.add(std::move(messages.read), CappedLog::open(log_path_, launch.log_limit));
+        log::debug("QEMU (uid " + std::to_string(user_.uid()) +
+                   "): " + strings::join(q::qemu_argv(plan.spec), " "));
+        auto jailing = std::chrono::steady_clock::now();
+        process_ = q::start_qemu(plan, {console.write.get(), messages.write.get()});
+        log::debug("QEMU jailed and executing after " + milliseconds_since(jailing));
+        pump_.start();
+        write_vmm_record(launch.pod_dir, record_of(process_.pid()));
         int flags = ::fcntl(host.get(), F_GETFL);
         ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK);
         return host;
@@ -64,6 +111,7 @@ public:
 
     VmEnd finish() override {
         int code = process_.kill_and_wait();
+        pump_.finish();  // QEMU is gone: the console and its messages are complete
         VmEnd end;
         end.killed_by_us = killed_;
         end.clean = code == 0;
@@ -80,20 +128,10 @@ public:
     }
 
 private:
-    static std::string last_line_of(const stdfs::path& file) {
-        std::string text;
-        try {
-            text = fs::read_file_limited(file, 1 << 20);
-        } catch (const Error&) {
-            return "";
-        }
-        std::string t = strings::trim(text);
-        auto nl = t.rfind('\n');
-        return nl == std::string::npos ? t : t.substr(nl + 1);
-    }
-
     q::Accel accel_;
-    q::QemuProcess process_;
+    vmm::VmmUser user_;
+    LogPump pump_;
+    vmm::VmmProcess process_;
     stdfs::path log_path_;
     bool killed_ = false;
 };

@@ -1,7 +1,7 @@
 // stage1 `run` (kvm): plans the pod's VM (pod_plan.h), picks the engine (built-in VMM or QEMU),
 // boots the VM and runs the pod's conversation with guest-init (pod_session.h) until the VM
 // ends. This process lives as long as the pod: it keeps the pod lock (RKT_LOCK_FD), it is the
-// `pid` of the pod, and it is the VMM itself (built-in engine) or QEMU's parent.
+// `pid` of the pod, and the parent of the VMM's jailed process (QEMU, or the built-in VMM's).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -38,6 +38,18 @@ std::chrono::milliseconds ready_timeout() {
     if (!strings::is_decimal(text) || std::strlen(text) > 5 || std::atoi(text) < 1)
         throw Error("RKT_KVM_READY_TIMEOUT must be a number of seconds (1..99999)");
     return std::chrono::seconds(std::atoi(text));
+}
+
+// The size at which the console, the VMM's log and each app's log rotate: 8 MiB, or less when
+// RKT_KVM_LOG_LIMIT says so (tests; it never raises the bound).
+uint64_t log_limit() {
+    const char* text = std::getenv("RKT_KVM_LOG_LIMIT");
+    if (!text || !*text) return kDefaultLogLimit;
+    if (!strings::is_decimal(text) || std::strlen(text) > 8 || std::stoull(text) < 4096 ||
+        std::stoull(text) > kDefaultLogLimit)
+        throw Error("RKT_KVM_LOG_LIMIT must be a number of bytes from 4096 to " +
+                    std::to_string(kDefaultLogLimit));
+    return std::stoull(text);
 }
 
 // The pod's own kernel arguments: quiet (or guest-init's debug messages), and whatever
@@ -96,6 +108,7 @@ int run(int argc, char** argv) {
     inputs.host_cpus = std::max(1u, std::thread::hardware_concurrency());
     PodPlan plan = plan_pod(inputs);
     std::chrono::milliseconds watchdog = ready_timeout();
+    uint64_t logs_limit = log_limit();
 
     stdfs::path stage1_dir = fs::executable_dir();
     stdfs::path data_dir = pod_dir.parent_path().parent_path().parent_path();
@@ -122,6 +135,10 @@ int run(int argc, char** argv) {
     UniqueFd control = listen_control_socket();
 
     VmLaunch launch;
+    launch.pod_dir = pod_dir;
+    // Only ever a mount point inside the VMM's own mount namespace: empty on the host.
+    launch.jail_dir = pod_dir / "jail";
+    fs::make_dirs(launch.jail_dir, 0700);
     launch.stage1_dir = stage1_dir;
     launch.initramfs = initramfs;
     launch.guest_arguments = guest_arguments(o.debug);
@@ -129,7 +146,8 @@ int run(int argc, char** argv) {
     launch.disks = plan.disks;
     launch.shares = plan.shares;
     launch.console_log = pod_dir / "console.log";
-    launch.engine_log = pod_dir / "qemu.log";
+    launch.engine_log = pod_dir / choice.engine->log_file_name();
+    launch.log_limit = logs_limit;
     UniqueFd guest = choice.engine->start(launch);
 
     SessionConfig config;
@@ -138,6 +156,7 @@ int run(int argc, char** argv) {
     config.engine = choice.engine.get();
     config.console_log = launch.console_log;
     config.ready_timeout = watchdog;
+    config.log_limit = logs_limit;
     PodSession session(config, std::move(guest), std::move(control), std::move(signals));
     return session.run();
 }

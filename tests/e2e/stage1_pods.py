@@ -124,8 +124,8 @@ def remove_pods(rkt) -> None:
 
 
 def qemu_processes_under(root: Path) -> list:
-    """Pids of QEMU processes whose working directory is below `root` (a pod's QEMU runs in
-    its pod directory)."""
+    """Pids of QEMU processes of pods below `root`: a jailed QEMU's only environment variable
+    is RKT_POD_DIR, its pod directory (its working directory is its jail's root)."""
     found = []
     prefix = str(root.resolve()) + "/"
     for entry in Path("/proc").iterdir():
@@ -134,8 +134,13 @@ def qemu_processes_under(root: Path) -> list:
         try:
             exe = os.readlink(entry / "exe")
             cwd = os.readlink(entry / "cwd")
+            env = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(exe).startswith("qemu-system-") and (cwd + "/").startswith(prefix):
+        if not os.path.basename(exe).startswith("qemu-system-"):
+            continue
+        pod_dirs = [e[len(b"RKT_POD_DIR="):].decode(errors="replace") for e in env
+                    if e.startswith(b"RKT_POD_DIR=")]
+        if any((d + "/").startswith(prefix) for d in pod_dirs + [cwd]):
             found.append(int(entry.name))
     return found

@@ -1,8 +1,9 @@
 """The kvm stage1 with the built-in VMM, end to end, where KVM runs real Linux guests: the same
-cases as the QEMU engine (the `kvm-builtin` parameters of test_stage1_scenarios.py and
-test_kvm.py). On a host whose KVM cannot (kvm_pvm), they run inside the KVM test host (an L1 VM
-under QEMU TCG with KVM of its own, tests/kvm-host), all in one pytest there; where the built-in
-VMM runs directly, those parameters run with the rest of the suite and this test skips."""
+cases as the QEMU engine (the `kvm-builtin` parameters of test_stage1_scenarios.py, test_kvm.py
+and test_kvm_confinement.py). On a host whose KVM cannot (kvm_pvm), they run inside the KVM
+test host (an L1 VM under QEMU TCG with KVM of its own, tests/kvm-host), all in one pytest
+there; where the built-in VMM runs directly, those parameters run with the rest of the suite
+and this test skips."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_builtin_engine_pods_in_the_kvm_test_host(build_dir):
     code, out = run_in_l1(
         [sys.executable, "-m", "pytest", "-q", "-k", "kvm-builtin or builtin_engine",
          "test_stage1_scenarios.py",
-         "test_kvm.py"],
+         "test_kvm.py",
+         "test_kvm_confinement.py"],
         timeout=2400, cwd=REPO / "tests" / "e2e", shares=hidden_in_l1(REPO, build_dir),
         env={"RKT_BUILD_DIR": str(build_dir)})
     tail = out[-8000:]

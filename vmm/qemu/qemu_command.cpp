@@ -60,6 +60,17 @@ std::vector<std::string> qemu_argv(const QemuVmSpec& spec) {
     // acpi=off: only then does QEMU put the virtio-mmio devices on the kernel command line (the
     // guest kernel has no ACPI to find them otherwise).
     a.insert(a.end(), {"-M", "microvm,acpi=off"});
+    // Guest memory is never part of a core dump of QEMU.
+    a.insert(a.end(), {"-machine", "dump-guest-core=off"});
+    if (spec.sandbox)
+        a.insert(a.end(), {"-sandbox",
+                           "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                           "resourcecontrol=deny"});
+    for (const QemuFdSet& f : spec.fd_sets) {
+        if (f.fd < 0 || f.set < 0) throw Error("QEMU engine: bad fd set");
+        a.insert(a.end(),
+                 {"-add-fd", "fd=" + std::to_string(f.fd) + ",set=" + std::to_string(f.set)});
+    }
     if (spec.accel == Accel::kKvm)
         a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
     else
@@ -68,7 +79,11 @@ std::vector<std::string> qemu_argv(const QemuVmSpec& spec) {
     // No default devices, no config files, no monitor or display: only what is listed here.
     a.insert(a.end(), {"-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
                        "-monitor", "none"});
-    if (spec.console_path.empty()) {
+    if (spec.console_on_stdout) {
+        // signal=off: a ^C in the console's bytes is data, not a signal to QEMU.
+        a.insert(a.end(),
+                 {"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
+    } else if (spec.console_path.empty()) {
         a.insert(a.end(), {"-serial", "none"});
     } else {
         check_path("console log", spec.console_path);
@@ -97,8 +112,11 @@ std::vector<std::string> qemu_argv(const QemuVmSpec& spec) {
             throw Error("QEMU engine: 9p tag \"" + s.tag +
                         "\" must be 1..31 letters, digits, '-', '_' or '.'");
         std::string id = "fs" + std::to_string(i);
-        // passthrough: files keep the owners and modes the guest gives them (the VMM runs as
-        // root); multidevs=remap keeps inode numbers unique across host file systems.
+        // passthrough: files keep the owners and modes the guest gives them. What keeps that
+        // from making setuid-root files or device nodes on the host is the jail QEMU runs in
+        // (vmm/qemu/qemu_process.h): no CAP_FSETID, CAP_MKNOD or CAP_SETFCAP, and rkt's seccomp
+        // filter refusing setuid/setgid modes and device nodes. multidevs=remap keeps inode
+        // numbers unique across host file systems.
         a.insert(a.end(), {"-fsdev", "local,id=" + id + ",path=" + escape_option_value(s.path) +
                                          ",security_model=passthrough,multidevs=remap" +
                                          (s.read_only ? ",readonly=on" : "")});

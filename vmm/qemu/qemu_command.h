@@ -23,6 +23,13 @@ struct QemuShare {  // a host directory exported over virtio-9p
     bool read_only = false;
 };
 
+// A descriptor QEMU takes into an fd set (-add-fd): a path /dev/fdset/<set> then opens a copy
+// of it, so QEMU needs no access to the file's path.
+struct QemuFdSet {
+    int fd = -1;  // as QEMU has it
+    int set = 0;
+};
+
 struct QemuVmSpec {
     std::string binary = "qemu-system-x86_64";
     Accel accel = Accel::kTcg;
@@ -38,6 +45,12 @@ struct QemuVmSpec {
     std::string port_name = "org.rkt.guest.0";
     // The guest's serial console (ttyS0) goes to this file; empty: nowhere.
     std::string console_path;
+    // Instead: the console goes to QEMU's stdout (a pipe the stage1 reads and caps).
+    bool console_on_stdout = false;
+    std::vector<QemuFdSet> fd_sets;
+    // QEMU's own seccomp filter: -sandbox on with every group it has denied (obsolete calls,
+    // privilege changes, spawning processes, resource control).
+    bool sandbox = false;
 };
 
 // The argv of QEMU (argv[0] = spec.binary). Throws rkt::Error for a spec QEMU cannot express

@@ -1,162 +1,101 @@
 #include "vmm/qemu/qemu_process.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstring>
-#include <utility>
+#include <linux/capability.h>
+#include <sys/stat.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/process.h"
 
 namespace rkt::vmm::qemu {
 
 namespace {
 
-int pidfd_open(pid_t pid) {
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
-[[noreturn]] void child_fail(int report_fd, const char* what) {
-    int e = errno;
-    char msg[256];
-    int n = std::snprintf(msg, sizeof msg, "%s: %s", what, std::strerror(e));
-    if (n > 0) {
-        [[maybe_unused]] auto w = ::write(report_fd, msg, static_cast<size_t>(n));
-    }
-    ::_exit(127);
-}
+// Where things are in QEMU's jail.
+constexpr const char* kKernel = "/vm/kernel";
+constexpr const char* kInitrd = "/vm/initrd";
+constexpr const char* kShareDir = "/vm/share-";
+// QEMU's descriptors: the protocol channel, then one per disk.
+constexpr int kProtocolFd = 3;
+constexpr int kFirstDiskFd = 4;
 
 }  // namespace
 
-QemuProcess QemuProcess::start(const std::vector<std::string>& argv, int inherit_fd, int log_fd) {
-    if (argv.empty()) throw Error("no QEMU command");
-    auto binary = find_executable(argv[0]);
+std::string find_qemu(const std::string& name) {
+    auto binary = find_executable(name);
     if (!binary)
-        throw Error(argv[0] +
-                    " is not installed (Debian package qemu-system-x86); the kvm "
-                    "stage1's QEMU engine needs it");
-    std::vector<char*> cargv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-
-    int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(report[0]);
-        ::close(report[1]);
-        throw system_error("cannot start QEMU");
-    }
-    if (pid == 0) {
-        ::close(report[0]);
-        // QEMU dies with the stage1, whatever kills the stage1. The check after setting it
-        // closes the window where the parent died before.
-        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], "prctl");
-        if (::getppid() != parent) ::_exit(127);
-        ::setpgid(0, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
-        int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0) child_fail(report[1], "stdin");
-        if (::dup2(log_fd, STDOUT_FILENO) < 0 || ::dup2(log_fd, STDERR_FILENO) < 0)
-            child_fail(report[1], "stdout");
-        int keep = inherit_fd;
-        if (keep >= 0) {
-            int flags = ::fcntl(keep, F_GETFD);
-            if (flags < 0 || ::fcntl(keep, F_SETFD, flags & ~FD_CLOEXEC) < 0)
-                child_fail(report[1], "protocol channel");
-        }
-        // Inherited descriptors (the pod lock, the stage1's own) must not be held by QEMU. The
-        // report pipe is CLOEXEC: it closes at execv.
-        int report_fd = report[1];
-        DIR* d = ::opendir("/proc/self/fd");
-        if (d) {
-            int own = ::dirfd(d);
-            while (dirent* e = ::readdir(d)) {
-                if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-                int fd = std::atoi(e->d_name);
-                if (fd > 2 && fd != keep && fd != own && fd != report_fd) ::close(fd);
-            }
-            ::closedir(d);
-        }
-        ::execv(binary->c_str(), cargv.data());
-        child_fail(report_fd, "cannot execute QEMU");
-    }
-    ::close(report[1]);
-    UniqueFd report_r(report[0]);
-    QemuProcess p;
-    p.pid_ = pid;
-    p.pidfd_.reset(pidfd_open(pid));
-    char msg[256];
-    ssize_t n;
-    do {
-        n = ::read(report_r.get(), msg, sizeof msg);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        p.kill_and_wait();
-        throw Error("cannot start QEMU (" + *binary +
-                    "): " + std::string(msg, static_cast<size_t>(n)));
-    }
-    if (!p.pidfd_) {
-        int e = errno;
-        p.kill_and_wait();
-        throw system_error("cannot watch the QEMU process (pidfd_open)", e);
-    }
-    return p;
+        throw Error(name +
+                    " is not installed (Debian package qemu-system-x86); the kvm stage1's QEMU "
+                    "engine needs it");
+    std::error_code ec;
+    std::string real = std::filesystem::canonical(*binary, ec).string();
+    if (ec) throw Error("cannot resolve the QEMU binary " + *binary);
+    if (real.rfind("/usr/", 0) != 0)
+        throw Error("the QEMU binary " + real +
+                    " is not under /usr, the only system directory of QEMU's jail");
+    return real;
 }
 
-QemuProcess::QemuProcess(QemuProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      pidfd_(std::move(other.pidfd_)),
-      status_(std::exchange(other.status_, std::nullopt)) {}
+QemuLaunchPlan plan_qemu_launch(const QemuVmSpec& host, const QemuJailOptions& options) {
+    QemuLaunchPlan plan;
+    plan.spec = host;
+    QemuVmSpec& s = plan.spec;
+    JailSpec& j = plan.jail;
+    s.binary = find_qemu(host.binary);
+    s.sandbox = true;
+    j.mount_point = options.jail_dir;
+    j.system_files = true;
+    j.proc = true;  // 9p's chmod goes through /proc/self/fd
+    j.dev = true;
+    j.uid = options.uid;
+    j.gid = options.gid;
 
-QemuProcess& QemuProcess::operator=(QemuProcess&& other) noexcept {
-    if (this != &other) {
-        if (pid_ > 0 && !status_) kill_and_wait();
-        pid_ = std::exchange(other.pid_, -1);
-        pidfd_ = std::move(other.pidfd_);
-        status_ = std::exchange(other.status_, std::nullopt);
+    j.binds.push_back({host.kernel, kKernel});
+    s.kernel = kKernel;
+    j.binds.push_back({host.initrd, kInitrd});
+    s.initrd = kInitrd;
+
+    plan.fds.push_back({host.protocol_fd, kProtocolFd});
+    s.protocol_fd = kProtocolFd;
+    for (size_t i = 0; i < host.disks.size(); ++i) {
+        const QemuDisk& d = host.disks[i];
+        int flags = (d.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+        plan.opened.push_back(fs::open_file(d.path, flags));
+        int fd = kFirstDiskFd + static_cast<int>(i);
+        int set = static_cast<int>(i) + 1;
+        plan.fds.push_back({plan.opened.back().get(), fd});
+        s.fd_sets.push_back({fd, set});
+        s.disks[i].path = "/dev/fdset/" + std::to_string(set);
     }
-    return *this;
-}
-
-QemuProcess::~QemuProcess() {
-    if (pid_ > 0 && !status_) kill_and_wait();
-}
-
-void QemuProcess::kill() {
-    if (pid_ > 0 && !status_) ::kill(pid_, SIGKILL);
-}
-
-std::optional<int> QemuProcess::try_wait() {
-    if (status_ || pid_ <= 0) return status_;
-    int status = 0;
-    pid_t r;
-    do {
-        r = ::waitpid(pid_, &status, WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == pid_) status_ = exit_code_from_wait_status(status);
-    return status_;
-}
-
-int QemuProcess::kill_and_wait() {
-    if (status_ || pid_ <= 0) return status_.value_or(0);
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-        if (errno != EINTR) return 0;
+    for (size_t i = 0; i < host.shares.size(); ++i) {
+        const QemuShare& sh = host.shares[i];
+        std::string target = kShareDir + std::to_string(i);
+        j.binds.push_back({sh.path, target, true, !sh.read_only, true});
+        s.shares[i].path = target;
     }
-    status_ = exit_code_from_wait_status(status);
-    return *status_;
+
+    if (host.accel == Accel::kKvm) {
+        struct stat st {};
+        if (::stat(options.kvm_device.c_str(), &st) != 0 || !S_ISCHR(st.st_mode))
+            throw Error(options.kvm_device + " is not a character device");
+        j.kvm_device = st.st_rdev;
+    }
+    if (host.shares.empty()) {
+        // QEMU writes no file at all then (the console and its messages are pipes).
+        j.max_file_size = 0;
+    } else {
+        // 9p passthrough: creating files for the guest's users, and using them whoever owns
+        // them. Not CAP_FSETID (so writes clear setuid bits), not CAP_MKNOD, not CAP_SETFCAP.
+        j.capabilities = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER};
+    }
+    if (!options.marker.empty()) plan.env = {options.marker};
+    return plan;
+}
+
+VmmProcess start_qemu(const QemuLaunchPlan& plan, VmmStdio stdio) {
+    PreparedJail jail = PreparedJail::prepare(plan.jail);
+    return VmmProcess::exec(jail, plan.fds, stdio, qemu_argv(plan.spec), plan.env);
 }
 
 }  // namespace rkt::vmm::qemu

@@ -365,3 +365,44 @@ TEST_F(PodSessionTest, RelaysEnterCommandsAndForceStops) {
 
 }  // namespace
 }  // namespace rkt::kvm
+
+namespace rkt::kvm {
+namespace {
+
+TEST_F(PodSessionTest, AnAppFloodingItsOutputLeavesABoundedLog) {
+    // The flood also goes to this process's stdout, as rkt run's: keep it out of the test log.
+    int saved = ::dup(STDOUT_FILENO);
+    int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(devnull, 0);
+    ::dup2(devnull, STDOUT_FILENO);
+    ::close(devnull);
+    const std::string chunk(64 * 1024, 'x');
+    const size_t chunks = (kDefaultLogLimit + (2u << 20)) / chunk.size();
+    auto result = run([&](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send(guest::AppStarted{"web", 10});
+        g.send(guest::AppStarted{"side", 11});
+        for (size_t i = 0; i < chunks; ++i)
+            g.send(guest::AppOutput{"web", guest::Stream::kStdout, chunk});
+        g.send(guest::AppOutput{"web", guest::Stream::kStdout, "the last line\n"});
+        g.send(guest::AppExited{"side", 0, 0, ""});
+        g.send(guest::AppExited{"web", 0, 0, ""});
+        g.send(guest::PodExited{0});
+        engine_.end();
+    });
+    ::dup2(saved, STDOUT_FILENO);
+    ::close(saved);
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(script_error_, "");
+    uint64_t current = stdfs::file_size(dir_ / "logs" / "web.log");
+    uint64_t previous = stdfs::file_size(dir_ / "logs" / "web.log.1");
+    EXPECT_LE(current, kDefaultLogLimit);
+    EXPECT_LE(previous, kDefaultLogLimit);
+    EXPECT_GE(current + previous, chunks * chunk.size() - kDefaultLogLimit);
+    std::string text = file("logs/web.log");
+    EXPECT_EQ(text.substr(text.size() - 14), "the last line\n");
+}
+
+}  // namespace
+}  // namespace rkt::kvm

@@ -91,3 +91,28 @@ TEST(QemuCommand, EscapesOptionValues) {
 
 }  // namespace
 }  // namespace rkt::vmm::qemu
+
+namespace rkt::vmm::qemu {
+namespace {
+
+TEST(QemuCommand, JailedQemuGetsItsSandboxFdSetsAndAConsolePipe) {
+    QemuVmSpec s = sample();
+    s.sandbox = true;
+    s.fd_sets = {{4, 1}};
+    s.disks[0].path = "/dev/fdset/1";
+    s.console_path.clear();
+    s.console_on_stdout = true;
+    auto argv = qemu_argv(s);
+    EXPECT_EQ(after(argv, "-sandbox"),
+              "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    EXPECT_EQ(after(argv, "-add-fd"), "fd=4,set=1");
+    EXPECT_EQ(after(argv, "-machine"), "dump-guest-core=off");
+    EXPECT_EQ(after(argv, "-chardev"), "stdio,id=console,signal=off");
+    EXPECT_EQ(after(argv, "-serial"), "chardev:console");
+    EXPECT_EQ(after(argv, "-drive"), "id=disk0,file=/dev/fdset/1,format=raw,if=none,readonly=on");
+    // Without the sandbox asked for, none.
+    EXPECT_EQ(after(qemu_argv(sample()), "-sandbox"), "");
+}
+
+}  // namespace
+}  // namespace rkt::vmm::qemu
