@@ -3,14 +3,14 @@
 # over the C++ sources a change touches. Fails on the first kind of finding it prints.
 #   ci/lint.sh [--tidy-all] [--base REV] [BUILD_DIR]
 # clang-tidy needs BUILD_DIR/compile_commands.json (ci/build.sh makes it). The files it checks are
-# those changed since REV (default: RKT_LINT_BASE, else the newest commit that is not the work of
-# this change: HEAD's first parent when HEAD is a merge, else HEAD~1), plus files not committed yet;
-# --tidy-all checks every source.
+# those changed since REV (default: RKT_LINT_BASE, else the commit in ci/lint-base: where the last
+# landed work ended, moved forward when a change lands), plus files not committed yet; --tidy-all
+# checks every source (too slow for CI on 2 cores).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 tidy_all=0
-base=${RKT_LINT_BASE:-}
+base=${RKT_LINT_BASE:-$(cat ci/lint-base 2>/dev/null)}
 build=build
 while (($#)); do
   case "$1" in
@@ -47,9 +47,7 @@ if ((tidy_all)); then
   mapfile -t tidy < <(printf '%s\n' "${sources[@]}" | grep -E '\.cpp$')
   what="every C++ source"
 else
-  if [[ -z "$base" ]]; then
-    if git rev-parse -q --verify HEAD^2 >/dev/null; then base=HEAD^1; else base=HEAD~1; fi
-  fi
+  [[ -n "$base" ]] || base=HEAD~1
   if ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
     echo "lint: base revision $base does not exist; checking every C++ source"
     mapfile -t tidy < <(printf '%s\n' "${sources[@]}" | grep -E '\.cpp$')

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine (as root):
 # dependencies, the Release build (with the cached guest kernel), unit tests, the unit tests
-# again under ASan+UBSan, the KVM tests, and the end-to-end tests against the real rkt binary.
+# again under ASan+UBSan, the KVM tests, the end-to-end tests against the real rkt binary, and
+# the benchmarks in a quick mode. The style gate (ci/lint.sh) runs right after the build.
 # The last lines printed are the counts of each part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,11 @@ step "installing dependencies"
 
 step "building (Release)"
 ./ci/build.sh || exit 1
+
+step "style: clang-format and clang-tidy (ci/lint.sh)"
+./ci/lint.sh build 2>&1 | tee /tmp/rkt-lint.log
+rc=${PIPESTATUS[0]}
+record "lint" "$rc" "$(grep -E '^(clang-format|clang-tidy):|^lint:' /tmp/rkt-lint.log | tr '\n' ' ')"
 
 step "unit tests"
 (cd build && ctest -L unit --output-on-failure -j2) 2>&1 | tee /tmp/rkt-ctest-unit.log
@@ -43,6 +49,11 @@ if [[ -x ci/kvm-tests.sh ]]; then
   rc=${PIPESTATUS[0]}
   record "KVM tests" "$rc" "$(grep -E 'tests passed|tests failed|skipped:' /tmp/rkt-ctest-kvm.log | tail -1 | sed 's/^KVM tests: //')"
 fi
+
+step "benchmarks, quick mode (figures printed, not asserted)"
+./ci/bench-quick.sh "$root/build" 2>&1 | tee /tmp/rkt-bench.log
+rc=${PIPESTATUS[0]}
+record "benchmarks" "$rc" "$(tail -1 /tmp/rkt-bench.log)"
 
 step "end-to-end tests"
 RKT_BUILD_DIR="$root/build" /usr/bin/python3 -m pytest tests/e2e -ra -q 2>&1 | tee /tmp/rkt-pytest.log

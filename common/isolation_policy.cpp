@@ -285,7 +285,15 @@ ResourceLimits resource_limits(const std::vector<Isolator>& isolators) {
     }
     if (const Isolator* pids = find_unique(isolators, kPidsIsolator)) {
         std::string what = "isolator " + std::string(kPidsIsolator);
-        if (auto q = quantity(*pids, "limit")) out.pids_max = parse_pids_limit(*q, what);
+        if (!pids->value.is_object() || !pids->value.contains("limit"))
+            throw Error(what + ": value must be an object like {\"limit\": 100}");
+        const nlohmann::json& limit = pids->value["limit"];
+        if (limit.is_string())
+            out.pids_max = parse_pids_limit(limit.get<std::string>(), what);
+        else if (limit.is_number_integer())
+            out.pids_max = parse_pids_limit(std::to_string(limit.get<int64_t>()), what);
+        else
+            throw Error(what + ": \"limit\" must be a number or \"max\"");
     }
     return out;
 }

@@ -244,7 +244,8 @@ void parse_app_section(const json& j, const std::string& where, AppIntent& a) {
             isolation::kSeccompRetainIsolator, isolation::kSeccompRemoveIsolator,
             isolation::kNoNewPrivsIsolator,    isolation::kOomScoreAdjIsolator,
             isolation::kMemoryIsolator,        isolation::kCpuIsolator,
-            isolation::kCpuSharesIsolator,     isolation::kCpuSharesAltIsolator};
+            isolation::kCpuSharesIsolator,     isolation::kCpuSharesAltIsolator,
+            isolation::kPidsIsolator};
         for (size_t i = 0; i < arr.size(); ++i) {
             std::string wi = at(w, i);
             const json& iso = object(arr[i], wi, {"name", "value"});
