@@ -300,8 +300,10 @@ void PodSession::on_app_exited(const guest::AppExited& m) {
 std::string PodSession::memory_limit_text(const std::string& app) const {
     for (const auto& a : config_.plan->spec.apps) {
         if (a.name != app || !a.limits.memory_bytes) continue;
-        return "memory limit " + std::to_string((*a.limits.memory_bytes + (1u << 20) - 1) >> 20) +
-               " MiB";
+        // As --memory most often names it; the exact number where MiB would round it.
+        uint64_t bytes = *a.limits.memory_bytes;
+        return "memory limit " + (bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
+                                                          : std::to_string(bytes) + " bytes");
     }
     return "no memory limit of its own: the VM's " + std::to_string(config_.plan->size.memory_mib) +
            " MiB ran out";

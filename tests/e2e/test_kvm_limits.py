@@ -157,7 +157,7 @@ FAKE = "Kernel panic - not syncing: fake"
 # Every way a root app could write a panic line where the kernel's own would be: device nodes
 # it makes (CAP_MKNOD is in the default set) for the serial console, /dev/console, the virtio
 # console, /dev/kmsg (which puts the text into the kernel's log, in the kernel's own format)
-# and the disks; and guest-init's console through /proc/1/fd.
+# and the disks; and guest-init's console and nodes through /proc/1/fd and /proc/1/root.
 ATTEMPTS = f"""
 attempt() {{
     if [ ! -c "$1" ] && [ ! -b "$1" ]; then echo "no-node $1"
@@ -172,6 +172,7 @@ for node in "console c 5 1" "ttyS0 c 4 64" "kmsg c 1 11" "hvc0 c 229 0" "tty0 c 
     attempt /dev/$1
 done
 for fd in 0 1 2; do attempt /proc/1/fd/$fd; done
+for node in console ttyS0 kmsg hvc0; do attempt /proc/1/root/dev/$node; done
 for port in /sys/class/virtio-ports/*/dev; do
     [ -e "$port" ] || continue
     node=/dev/port-$(basename $(dirname $port))
@@ -205,8 +206,8 @@ def test_no_app_reaches_the_console_or_the_kernel_log(rkt, engine, busybox_image
     results = attempt_results(log)
     for node in ("console", "ttyS0", "kmsg", "hvc0", "tty0", "vda", "mem"):
         assert any(k.endswith("/" + node) for k in results), (node, log)
-    for fd in (0, 1, 2):
-        assert f"/proc/1/fd/{fd}" in results, log
+    for path in ("fd/0", "fd/1", "fd/2", "root/dev/console", "root/dev/kmsg"):
+        assert f"/proc/1/{path}" in results, log
     assert [k for k, v in results.items() if v == "wrote"] == [], log
     # What an app needs still works.
     assert "null works" in log and "urandom works" in log, log
