@@ -1,6 +1,7 @@
 #include "common/guest_protocol.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -264,6 +265,15 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
     }
     if (const auto& adj = app.isolation.oom_score_adj)
         if (*adj < -1000 || *adj > 1000) invalid(where, "oom_score_adj must be -1000..1000");
+    const AppLimits& lim = app.limits;
+    if (lim.memory_bytes && (*lim.memory_bytes < 1 || *lim.memory_bytes > kMaxMemoryLimit))
+        invalid(where, "limits.memory_bytes must be 1.." + std::to_string(kMaxMemoryLimit));
+    if (lim.cpu_millis && (*lim.cpu_millis < 1 || *lim.cpu_millis > kMaxCpuMillis))
+        invalid(where, "limits.cpu_millis must be 1.." + std::to_string(kMaxCpuMillis));
+    if (lim.cpu_weight && (*lim.cpu_weight < 1 || *lim.cpu_weight > kMaxCpuWeight))
+        invalid(where, "limits.cpu_weight must be 1.." + std::to_string(kMaxCpuWeight));
+    if (lim.pids_max && (*lim.pids_max < 1 || *lim.pids_max > kMaxPids))
+        invalid(where, "limits.pids_max must be 1.." + std::to_string(kMaxPids));
     std::set<std::string> paths;
     for (const auto& m : app.mounts) {
         if (!volume_names.count(m.volume))
@@ -307,6 +317,11 @@ json to_json(const GuestApp& app) {
                           {"errno", sc->errno_value}};
     }
     if (app.isolation.oom_score_adj) iso["oom_score_adj"] = *app.isolation.oom_score_adj;
+    json limits = json::object();
+    if (app.limits.memory_bytes) limits["memory_bytes"] = *app.limits.memory_bytes;
+    if (app.limits.cpu_millis) limits["cpu_millis"] = *app.limits.cpu_millis;
+    if (app.limits.cpu_weight) limits["cpu_weight"] = *app.limits.cpu_weight;
+    if (app.limits.pids_max) limits["pids_max"] = *app.limits.pids_max;
     json mounts = json::array();
     for (const auto& m : app.mounts)
         mounts.push_back({{"volume", m.volume}, {"path", m.path}, {"read_only", m.read_only}});
@@ -319,6 +334,7 @@ json to_json(const GuestApp& app) {
               {"working_dir", app.working_dir},
               {"disk", app.disk},
               {"isolation", iso},
+              {"limits", limits},
               {"mounts", mounts}};
     if (!app.disk_serial.empty()) j["disk_serial"] = app.disk_serial;
     return j;
@@ -384,6 +400,21 @@ IsolationSettings isolation_from_json(const json& j, const std::string& where) {
     return iso;
 }
 
+AppLimits limits_from_json(const json& j, const std::string& where) {
+    Fields f(j, where);
+    AppLimits lim;
+    if (f.has("memory_bytes"))
+        lim.memory_bytes = static_cast<uint64_t>(
+            f.integer("memory_bytes", 1, static_cast<int64_t>(kMaxMemoryLimit)));
+    if (f.has("cpu_millis"))
+        lim.cpu_millis = static_cast<uint32_t>(f.integer("cpu_millis", 1, kMaxCpuMillis));
+    if (f.has("cpu_weight"))
+        lim.cpu_weight = static_cast<uint32_t>(f.integer("cpu_weight", 1, kMaxCpuWeight));
+    if (f.has("pids_max")) lim.pids_max = static_cast<uint32_t>(f.integer("pids_max", 1, kMaxPids));
+    f.finish();
+    return lim;
+}
+
 GuestApp app_from_json(const json& j, size_t index) {
     Fields f(j, "pod spec: apps[" + std::to_string(index) + "]");
     GuestApp app;
@@ -401,6 +432,8 @@ GuestApp app_from_json(const json& j, size_t index) {
     app.disk = static_cast<uint32_t>(f.integer("disk", 0, kMaxDiskIndex));
     app.disk_serial = f.string_or("disk_serial", "");
     app.isolation = isolation_from_json(f.raw("isolation"), f.where() + ".isolation");
+    // Required, so that a host that forgot the limits is an error, not an unlimited app.
+    app.limits = limits_from_json(f.raw("limits"), f.where() + ".limits");
     if (f.has("mounts")) {
         size_t i = 0;
         for (const auto& jm : f.array("mounts")) {
@@ -491,6 +524,12 @@ void check_exec_argv(const std::string& where, const std::vector<std::string>& a
         invalid(where, "exec must name a program (it is empty)");
     for (const auto& arg : argv)
         if (has_nul(arg)) invalid(where, "an exec argument contains a NUL byte");
+}
+
+// The OOM killer ends a process with SIGKILL; an app that never ran was not killed at all.
+void check_oom_killed(const std::string& where, const AppExited& m) {
+    if (m.oom_killed && (m.signal != SIGKILL || m.exit_code != 128 + SIGKILL || !m.error.empty()))
+        invalid(where, "\"oom_killed\" is only for an app ended by SIGKILL (exit_code 137)");
 }
 
 std::string_view stream_name(Stream s) {
@@ -674,9 +713,11 @@ Frame to_frame(const Message& message) {
         }
         void operator()(const AppExited& m) const {
             check_app_name_field("AppExited", m.app);
+            check_oom_killed("AppExited", m);
             json j = {{"app", m.app}, {"exit_code", m.exit_code}};
             if (m.signal != 0) j["signal"] = m.signal;
             if (!m.error.empty()) j["error"] = m.error;
+            if (m.oom_killed) j["oom_killed"] = true;
             f.json = dump(j, false);
         }
         void operator()(const PodExited& m) const {
@@ -795,7 +836,9 @@ Message decode_message(const Frame& frame) {
             m.exit_code = static_cast<int>(f.integer("exit_code", 0, 255));
             m.signal = static_cast<int>(f.integer_or("signal", 1, kMaxSignal, 0));
             m.error = f.string_or("error", "");
+            m.oom_killed = f.boolean_or("oom_killed", false);
             f.finish();
+            check_oom_killed(name, m);
             return m;
         }
         case MessageType::kPodExited: {

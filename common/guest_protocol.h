@@ -18,7 +18,8 @@ namespace rkt::guest {
 
 // 2: Exec, ExecSignal, ExecStarted, ExecOutput and ExecExited (rkt enter).
 // 3: an empty volume's mode, uid and gid.
-inline constexpr uint16_t kProtocolVersion = 3;
+// 4: an app's limits (its cgroup in the guest) and AppExited's oom_killed.
+inline constexpr uint16_t kProtocolVersion = 4;
 inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxJsonLength = 1024 * 1024;
 inline constexpr size_t kMaxPayloadLength = 64 * 1024;
@@ -32,6 +33,13 @@ inline constexpr uint32_t kDefaultVolumeMode = 0755;
 inline constexpr uint32_t kMaxVolumeMode = 07777;
 // (uid_t)-1 means "leave unchanged" to chown(2): not an id a volume can be given.
 inline constexpr uint32_t kMaxId = UINT32_MAX - 1;
+// The largest values of an app's limits (AppLimits): a memory limit above what any VM can have
+// (the VM's size is the apps' limits summed, at most 1 TiB), 1000 CPUs, cgroup v2's highest
+// weight, the kernel's PID_MAX_LIMIT.
+inline constexpr uint64_t kMaxMemoryLimit = uint64_t{1} << 40;
+inline constexpr uint32_t kMaxCpuMillis = 1'000'000;
+inline constexpr uint32_t kMaxCpuWeight = 10'000;
+inline constexpr uint32_t kMaxPids = 1u << 22;
 // Commands run with Exec (rkt enter) at the same time, at most.
 inline constexpr size_t kMaxExecs = 16;
 // The name of the virtio-serial port that carries the protocol (guest: /sys/class/virtio-ports/
@@ -95,6 +103,16 @@ struct IsolationSettings {
     bool operator==(const IsolationSettings&) const = default;
 };
 
+// What an app may use, enforced by its own cgroup in the guest (cgroup v2); nullopt = no limit of
+// its own (the VM's size still bounds it). Computed by the host from the app's isolators.
+struct AppLimits {
+    std::optional<uint64_t> memory_bytes;  // memory.max, 1..kMaxMemoryLimit (the guest has no swap)
+    std::optional<uint32_t> cpu_millis;    // cpu.max: millicores, 1..kMaxCpuMillis
+    std::optional<uint32_t> cpu_weight;    // cpu.weight, 1..kMaxCpuWeight
+    std::optional<uint32_t> pids_max;      // pids.max: processes and threads, 1..kMaxPids
+    bool operator==(const AppLimits&) const = default;
+};
+
 struct VolumeSpec {
     enum class Kind {
         k9p,    // a host directory exported over virtio-9p under `tag`
@@ -132,6 +150,7 @@ struct GuestApp {
     uint32_t disk = 0;        // virtio-blk index of the app's erofs image: 0 = /dev/vda
     std::string disk_serial;  // when set, the disk is found by its virtio-blk serial instead
     IsolationSettings isolation;
+    AppLimits limits;
     std::vector<MountSpec> mounts;
     bool operator==(const GuestApp&) const = default;
 };
@@ -217,6 +236,8 @@ struct AppExited {
     int exit_code = 0;  // 0..255: status, 128+signal, or 126/127 when it could not execute
     int signal = 0;     // the signal that ended it, 0 if it exited
     std::string error;  // non-empty when it never ran: "could not execute: ..."
+    // The OOM killer ended it (its cgroup's memory.events counted an oom_kill; signal is SIGKILL).
+    bool oom_killed = false;
     bool operator==(const AppExited&) const = default;
 };
 

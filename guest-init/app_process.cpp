@@ -14,6 +14,7 @@
 
 #include "common/app_environment.h"
 #include "common/error.h"
+#include "common/io.h"
 #include "common/safe_path.h"
 #include "guest-init/app_isolation.h"
 #include "guest-init/etc_files.h"
@@ -193,10 +194,26 @@ void make_working_dir(const std::string& dir) {
     report_and_exit(report_fd, kExitCannotExecute, reason);
 }
 
+// First of all in a child: into the app's cgroup, so that everything it does from here on counts
+// against the app's limits and meets its device allow-list; and out of guest-init's
+// oom_score_adj (the app's own, if it has one, comes with its isolation).
+void enter_app_cgroup(const AppCgroup& cgroup, int report_fd) {
+    if (!cgroup.join())
+        report_and_exit(
+            report_fd, kExitCannotExecute,
+            std::string("could not start: cannot join its cgroup: ") + std::strerror(errno));
+    UniqueFd adj(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+    if (!adj || !io::try_write_all(adj.get(), "0"))
+        report_and_exit(report_fd, kExitCannotExecute,
+                        std::string("could not start: cannot reset its oom_score_adj: ") +
+                            std::strerror(errno));
+}
+
 [[noreturn]] void child_main(const guest::GuestApp& app, const guest::PodSpec& pod,
                              const AppPaths& paths, const isolation::PreparedIsolation& isolation,
-                             int out_fd, int err_fd, int report_fd) {
+                             const AppCgroup& cgroup, int out_fd, int err_fd, int report_fd) {
     try {
+        enter_app_cgroup(cgroup, report_fd);
         reset_signals();
         ::setsid();
         ::umask(0);
@@ -231,9 +248,11 @@ void make_working_dir(const std::string& dir) {
 // are already there), then the app's credentials and isolation, as for the app itself.
 [[noreturn]] void exec_child_main(const guest::GuestApp& app,
                                   const std::vector<std::string>& command,
-                                  const isolation::PreparedIsolation& isolation, int mount_ns_fd,
-                                  int root_fd, int out_fd, int err_fd, int report_fd) {
+                                  const isolation::PreparedIsolation& isolation,
+                                  const AppCgroup& cgroup, int mount_ns_fd, int root_fd, int out_fd,
+                                  int err_fd, int report_fd) {
     try {
+        enter_app_cgroup(cgroup, report_fd);
         reset_signals();
         ::setsid();
         int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -297,21 +316,21 @@ LaunchResult collect_launch(pid_t pid, Pipe& out, Pipe& err, Pipe& report) {
 }  // namespace
 
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
-                        const AppPaths& paths) {
+                        const AppPaths& paths, const AppCgroup& cgroup) {
     isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
     Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork for app " + app.name);
     if (pid == 0) {
         report.read.reset();
-        child_main(app, pod, paths, isolation, out.write.get(), err.write.get(),
+        child_main(app, pod, paths, isolation, cgroup, out.write.get(), err.write.get(),
                    report.write.get());
     }
     return collect_launch(pid, out, err, report);
 }
 
-LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, pid_t app_pid,
-                         const std::vector<std::string>& command) {
+LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, const AppCgroup& cgroup,
+                         pid_t app_pid, const std::vector<std::string>& command) {
     isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
     std::string proc = "/proc/" + std::to_string(app_pid);
     UniqueFd mount_ns(::open((proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
@@ -324,8 +343,8 @@ LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, pid_
     if (pid < 0) throw system_error("cannot fork for a command in app " + app.name);
     if (pid == 0) {
         report.read.reset();
-        exec_child_main(app, command, isolation, mount_ns.get(), root.get(), out.write.get(),
-                        err.write.get(), report.write.get());
+        exec_child_main(app, command, isolation, cgroup, mount_ns.get(), root.get(),
+                        out.write.get(), err.write.get(), report.write.get());
     }
     return collect_launch(pid, out, err, report);
 }

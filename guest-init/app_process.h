@@ -11,6 +11,7 @@
 
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
+#include "guest-init/app_cgroup.h"
 #include "guest-init/app_rootfs.h"
 
 namespace rkt::guest_init {
@@ -28,14 +29,15 @@ struct LaunchFailure {
 
 using LaunchResult = std::variant<LaunchedApp, LaunchFailure>;
 
-// Throws rkt::Error for failures before fork (e.g. an unresolvable user).
+// The app's process starts in `cgroup`. Throws rkt::Error for failures before fork (e.g. an
+// unresolvable user).
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
-                        const AppPaths& paths);
+                        const AppPaths& paths, const AppCgroup& cgroup);
 
 // Runs `command` (rkt enter) in the context of the running app whose main process is `app_pid`:
-// its mount namespace and root, environment, working directory, user and isolation. Throws
-// rkt::Error for failures before fork.
-LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, pid_t app_pid,
-                         const std::vector<std::string>& command);
+// its cgroup, mount namespace and root, environment, working directory, user and isolation.
+// Throws rkt::Error for failures before fork.
+LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, const AppCgroup& cgroup,
+                         pid_t app_pid, const std::vector<std::string>& command);
 
 }  // namespace rkt::guest_init

@@ -7,13 +7,22 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/io.h"
 
 namespace rkt::guest_init {
 
-void console(std::string_view message) {
+std::string console_line(std::string_view message) {
     std::string line = "guest-init: ";
-    line.append(message).push_back('\n');
-    [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+    for (char c : message) {
+        auto byte = static_cast<unsigned char>(c);
+        line.push_back(byte < 0x20 || byte == 0x7f ? '?' : c);
+    }
+    line.push_back('\n');
+    return line;
+}
+
+void console(std::string_view message) {
+    [[maybe_unused]] bool ok = io::try_write_all(STDERR_FILENO, console_line(message));
 }
 
 void HostChannel::send(const guest::Message& message) {

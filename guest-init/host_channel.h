@@ -12,7 +12,12 @@
 
 namespace rkt::guest_init {
 
-// Writes "guest-init: <message>" to the console (stderr of PID 1), one write per line.
+// "guest-init: <message>\n" with every control character of the message (a newline, a carriage
+// return, an escape) shown as '?': messages quote what images and apps named (a program's path,
+// a user), and none of that may start a line of its own on the console, where the host reads
+// the kernel's panic line.
+std::string console_line(std::string_view message);
+// Writes console_line(message) to the console (stderr of PID 1) in one write.
 void console(std::string_view message);
 
 class HostChannel {

@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/guest_protocol.h"
+#include "guest-init/app_cgroup.h"
 #include "guest-init/app_rootfs.h"
 #include "guest-init/early_boot.h"
 #include "guest-init/host_channel.h"
@@ -51,6 +52,7 @@ int run_pod(HostChannel& host) {
     host.set_debug(spec->debug);
     check_sys(::sethostname(spec->hostname.data(), spec->hostname.size()),
               "cannot set the hostname");
+    with_context("cannot set up the guest's cgroups", [] { setup_guest_cgroups(); });
     with_context("cannot mount the pod's volumes", [&] { mount_volumes(*spec); });
     Supervisor supervisor(host, *spec);
     return supervisor.run();

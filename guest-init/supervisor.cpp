@@ -90,7 +90,8 @@ void Supervisor::start_apps() {
         LaunchResult result = LaunchFailure{};
         try {
             app.paths = prepare_app_rootfs(*app.spec, kDiskTimeout);
-            result = launch_app(*app.spec, spec_, app.paths);
+            app.cgroup = AppCgroup::create(name, app.spec->limits);
+            result = launch_app(*app.spec, spec_, app.paths, app.cgroup);
         } catch (const Error& e) {
             result = LaunchFailure{126, std::string("could not start: ") + e.what()};
         }
@@ -139,8 +140,11 @@ void Supervisor::app_exited(App& app, int status) {
     forward(app, guest::Stream::kStderr, true);
     int code = exit_code_from_wait_status(status);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    host_.send(guest::AppExited{app.spec->name, code, sig, ""});
-    host_.debug("app " + app.spec->name + " exited with " + std::to_string(code));
+    // The kernel counts the kill before it sends SIGKILL, so the count is there by now.
+    bool oom = sig == SIGKILL && app.cgroup.oom_kills() > 0;
+    host_.send(guest::AppExited{app.spec->name, code, sig, "", oom});
+    host_.debug("app " + app.spec->name + " exited with " + std::to_string(code) +
+                (oom ? " (the OOM killer ended it)" : ""));
     record_exit(app.spec->name, code);
 }
 
@@ -218,7 +222,7 @@ void Supervisor::start_exec(const guest::Exec& request) {
         return fail(126, "could not start: app " + request.app + " is not running");
     LaunchResult result = LaunchFailure{};
     try {
-        result = launch_exec(*app->spec, app->paths, app->pid, request.exec);
+        result = launch_exec(*app->spec, app->paths, app->cgroup, app->pid, request.exec);
     } catch (const Error& e) {
         result = LaunchFailure{126, std::string("could not start: ") + e.what()};
     }
@@ -255,6 +259,8 @@ void Supervisor::signal_app(const App& app, int sig, bool whole_group) {
     // Each app leads its own session and process group (setsid), so its children go too.
     if (whole_group) ::kill(-app.pid, sig);
     ::kill(app.pid, sig);
+    // SIGKILL reaches every process of the app, also those that left its process group.
+    if (sig == SIGKILL && whole_group) app.cgroup.kill_all();
 }
 
 void Supervisor::stop_all(bool force, const std::string& why) {
@@ -331,7 +337,9 @@ void Supervisor::on_host() {
 }
 
 void Supervisor::end_leftovers() {
-    // Every process but PID 1 (daemons the apps left behind) ends with the pod.
+    // Every process but PID 1 (daemons the apps left behind) ends with the pod: the apps'
+    // cgroups at once (a fork bomb included), then whatever else there is.
+    for (const auto& app : apps_) app.cgroup.kill_all();
     ::kill(-1, SIGKILL);
     auto deadline = std::chrono::steady_clock::now() + kLeftoverTimeout;
     for (;;) {

@@ -13,6 +13,7 @@
 
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
+#include "guest-init/app_cgroup.h"
 #include "guest-init/app_rootfs.h"
 #include "guest-init/host_channel.h"
 
@@ -31,6 +32,7 @@ private:
     struct App {
         const guest::GuestApp* spec = nullptr;
         AppPaths paths;
+        AppCgroup cgroup;
         pid_t pid = -1;
         bool running = false;
         UniqueFd out;

@@ -73,6 +73,22 @@ guest::IsolationSettings isolation_settings(const isolation::Policy& p) {
     return s;
 }
 
+// The app's cgroup limits in the guest, from its resource isolators (the same parsing as nspawn).
+guest::AppLimits app_limits(const isolation::ResourceLimits& r) {
+    guest::AppLimits lim;
+    lim.memory_bytes = r.memory_bytes;
+    // More than every vCPU is no limit at all; the protocol's ceiling stands for it.
+    if (r.cpu_millis)
+        lim.cpu_millis =
+            static_cast<uint32_t>(std::min<uint64_t>(*r.cpu_millis, guest::kMaxCpuMillis));
+    // cgroup v1's shares (2..262144) as cgroup v2's weight (1..10000), as systemd and runc map
+    // them.
+    if (r.cpu_shares)
+        lim.cpu_weight = static_cast<uint32_t>(1 + ((*r.cpu_shares - 2) * 9999) / 262142);
+    if (r.pids_max) lim.pids_max = static_cast<uint32_t>(*r.pids_max);
+    return lim;
+}
+
 // HOME from the image's /etc/passwd when the rendered tree is there (stage0 links it next to the
 // erofs image); the guest resolves the user again where the image is mounted.
 std::string home_of(const stdfs::path& pod_dir, const RuntimeApp& app) {
@@ -167,6 +183,7 @@ guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t ind
     g.disk = static_cast<uint32_t>(index);
     g.disk_serial = "rkt-app-" + std::to_string(index);
     g.isolation = isolation_settings(isolation::policy_for_app(app.app, insecure));
+    g.limits = app_limits(isolation::resource_limits(app.app.isolators));
 
     stdfs::path link = in.pod_dir / "appsinfo" / app.name / "image.erofs";
     std::error_code ec;
@@ -318,9 +335,10 @@ PodPlan plan_pod(const PlanInputs& in) {
         }));
     }
     for (auto& [name, v] : volumes) spec.volumes.push_back(std::move(v));
+    // Before the spec's rules, whose memory ceiling is this one's: the error speaks of the pod.
+    plan.size = vm_size(o, in.host_cpus);
     // The guest checks the same rules; checking here gives the error before any VM exists.
     guest::validate_pod_spec(spec);
-    plan.size = vm_size(o, in.host_cpus);
     return plan;
 }
 

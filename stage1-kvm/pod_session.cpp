@@ -57,6 +57,31 @@ std::string seconds_text(std::chrono::milliseconds ms) {
 
 }  // namespace
 
+std::string kernel_panic_line(std::string_view console) {
+    constexpr std::string_view kPanic = "Kernel panic - not syncing: ";
+    std::string found;
+    for (const auto& line : strings::split(console, '\n')) {
+        // The kernel's own format: "[<seconds>.<fraction>] " (CONFIG_PRINTK_TIME) and the text.
+        std::string_view rest = line;
+        if (rest.empty() || rest.front() != '[') continue;
+        rest.remove_prefix(1);
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        auto digits = [&rest] {
+            size_t n = 0;
+            while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+            rest.remove_prefix(n);
+            return n > 0;
+        };
+        if (!digits() || rest.empty() || rest.front() != '.') continue;
+        rest.remove_prefix(1);
+        if (!digits() || rest.substr(0, 2) != "] ") continue;
+        rest.remove_prefix(2);
+        if (rest.substr(0, kPanic.size()) != kPanic) continue;
+        found = strings::trim(std::string(rest));  // the last one: a panic is the end
+    }
+    return found;
+}
+
 bool OutBuffer::flush(int fd) {
     while (offset_ < data_.size()) {
         ssize_t n = ::send(fd, data_.data() + offset_, data_.size() - offset_, MSG_NOSIGNAL);
@@ -264,8 +289,25 @@ void PodSession::on_app_exited(const guest::AppExited& m) {
     if (!m.error.empty()) log::info("app \"" + m.app + "\": " + m.error);
     if (code != 0 && !stopping_) stopping_ = true;  // the guest now stops the other apps
     exit_codes_.push_back(code);
+    if (m.oom_killed) {
+        log::info("app \"" + m.app + "\" was killed by the OOM killer (" +
+                  memory_limit_text(m.app) + ")");
+        pod_files::write_app_end_reason(config_.pod_dir, m.app, pod_files::kAppEndOomKilled);
+    }
     pod_files::write_app_status(config_.pod_dir, m.app, code);
     maybe_write_pid();
+}
+
+std::string PodSession::memory_limit_text(const std::string& app) const {
+    for (const auto& a : config_.plan->spec.apps) {
+        if (a.name != app || !a.limits.memory_bytes) continue;
+        // As --memory most often names it; the exact number where MiB would round it.
+        uint64_t bytes = *a.limits.memory_bytes;
+        return "memory limit " + (bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
+                                                          : std::to_string(bytes) + " bytes");
+    }
+    return "no memory limit of its own: the VM's " + std::to_string(config_.plan->size.memory_mib) +
+           " MiB ran out";
 }
 
 void PodSession::maybe_write_pid() {
@@ -479,17 +521,21 @@ void PodSession::on_vm_ended() {
 }
 
 std::string PodSession::console_panic_line() const {
+    // Once an app has run, only a VM that ended by itself (a panic reboots it) can have panicked;
+    // a VM killed by someone did not, whatever its console says.
+    if (spec_sent_ && !(vm_end_.clean && !vm_end_.killed_by_us)) return "";
     std::string text;
     try {
         text = fs::read_file_limited(config_.console_log, 16u << 20);
     } catch (const Error&) {
         return "";
     }
-    if (text.size() > kConsoleTail) text.erase(0, text.size() - kConsoleTail);
-    auto pos = text.find("Kernel panic - not syncing");
-    if (pos == std::string::npos) return "";
-    auto end = text.find('\n', pos);
-    return strings::trim(text.substr(pos, end == std::string::npos ? end : end - pos));
+    if (text.size() > kConsoleTail) {
+        // From the first whole line of the tail: the rest of a cut line is no line of its own.
+        size_t cut = text.find('\n', text.size() - kConsoleTail);
+        text.erase(0, cut == std::string::npos ? text.size() : cut + 1);
+    }
+    return kernel_panic_line(text);
 }
 
 int PodSession::finish_result() {

@@ -36,6 +36,11 @@ struct SessionConfig {
     std::chrono::milliseconds end_timeout{10'000};
 };
 
+// The kernel's panic line in a console's text ("Kernel panic - not syncing: ..."), taken only
+// from a line in the kernel's own format ("[    1.234567] Kernel panic ..."; the last such line),
+// else "". Whatever else wrote to the console (guest-init's "guest-init: " lines) never matches.
+std::string kernel_panic_line(std::string_view console);
+
 // Bytes waiting to be written to a non-blocking descriptor (the guest channel, a control
 // client): nothing the peer does (not reading) can block the loop.
 class OutBuffer {
@@ -108,6 +113,8 @@ private:
     void on_app_exited(const guest::AppExited& m);
     App* find_app(const std::string& name);
     void maybe_write_pid();
+    // "memory limit 64 MiB", or what ran out when the app had no limit of its own.
+    std::string memory_limit_text(const std::string& app) const;
 
     void accept_clients();
     void on_client(int fd, uint32_t events);

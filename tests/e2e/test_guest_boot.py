@@ -3,6 +3,7 @@ boots them under QEMU microvm (TCG), serves erofs app disks and speaks the guest
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +30,12 @@ def guest(build_dir, tmp_path_factory):
     require(guest_init, "guest-init not built (cmake --build build --target guest-init)")
     work = tmp_path_factory.mktemp("guest")
     initramfs = guest_vm.write_initramfs(guest_init, work / "initramfs.cpio")
-    disk = guest_vm.make_erofs(guest_vm.make_busybox_rootfs(work / "rootfs"), work / "busybox.erofs")
+    rootfs = guest_vm.make_busybox_rootfs(work / "rootfs")
+    # The test program (tests/fixtures/inspect), for what a shell cannot do.
+    inspect = build_dir / "tests" / "fixtures" / "inspect"
+    if inspect.exists():
+        shutil.copy2(inspect, rootfs / "inspect")
+    disk = guest_vm.make_erofs(rootfs, work / "busybox.erofs")
     return kernel, initramfs, disk
 
 
@@ -284,3 +290,107 @@ def test_host_going_away_ends_the_vm(boot):
     vm.conn.close()
     vm.conn = None
     assert vm.wait() == 0
+
+
+# ---- each app's cgroup: its limits, the OOM killer, its pids, its devices ----
+
+CGROUP_REPORT = ("mkdir -p /tmp/cg && mount -t cgroup2 cgroup2 /tmp/cg && "
+                 "cg=/tmp/cg$(cut -d: -f3 /proc/self/cgroup) && "
+                 "for f in memory.max memory.oom.group cpu.max cpu.weight pids.max; do "
+                 "echo \"$f=$(cat $cg/$f)\"; done; "
+                 "echo \"self=$(cut -d: -f3 /proc/self/cgroup)\"; "
+                 "echo \"init=$(cut -d: -f3 /proc/1/cgroup)\"; "
+                 "echo \"init_adj=$(cat /proc/1/oom_score_adj)\"; "
+                 "echo \"adj=$(cat /proc/self/oom_score_adj)\"")
+
+
+def test_each_app_has_a_cgroup_with_its_limits(boot):
+    vm = boot()
+    run = run_pod(vm, pod_spec([
+        app("limited", ["/bin/sh", "-c", CGROUP_REPORT],
+            limits={"memory_bytes": 33554432, "cpu_millis": 250, "cpu_weight": 50,
+                    "pids_max": 20}),
+        app("free", ["/bin/sh", "-c", CGROUP_REPORT]),
+    ]))
+    limited = run.output("limited")
+    assert run.exited("limited")["exit_code"] == 0, (limited, run.output("limited", "stderr"))
+    for expected in ("memory.max=33554432", "memory.oom.group=1", "cpu.max=25000 100000",
+                     "cpu.weight=50", "pids.max=20", "self=/apps/limited"):
+        assert expected in limited.splitlines(), limited
+    free = run.output("free")
+    for expected in ("memory.max=max", "memory.oom.group=1", "cpu.max=max 100000",
+                     "cpu.weight=100", "pids.max=max", "self=/apps/free"):
+        assert expected in free.splitlines(), free
+    for out in (limited, free):
+        # guest-init is in a cgroup of its own, the OOM killer's last choice; its apps are not.
+        assert "init=/guest-init" in out.splitlines() and "init_adj=-1000" in out.splitlines()
+        assert "adj=0" in out.splitlines(), out
+
+
+def test_an_app_over_its_memory_limit_is_oom_killed_alone(boot):
+    vm = boot()
+    bystander = "trap 'echo stopped; exit 0' TERM; echo up; while true; do sleep 1; done"
+    run = run_pod(vm, pod_spec([
+        # Its /tmp is a tmpfs of the guest's memory, charged to the app.
+        app("hog", ["/bin/sh", "-c", "head -c 100000000 /dev/zero > /tmp/fill; echo survived"],
+            limits={"memory_bytes": 32 << 20}),
+        app("bystander", ["/bin/sh", "-c", bystander]),
+    ]))
+    assert run.exited("hog") == {"app": "hog", "exit_code": 137, "signal": 9,
+                                 "oom_killed": True}, run.output("hog")
+    assert "survived" not in run.output("hog")
+    assert run.exited("bystander") == {"app": "bystander", "exit_code": 0}
+    assert "stopped" in run.output("bystander")
+    assert run.pod_exit() == 137
+
+
+def test_a_fork_bomb_stops_at_its_pids_limit(boot, build_dir):
+    require((build_dir / "tests" / "fixtures" / "inspect").exists(),
+            "tests/fixtures/inspect not built (target inspect)")
+    vm = boot()
+    other = "trap 'exit 0' TERM; echo up; while true; do sleep 1; done"
+    vm.send("PodSpec", pod_spec([
+        app("bomb", ["/inspect", "--make-processes=200", "--sleep=-1"], limits={"pids_max": 16}),
+        app("other", ["/bin/sh", "-c", other])]))
+    run = PodRun()
+    while "made " not in run.output("bomb"):
+        vm.expect("AppOutput", into=run)
+    # inspect itself is one of the 16.
+    assert run.output("bomb") == ("made 15 processes, then fork failed: "
+                                  "Resource temporarily unavailable\n"), run.output("bomb")
+    # The other app, and guest-init for it, still make processes (a command in its context).
+    vm.send("Exec", {"id": 1, "app": "other", "exec": ["/inspect", "--make-processes=30"]})
+    done = vm.expect("ExecExited", into=run)
+    out = b"".join(f.payload for f in run.of("ExecOutput")).decode()
+    assert done.body == {"id": 1, "exit_code": 0} and out == "made 30 processes\n", (done.body, out)
+    vm.send("StopPod", {"force": False})
+    vm.run_until_exit(into=run)
+    assert vm.wait() == 0
+    assert run.exited("other")["exit_code"] == 0
+    assert run.exited("bomb")["signal"] == 15
+
+
+def test_no_app_reaches_the_console_or_the_kernel_log(boot):
+    vm = boot()
+    # Every capability, no seccomp filter (guest_vm's default isolation): only the device
+    # allow-list stands between the app and the console. A write to a path that is no device
+    # node would make a file, so only device nodes are tried.
+    script = ("attempt() { if [ -c \"$1\" ]; then "
+              "(echo '<0>Kernel panic - not syncing: fake' > \"$1\") 2>/dev/null "
+              "&& echo \"wrote $1\" || echo \"denied $1\"; else echo \"absent $1\"; fi; }; "
+              "for node in 'console c 5 1' 'ttyS0 c 4 64' 'kmsg c 1 11' 'hvc0 c 229 0'; do "
+              "set -- $node; mknod /dev/$1 $2 $3 $4 2>/dev/null && echo \"made $1\"; "
+              "attempt /dev/$1; done; "
+              "for path in /proc/1/fd/0 /proc/1/fd/1 /proc/1/fd/2 /proc/1/root/dev/console "
+              "/proc/1/root/dev/ttyS0 /proc/1/root/dev/kmsg; do attempt $path; done; "
+              "echo ok > /dev/null && echo null-works")
+    run = run_pod(vm, pod_spec([app("root", ["/bin/sh", "-c", script])]))
+    out = run.output("root")
+    assert run.exited("root")["exit_code"] == 0, (out, run.output("root", "stderr"))
+    assert "made" not in out, out  # mknod of anything outside the list: EPERM
+    assert "wrote" not in out, out  # nor can a node guest-init has be opened
+    # guest-init's console and kernel log, reached through /proc/1, exist and are refused.
+    for path in ("fd/0", "fd/1", "fd/2", "root/dev/console", "root/dev/ttyS0", "root/dev/kmsg"):
+        assert f"denied /proc/1/{path}" in out.splitlines(), out
+    assert "null-works" in out
+    assert "fake" not in vm.console(), vm.console()

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The protocol (mirrors common/guest_protocol.h)
 
 MAGIC = b"RKTG"
-VERSION = 3
+VERSION = 4
 HEADER = struct.Struct("<4sHHIII")  # magic, version, type, sequence, json length, payload length
 MAX_JSON = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024
@@ -133,7 +133,8 @@ def write_initramfs(guest_init: Path, dest: Path) -> Path:
 
 
 BUSYBOX_APPLETS = ["sh", "echo", "cat", "sleep", "id", "ls", "pwd", "hostname", "grep", "true",
-                   "false", "touch", "stat", "mount", "head", "env", "test", "kill", "mkdir"]
+                   "false", "touch", "stat", "mount", "head", "env", "test", "kill", "mkdir",
+                   "mknod", "cut", "seq"]
 
 
 def find_busybox() -> Optional[Path]:
@@ -193,7 +194,8 @@ def app(name: str, exec_: list[str], disk: int = 0, **kw) -> dict:
     spec = {
         "name": name, "exec": exec_, "env": ["PATH=/bin"], "user": "0", "group": "0",
         "supplementary_gids": [], "working_dir": "/", "disk": disk,
-        "isolation": {"masked_paths": False, "no_new_privileges": False}, "mounts": [],
+        "isolation": {"masked_paths": False, "no_new_privileges": False}, "limits": {},
+        "mounts": [],
     }
     spec.update(kw)
     return spec

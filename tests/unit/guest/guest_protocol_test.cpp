@@ -34,6 +34,7 @@ PodSpec sample_pod_spec() {
         SeccompSettings{SeccompSettings::Mode::kRemove, false, {"reboot", "kexec_load"}, {}, 1};
     app.isolation.no_new_privileges = true;
     app.isolation.oom_score_adj = -500;
+    app.limits = AppLimits{64u << 20, 500, 20, 100};
     app.mounts = {{"data", "/data", true}};
     spec.apps.push_back(app);
     GuestApp second;
@@ -41,6 +42,7 @@ PodSpec sample_pod_spec() {
     second.exec = {"sleep", "100"};
     second.isolation.seccomp =
         SeccompSettings{SeccompSettings::Mode::kRetain, false, {"read", "clone"}, {"clone"}, 0};
+    second.limits.pids_max = 4096;
     spec.apps.push_back(second);
     spec.volumes = {{"data", VolumeSpec::Kind::k9p, "vol0", false},
                     {"scratch", VolumeSpec::Kind::kEmpty, "", false, 01770, 1000, 1001},
@@ -62,6 +64,7 @@ std::vector<Message> sample_messages() {
             AppOutput{"hello", Stream::kStderr, std::string("bin\0ary\xff", 8)},
             AppExited{"hello", 3, 0, ""},
             AppExited{"hello", 137, 9, ""},
+            AppExited{"hello", 137, 9, "", true},
             AppExited{"hello", 127, 0, "could not execute: /nope: No such file or directory"},
             PodExited{3},
             LogMessage{LogMessage::Level::kWarning, "careful"},
@@ -98,7 +101,7 @@ TEST(GuestProtocol, HeaderLayoutIsFixed) {
     FrameWriter writer;
     std::string bytes = writer.encode(StopPod{true});
     const std::string json = R"({"force":true})";
-    std::string expected("RKTG\x03\x00\x02\x00\x01\x00\x00\x00", 12);
+    std::string expected("RKTG\x04\x00\x02\x00\x01\x00\x00\x00", 12);
     expected.push_back(static_cast<char>(json.size()));
     expected.append(std::string("\0\0\0\0\0\0\0", 7));
     expected += json;
@@ -157,7 +160,8 @@ TEST(GuestProtocol, ReaderRejectsBadHeaders) {
     const uint16_t v = kProtocolVersion;
     expect_reader_error(header("RKTG", 1, 1, 1, 2, 0), "unsupported protocol version 1");
     expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
-    expect_reader_error(header("RKTG", 4, 1, 1, 2, 0), "unsupported protocol version 4");
+    expect_reader_error(header("RKTG", 3, 1, 1, 2, 0), "unsupported protocol version 3");
+    expect_reader_error(header("RKTG", 5, 1, 1, 2, 0), "unsupported protocol version 5");
     expect_reader_error(header("RKTG", v, 0x77, 1, 2, 0), "unknown message type 119");
     expect_reader_error(header("RKTG", v, 5, 1, 2, 0), "unknown message type 5");  // reserved
     expect_reader_error(header("RKTG", v, 0x10b, 1, 2, 0), "unknown message type 267");
@@ -342,7 +346,7 @@ TEST(GuestProtocol, DecoderChecksThePodSpec) {
 TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
     auto m = decode_json(MessageType::kPodSpec, R"({"hostname":"h","apps":[{"name":"a",
         "exec":["/x"],"user":"0","group":"0","disk":0,
-        "isolation":{"masked_paths":true,"no_new_privileges":false}}]})");
+        "isolation":{"masked_paths":true,"no_new_privileges":false},"limits":{}}]})");
     const auto& spec = std::get<PodSpec>(m);
     EXPECT_EQ(spec.stop_grace_ms, kDefaultStopGraceMs);
     EXPECT_EQ(spec.apps[0].working_dir, "/");
@@ -351,15 +355,77 @@ TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
     EXPECT_FALSE(spec.apps[0].isolation.capabilities_granted_to_non_root);
     EXPECT_FALSE(spec.apps[0].isolation.oom_score_adj.has_value());
     EXPECT_FALSE(spec.dns.has_value());
+    EXPECT_EQ(spec.apps[0].limits, AppLimits{});  // no limit of its own
 
     auto v = decode_json(MessageType::kPodSpec, R"({"hostname":"h","apps":[{"name":"a",
         "exec":["/x"],"user":"0","group":"0","disk":0,
-        "isolation":{"masked_paths":true,"no_new_privileges":false}}],
+        "isolation":{"masked_paths":true,"no_new_privileges":false},"limits":{}}],
         "volumes":[{"name":"e","kind":"empty"}]})");
     const auto& volume = std::get<PodSpec>(v).volumes.at(0);
     EXPECT_EQ(volume.mode, 0755u);  // rkt's defaults
     EXPECT_EQ(volume.uid, 0u);
     EXPECT_EQ(volume.gid, 0u);
+}
+
+TEST(GuestProtocol, AppLimitsGoOnTheWireAndAreChecked) {
+    nlohmann::json j = pod_json();
+    EXPECT_EQ(j["apps"][0]["limits"], nlohmann::json::parse(
+                                          R"({"memory_bytes":67108864,"cpu_millis":500,
+                                              "cpu_weight":20,"pids_max":100})"));
+    EXPECT_EQ(j["apps"][1]["limits"], nlohmann::json::parse(R"({"pids_max":4096})"));
+    auto expect_bad = [](const std::function<void(nlohmann::json&)>& edit,
+                         const std::string& needle) {
+        nlohmann::json spec = pod_json();
+        edit(spec["apps"][0]);
+        expect_decode_error(MessageType::kPodSpec, spec.dump(), needle);
+    };
+    // Required: a host that forgot them must not get an unlimited app.
+    expect_bad([](auto& a) { a.erase("limits"); }, "missing field \"limits\"");
+    expect_bad([](auto& a) { a["limits"] = 5; }, "limits: must be an object");
+    expect_bad([](auto& a) { a["limits"]["swap"] = 1; }, "unknown field \"swap\"");
+    expect_bad([](auto& a) { a["limits"]["memory_bytes"] = 0; }, "expected 1..1099511627776");
+    expect_bad([](auto& a) { a["limits"]["memory_bytes"] = (uint64_t{1} << 40) + 1; },
+               "expected 1..1099511627776");
+    expect_bad([](auto& a) { a["limits"]["memory_bytes"] = "64M"; }, "must be an integer");
+    expect_bad([](auto& a) { a["limits"]["cpu_millis"] = 0; }, "expected 1..1000000");
+    expect_bad([](auto& a) { a["limits"]["cpu_millis"] = 1000001; }, "expected 1..1000000");
+    expect_bad([](auto& a) { a["limits"]["cpu_weight"] = 10001; }, "expected 1..10000");
+    expect_bad([](auto& a) { a["limits"]["cpu_weight"] = 0; }, "expected 1..10000");
+    expect_bad([](auto& a) { a["limits"]["pids_max"] = 0; }, "expected 1..4194304");
+    expect_bad([](auto& a) { a["limits"]["pids_max"] = 4194305; }, "expected 1..4194304");
+    expect_bad([](auto& a) { a["limits"]["pids_max"] = 1.5; }, "must be an integer");
+    // The encoder checks the same rules.
+    for (auto edit : std::vector<std::function<void(AppLimits&)>>{
+             [](auto& l) { l.memory_bytes = 0; },
+             [](auto& l) { l.memory_bytes = (uint64_t{1} << 40) + 1; },
+             [](auto& l) { l.cpu_millis = 0; }, [](auto& l) { l.cpu_millis = kMaxCpuMillis + 1; },
+             [](auto& l) { l.cpu_weight = 0; }, [](auto& l) { l.cpu_weight = kMaxCpuWeight + 1; },
+             [](auto& l) { l.pids_max = 0; }, [](auto& l) { l.pids_max = kMaxPids + 1; }}) {
+        PodSpec spec = sample_pod_spec();
+        edit(spec.apps[0].limits);
+        EXPECT_THROW(to_frame(spec), Error);
+    }
+}
+
+TEST(GuestProtocol, OomKilledIsOnlyForAnAppEndedBySigkill) {
+    using K = MessageType;
+    auto m = std::get<AppExited>(
+        decode_json(K::kAppExited, R"({"app":"a","exit_code":137,"signal":9,"oom_killed":true})"));
+    EXPECT_TRUE(m.oom_killed);
+    EXPECT_FALSE(
+        std::get<AppExited>(decode_json(K::kAppExited, R"({"app":"a","exit_code":0})")).oom_killed);
+    expect_decode_error(K::kAppExited,
+                        R"({"app":"a","exit_code":143,"signal":15,"oom_killed":true})",
+                        "only for an app ended by SIGKILL");
+    expect_decode_error(K::kAppExited, R"({"app":"a","exit_code":0,"oom_killed":true})",
+                        "only for an app ended by SIGKILL");
+    expect_decode_error(K::kAppExited, R"({"app":"a","exit_code":137,"signal":9,"oom_killed":1})",
+                        "must be a boolean");
+    EXPECT_THROW(to_frame(AppExited{"a", 143, 15, "", true}), Error);
+    EXPECT_THROW(to_frame(AppExited{"a", 137, 9, "could not start: x", true}), Error);
+    // Absent when false: what a version 3 reader knew, apart from the header.
+    EXPECT_EQ(to_frame(AppExited{"a", 137, 9, ""}).json,
+              R"({"app":"a","exit_code":137,"signal":9})");
 }
 
 TEST(GuestProtocol, EmptyVolumeModeAndOwnerGoOnTheWire) {

@@ -104,6 +104,31 @@ TEST_F(PodPlanTest, OneAppWithDefaults) {
     EXPECT_EQ(p.size.vcpus, 1u);
 }
 
+TEST_F(PodPlanTest, EachAppGetsItsLimitsFromItsIsolators) {
+    PodManifest m;
+    RuntimeApp limited = add_app("limited");
+    limited.app.set_isolator("resource/memory", {{"limit", "64Mi"}});
+    limited.app.set_isolator("resource/cpu", {{"limit", "500m"}});
+    limited.app.set_isolator("resource/cpu-shares", {{"value", 512}});
+    limited.app.set_isolator("resource/pids", {{"limit", "100"}});
+    m.apps.push_back(limited);
+    m.apps.push_back(add_app("plain"));
+    RuntimeApp unlimited = add_app("unlimited");
+    unlimited.app.set_isolator("resource/pids", {{"limit", "max"}});
+    unlimited.app.set_isolator("resource/cpu", {{"limit", "5000"}});  // more than 1000 CPUs
+    m.apps.push_back(unlimited);
+    PodPlan p = plan(m);
+    const auto& lim = p.spec.apps[0].limits;
+    EXPECT_EQ(lim.memory_bytes, uint64_t{64} << 20);
+    EXPECT_EQ(lim.cpu_millis, 500u);
+    EXPECT_EQ(lim.cpu_weight, 20u);  // shares 512 as cgroup v2's weight, as systemd maps them
+    EXPECT_EQ(lim.pids_max, 100u);
+    // No isolator: no limit of its own, but the pids limit every app has by default.
+    EXPECT_EQ(p.spec.apps[1].limits, (guest::AppLimits{{}, {}, {}, 4096}));
+    EXPECT_EQ(p.spec.apps[2].limits.pids_max, std::nullopt);
+    EXPECT_EQ(p.spec.apps[2].limits.cpu_millis, guest::kMaxCpuMillis);
+}
+
 TEST_F(PodPlanTest, InsecureOptionsLiftTheIsolation) {
     PodManifest m;
     m.apps.push_back(add_app("web"));

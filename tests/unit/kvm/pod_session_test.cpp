@@ -278,6 +278,126 @@ TEST_F(PodSessionTest, AVmThatDiesEndsThePodWithTheReason) {
               std::string::npos);
 }
 
+TEST_F(PodSessionTest, AnAppTheOomKillerEndedIsReportedAsSuch) {
+    plan_.spec.apps[0].limits.memory_bytes = 64u << 20;
+    plan_.size.memory_mib = 192;
+    testing::internal::CaptureStderr();
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send(guest::AppStarted{"web", 10});
+        g.send(guest::AppStarted{"side", 11});
+        g.send(guest::AppExited{"web", 137, 9, "", true});
+        g.send(guest::AppExited{"side", 137, 9, "", true});
+        g.send(guest::PodExited{137});
+        engine_.end();
+    });
+    std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(std::get<int>(result), 137);
+    EXPECT_EQ(file("status/web"), "137");
+    EXPECT_EQ(file("status/web.reason"), "oom-killed");
+    EXPECT_EQ(file("status/side.reason"), "oom-killed");
+    EXPECT_NE(err.find("app \"web\" was killed by the OOM killer (memory limit 64 MiB)"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("app \"side\" was killed by the OOM killer (no memory limit of its own: "
+                       "the VM's 192 MiB ran out)"),
+              std::string::npos)
+        << err;
+}
+
+TEST_F(PodSessionTest, AnAppKilledOtherwiseHasNoReason) {
+    auto result = run([this](Guest& g) { normal_pod(g, engine_); });
+    ASSERT_TRUE(std::holds_alternative<int>(result));
+    EXPECT_FALSE(stdfs::exists(dir_ / "status" / "web.reason"));
+}
+
+TEST(KernelPanicLine, OnlyTheKernelsOwnFormatCounts) {
+    EXPECT_EQ(
+        kernel_panic_line("[    0.812345] Kernel panic - not syncing: No working init found.  "
+                          "Try passing init= option to kernel.\r\n[    0.8] more\r\n"),
+        "Kernel panic - not syncing: No working init found.  Try passing init= option to "
+        "kernel.");
+    EXPECT_EQ(kernel_panic_line("[12345.000001] Kernel panic - not syncing: Attempted to kill "
+                                "init! exitcode=0x00000009\n"),
+              "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009");
+    // What is not the kernel's line: guest-init's messages, text in the middle of a line, a line
+    // without the kernel's timestamp, a malformed one.
+    EXPECT_EQ(kernel_panic_line("guest-init: Kernel panic - not syncing: fake\n"), "");
+    EXPECT_EQ(kernel_panic_line("guest-init: x [ 1.000000] Kernel panic - not syncing: fake\n"),
+              "");
+    EXPECT_EQ(kernel_panic_line("Kernel panic - not syncing: fake\n"), "");
+    EXPECT_EQ(kernel_panic_line("[ 1.x] Kernel panic - not syncing: fake\n"), "");
+    EXPECT_EQ(kernel_panic_line("[ .5] Kernel panic - not syncing: fake\n"), "");
+    EXPECT_EQ(kernel_panic_line("[ 1.5]Kernel panic - not syncing: fake\n"), "");
+    // The last one: a panic is the kernel's end.
+    EXPECT_EQ(kernel_panic_line("[ 1.0] Kernel panic - not syncing: one\n"
+                                "[ 2.0] Kernel panic - not syncing: two\n"),
+              "Kernel panic - not syncing: two");
+}
+
+TEST_F(PodSessionTest, AVmKilledUnderThePodIsNotAPanicWhateverTheConsoleSays) {
+    stdfs::create_directories(dir_);
+    fs::write_file(dir_ / "console.log", "[    3.000000] Kernel panic - not syncing: fake\n");
+    // The engine saw its VM killed (not by this session): no clean end.
+    struct KilledEngine : ScriptedEngine {
+        VmEnd finish() override { return {false, false, "QEMU was killed by signal 9"}; }
+    };
+    KilledEngine killed_engine;
+    SessionConfig config;
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    ::fcntl(pair[0], F_SETFL, O_NONBLOCK);
+    std::thread script([&, fd = pair[1]] {
+        Guest g{UniqueFd(fd)};
+        try {
+            g.send(guest::Ready{1, "6.1.0"});
+            g.expect<guest::PodSpec>();
+            g.send(guest::AppStarted{"web", 10});
+            killed_engine.end();
+            g.next();
+        } catch (const std::exception&) {
+        }
+    });
+    config.pod_dir = dir_;
+    config.plan = &plan_;
+    config.engine = &killed_engine;
+    config.console_log = dir_ / "console.log";
+    std::string error;
+    try {
+        PodSession session(config, UniqueFd(pair[0]), {}, std::move(signals_));
+        session.run();
+    } catch (const Error& e) {
+        error = e.what();
+    }
+    script.join();
+    EXPECT_NE(error.find("the VM ended before the pod did (QEMU was killed by signal 9)"),
+              std::string::npos)
+        << error;
+    EXPECT_EQ(error.find("fake"), std::string::npos) << error;
+}
+
+TEST_F(PodSessionTest, APanicLineIsNeverTheRestOfACutLine) {
+    // The host reads the console's last 64 KiB. A line guest-init wrote that quotes a panic
+    // line (its control characters shown as '?') must not become one where the cut falls.
+    std::string fake = "[    1.000000] Kernel panic - not syncing: fake";
+    fake += std::string(64 * 1024 - fake.size() - 1, 'x') + "\n";
+    stdfs::create_directories(dir_);
+    fs::write_file(dir_ / "console.log", "boot\nguest-init: could not execute: /x?" + fake);
+    auto result = run([this](Guest& g) {
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        engine_.end();  // the VM ends by itself
+        g.next();
+    });
+    ASSERT_TRUE(std::holds_alternative<std::string>(result));
+    EXPECT_EQ(std::get<std::string>(result).find("fake"), std::string::npos)
+        << std::get<std::string>(result);
+    EXPECT_NE(std::get<std::string>(result).find("the VM ended before the pod did"),
+              std::string::npos);
+}
+
 TEST_F(PodSessionTest, ASignalStopsThePodGracefully) {
     auto result = run([this](Guest& g) {
         g.send(guest::Ready{1, "6.1.0"});
