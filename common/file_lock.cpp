@@ -4,6 +4,7 @@
 #include <sys/file.h>
 
 #include "common/error.h"
+#include "common/io.h"
 
 namespace rkt {
 namespace {
@@ -21,9 +22,8 @@ int flock_op(FileLock::Mode mode) {
 
 FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode) {
     UniqueFd fd = open_for_lock(path);
-    while (::flock(fd.get(), flock_op(mode)) < 0) {
-        if (errno != EINTR) throw system_error("cannot lock " + path.string());
-    }
+    if (io::retry_eintr([&] { return ::flock(fd.get(), flock_op(mode)); }) < 0)
+        throw system_error("cannot lock " + path.string());
     return FileLock(std::move(fd));
 }
 
@@ -37,9 +37,8 @@ FileLock FileLock::try_acquire(const std::filesystem::path& path, Mode mode) {
 }
 
 void FileLock::convert(Mode mode) {
-    while (::flock(fd_.get(), flock_op(mode)) < 0) {
-        if (errno != EINTR) throw system_error("cannot change lock mode");
-    }
+    if (io::retry_eintr([&] { return ::flock(fd_.get(), flock_op(mode)); }) < 0)
+        throw system_error("cannot change lock mode");
 }
 
 }  // namespace rkt

@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "common/error.h"
+#include "common/io.h"
 
 namespace rkt::fs {
 
@@ -26,9 +27,8 @@ std::string read_file_limited(const stdfs::path& path, size_t limit) {
     std::string out;
     std::array<char, 65536> buf{};
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        ssize_t n = io::read_some(fd.get(), buf.data(), buf.size());
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot read " + path.string());
         }
         if (n == 0) break;
@@ -50,20 +50,9 @@ std::optional<std::string> read_file_if_exists(const stdfs::path& path) {
     return read_file(path);
 }
 
-static void write_all(int fd, std::string_view data, const stdfs::path& path) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw system_error("cannot write " + path.string());
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-}
-
 void write_file(const stdfs::path& path, std::string_view data, mode_t mode) {
     UniqueFd fd = open_file(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    write_all(fd.get(), data, path);
+    io::write_all(fd.get(), data, path.string());
 }
 
 namespace {
@@ -89,7 +78,7 @@ void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mo
     stdfs::path tmp;
     UniqueFd fd = create_temporary(path, mode, tmp);
     try {
-        write_all(fd.get(), data, tmp);
+        io::write_all(fd.get(), data, tmp.string());
         if (::fchmod(fd.get(), mode) < 0) throw system_error("cannot chmod " + tmp.string());
         if (durability == Durability::kFsync && ::fsync(fd.get()) < 0)
             throw system_error("cannot fsync " + tmp.string());

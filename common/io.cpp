@@ -1,5 +1,6 @@
 #include "common/io.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -34,6 +35,12 @@ bool try_write_all(int fd, std::string_view data) noexcept {
 
 void write_all(int fd, std::string_view data, std::string_view what) {
     if (!try_write_all(fd, data)) throw system_error("cannot write " + std::string(what));
+}
+
+Pipe make_pipe() {
+    int fds[2] = {-1, -1};
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 ssize_t read_some(int fd, void* buffer, size_t size) noexcept {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/strings.h"
 
 namespace rkt::rootfs {
@@ -183,9 +184,8 @@ std::string read_file(int root_fd, std::string_view path, size_t limit) {
     std::string out;
     std::array<char, 16384> buf{};
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        ssize_t n = io::read_some(fd.get(), buf.data(), buf.size());
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot read " + quoted(path));
         }
         if (n == 0) break;

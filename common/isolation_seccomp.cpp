@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/isolation.h"
 #include "common/isolation_seccomp_builtin.h"
 #include "common/unique_fd.h"
@@ -135,9 +136,10 @@ std::vector<sock_filter> compile_seccomp_with_libseccomp(const SeccompPolicy& po
     size_t done = 0;
     auto* bytes = reinterpret_cast<char*>(program.data());
     while (done < static_cast<size_t>(size)) {
-        ssize_t n = ::pread(memfd.get(), bytes + done, static_cast<size_t>(size) - done,
-                            static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr([&] {
+            return ::pread(memfd.get(), bytes + done, static_cast<size_t>(size) - done,
+                           static_cast<off_t>(done));
+        });
         if (n <= 0) throw system_error("seccomp: cannot read the exported filter");
         done += static_cast<size_t>(n);
     }

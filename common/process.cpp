@@ -29,18 +29,6 @@ int exit_code_from_wait_status(int status) {
 
 namespace {
 
-struct Pipe {
-    UniqueFd read_end;
-    UniqueFd write_end;
-};
-
-// Both ends close-on-exec, and owned from the moment they exist.
-Pipe make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 // A descriptor that becomes readable when `pid` ends; invalid (not an error) on a kernel without
 // pidfd_open (before Linux 5.3) or under a seccomp filter that refuses it, where wait_for falls
 // back to looking every few milliseconds.
@@ -91,26 +79,25 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Spa
         for (const auto& e : *opts.env) cenv.push_back(const_cast<char*>(e.c_str()));
         cenv.push_back(nullptr);
     }
-    std::optional<Pipe> output;
-    if (opts.capture_stdout) output = make_pipe();
-    Pipe exec_report = make_pipe();
+    std::optional<io::Pipe> output;
+    if (opts.capture_stdout) output = io::make_pipe();
+    io::Pipe exec_report = io::make_pipe();
 
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork");
     if (pid == 0)
-        exec_child(opts, cargv, cenv, output ? output->write_end.get() : -1,
-                   exec_report.write_end.get());
+        exec_child(opts, cargv, cenv, output ? output->write.get() : -1, exec_report.write.get());
 
     ChildProcess child;  // from here on, an error kills and reaps the child
     child.pid_ = pid;
-    exec_report.write_end.reset();
+    exec_report.write.reset();
     if (output) {
-        output->write_end.reset();  // so reading the output ends when the child's copies close
-        child.out_fd_ = std::move(output->read_end);
+        output->write.reset();  // so reading the output ends when the child's copies close
+        child.out_fd_ = std::move(output->read);
     }
     child.pidfd_ = open_pidfd(pid);
     int child_errno = 0;
-    ssize_t got = io::read_some(exec_report.read_end.get(), &child_errno, sizeof child_errno);
+    ssize_t got = io::read_some(exec_report.read.get(), &child_errno, sizeof child_errno);
     if (got == sizeof child_errno) {
         child.wait();
         throw system_error("cannot run " + argv[0], child_errno);

@@ -275,18 +275,8 @@ void enter_app_cgroup(const AppCgroup& cgroup, int report_fd) {
 
 // ---- parent side ----
 
-struct Pipe {
-    UniqueFd read, write;
-};
-
-Pipe make_pipe() {
-    int fds[2];
-    check_sys(::pipe2(fds, O_CLOEXEC), "cannot create a pipe");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 // The report pipe closes on a successful exec (CLOEXEC) or carries the reason it failed.
-LaunchResult collect_launch(pid_t pid, Pipe& out, Pipe& err, Pipe& report) {
+LaunchResult collect_launch(pid_t pid, io::Pipe& out, io::Pipe& err, io::Pipe& report) {
     out.write.reset();
     err.write.reset();
     report.write.reset();
@@ -318,7 +308,7 @@ LaunchResult collect_launch(pid_t pid, Pipe& out, Pipe& err, Pipe& report) {
 LaunchResult launch_app(const guest::GuestApp& app, const guest::PodSpec& pod,
                         const AppPaths& paths, const AppCgroup& cgroup) {
     isolation::PreparedIsolation isolation = prepare_app_isolation(app, paths.rootfs);
-    Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
+    io::Pipe out = io::make_pipe(), err = io::make_pipe(), report = io::make_pipe();
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork for app " + app.name);
     if (pid == 0) {
@@ -338,7 +328,7 @@ LaunchResult launch_exec(const guest::GuestApp& app, const AppPaths& paths, cons
     if (!mount_ns || !root)
         return LaunchFailure{kExitCannotExecute,
                              "could not start: app " + app.name + " is not running"};
-    Pipe out = make_pipe(), err = make_pipe(), report = make_pipe();
+    io::Pipe out = io::make_pipe(), err = io::make_pipe(), report = io::make_pipe();
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork for a command in app " + app.name);
     if (pid == 0) {

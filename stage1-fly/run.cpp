@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
 #include "common/pod_files.h"
@@ -132,9 +133,8 @@ int main(int argc, char** argv) {
         g_app_pid = pid;
         rkt::pod_files::write_pid(pod_dir, pid);
         int status = 0;
-        while (::waitpid(pid, &status, 0) < 0) {
-            if (errno != EINTR) throw rkt::system_error("cannot wait for the app");
-        }
+        if (rkt::io::retry_eintr([&] { return ::waitpid(pid, &status, 0); }) < 0)
+            throw rkt::system_error("cannot wait for the app");
         int code = rkt::exit_code_from_wait_status(status);
         rkt::pod_files::write_app_status(pod_dir, app.name, code);
         return code;

@@ -34,16 +34,6 @@ constexpr int kConsoleFd = 4;
 constexpr int kResultFd = 5;
 constexpr size_t kMaxResult = 4096;
 
-struct Pipe {
-    UniqueFd read, write;
-};
-
-Pipe make_pipe() {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(p[0]), UniqueFd(p[1])};
-}
-
 // How the VM ended, as the VMM process tells it: "<clean 0|1>\t<reason>\t<message>".
 std::string encode_result(const vmm::VmResult& r) {
     std::string message = r.exit.message;
@@ -94,7 +84,7 @@ public:
         vmm::PreparedJail jail = vmm::PreparedJail::prepare(spec);
 
         log_path_ = launch.engine_log;
-        Pipe console = make_pipe(), messages = make_pipe(), result = make_pipe();
+        io::Pipe console = io::make_pipe(), messages = io::make_pipe(), result = io::make_pipe();
         pump_.add(std::move(console.read), CappedLog::open(launch.console_log, launch.log_limit));
         pump_.add(std::move(messages.read), CappedLog::open(log_path_, launch.log_limit));
         result_ = std::move(result.read);

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/guest_protocol.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
 #include "common/pod_files.h"
@@ -25,15 +26,6 @@ using namespace rkt;
 using namespace std::chrono_literals;
 
 constexpr uint32_t kCommandId = 1;
-
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-}
 
 int enter(int argc, char** argv) {
     Stage1EnterArgs args = parse_stage1_enter_args(argc, argv);
@@ -86,8 +78,9 @@ int enter(int argc, char** argv) {
         bool open = reader.read_from(control.get());
         while (auto m = reader.next_message()) {
             if (auto* out = std::get_if<guest::ExecOutput>(&*m)) {
-                write_all(out->stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
-                          out->data);
+                (void)io::try_write_all(
+                    out->stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
+                    out->data);
             } else if (auto* exited = std::get_if<guest::ExecExited>(&*m)) {
                 if (!exited->error.empty()) throw Error(exited->error, exited->exit_code);
                 return exited->exit_code;

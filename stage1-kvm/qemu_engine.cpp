@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage1-kvm/log_pump.h"
@@ -22,16 +23,6 @@ namespace rkt::kvm {
 namespace {
 
 namespace q = vmm::qemu;
-
-struct Pipe {
-    UniqueFd read, write;
-};
-
-Pipe make_pipe() {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(p[0]), UniqueFd(p[1])};
-}
 
 std::string last_line_of(const stdfs::path& file) {
     std::string text;
@@ -87,7 +78,7 @@ public:
                                 "RKT_POD_DIR=" + launch.pod_dir.string()};
         q::QemuLaunchPlan plan = q::plan_qemu_launch(spec, jail);
         log_path_ = launch.engine_log;
-        Pipe console = make_pipe(), messages = make_pipe();
+        io::Pipe console = io::make_pipe(), messages = io::make_pipe();
         pump_.add(std::move(console.read), CappedLog::open(launch.console_log, launch.log_limit));
         pump_.add(std::move(messages.read), CappedLog::open(log_path_, launch.log_limit));
         log::debug("QEMU (uid " + std::to_string(user_.uid()) +

@@ -11,21 +11,14 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/isolation_rootfs.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "stage1-nspawn/relay.h"
 
 namespace rkt::nspawn {
-namespace {
-
-std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2] = {-1, -1};
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 sigset_t EnterStreams::signals() {
     sigset_t mask;
@@ -48,9 +41,9 @@ EnterStreams EnterStreams::open(bool terminal, std::optional<uid_t> owner) {
         copy_window_size(STDIN_FILENO, s.pty_.master.get());
         return s;
     }
-    std::tie(s.in_r_, s.in_w_) = make_pipe();
-    std::tie(s.out_r_, s.out_w_) = make_pipe();
-    std::tie(s.err_r_, s.err_w_) = make_pipe();
+    std::tie(s.in_r_, s.in_w_) = io::make_pipe().ends();
+    std::tie(s.out_r_, s.out_w_) = io::make_pipe().ends();
+    std::tie(s.err_r_, s.err_w_) = io::make_pipe().ends();
     return s;
 }
 

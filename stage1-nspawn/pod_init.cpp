@@ -46,12 +46,6 @@ constexpr char kGo = 'G';
 // Where an app's process keeps its error and go pipes once it closed everything else.
 constexpr int kErrorFd = 3, kGoFd = 4;
 
-std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2] = {-1, -1};
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 // Closes every descriptor but those in `keep`.
 void close_all_but(std::vector<int> keep) {
     std::sort(keep.begin(), keep.end());
@@ -220,10 +214,10 @@ private:
     // Forks every app's process, leaves the host, and lets them all exec once each is set up.
     // Returns what went wrong, naming the app.
     std::optional<std::string> start_apps() {
-        auto [go_r, go_w] = make_pipe();
+        auto [go_r, go_w] = io::make_pipe();
         std::vector<UniqueFd> errors;
         for (size_t i = 0; i < config_.apps.size(); ++i) {
-            auto [error_r, error_w] = make_pipe();
+            auto [error_r, error_w] = io::make_pipe();
             pid_t pid = ::fork();
             if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
             if (pid == 0) {

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
 #include "common/process.h"
@@ -80,16 +81,15 @@ int lock_fd_from_env() {
 char read_byte(int fd) {
     char c = 0;
     for (;;) {
-        ssize_t n = ::read(fd, &c, 1);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(fd, &c, 1);
         return n == 1 ? c : 0;
     }
 }
 
 int wait_for(pid_t pid) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) throw system_error("cannot wait for the pod");
+    if (io::retry_eintr([&] { return ::waitpid(pid, &status, 0); }) < 0)
+        throw system_error("cannot wait for the pod");
     return exit_code_from_wait_status(status);
 }
 
@@ -110,12 +110,6 @@ std::optional<IdShift> pod_id_shift(const Pod& pod) {
     if (const char* why = user_namespaces_unavailable())
         throw Error(std::string("--private-users: ") + why);
     return ids;
-}
-
-std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2] = {-1, -1};
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 // What the pod init keeps once the apps are set up: it signals them, nothing more.
@@ -212,9 +206,9 @@ int run(int argc, char** argv) {
             launch.console = UniqueFd(pair[1]);
             continue;
         }
-        std::tie(sup.out, launch.out) = make_pipe();
-        std::tie(sup.err, launch.err) = make_pipe();
-        if (o.interactive) std::tie(launch.in, sup.in) = make_pipe();
+        std::tie(sup.out, launch.out) = io::make_pipe().ends();
+        std::tie(sup.err, launch.err) = io::make_pipe().ends();
+        if (o.interactive) std::tie(launch.in, sup.in) = io::make_pipe().ends();
         if (!o.interactive) sup.log = CappedLog::open(pod.log_file(launch.plan.name));
     }
 
@@ -231,10 +225,10 @@ int run(int argc, char** argv) {
     for (const auto& f : cgroups.init_join_files()) init_files.push_back(f.string());
     if (!join_cgroups(init_files)) throw system_error("cannot join the pod's cgroup");
 
-    auto [go_r, go_w] = make_pipe();
-    auto [report_r, report_w] = make_pipe();
-    auto [diag_r, diag_w] = make_pipe();
-    auto [stdin_r, stdin_w] = make_pipe();  // the pod init's stdin: end of file at once
+    auto [go_r, go_w] = io::make_pipe();
+    auto [report_r, report_w] = io::make_pipe();
+    auto [diag_r, diag_w] = io::make_pipe();
+    auto [stdin_r, stdin_w] = io::make_pipe();  // the pod init's stdin: end of file at once
     stdin_w.reset();
     config.go_fd = go_r.get();
     config.report_fd = report_w.get();

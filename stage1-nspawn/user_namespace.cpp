@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
 
@@ -46,9 +47,7 @@ const char* user_namespaces_unavailable() {
 }
 
 pid_t fork_into_user_namespace(const IdShift& ids) {
-    int maps[2];
-    if (::pipe2(maps, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    UniqueFd maps_r(maps[0]), maps_w(maps[1]);
+    auto [maps_r, maps_w] = io::make_pipe();
     // Both namespaces at once: the kernel makes the user namespace first and the PID namespace
     // belongs to it, so the pod's root can mount the pod's /proc.
     long pid =
@@ -58,9 +57,7 @@ pid_t fork_into_user_namespace(const IdShift& ids) {
         maps_w.reset();
         char c = 0;
         ssize_t n;
-        do {
-            n = ::read(maps_r.get(), &c, 1);
-        } while (n < 0 && errno == EINTR);
+        n = io::read_some(maps_r.get(), &c, 1);
         if (n != 1) ::_exit(kErrorExitCode);  // `run` failed and says why
         maps_r.reset();
         if (::setgroups(0, nullptr) != 0) child_fail("cannot clear the supplementary groups");
@@ -76,8 +73,7 @@ pid_t fork_into_user_namespace(const IdShift& ids) {
     } catch (...) {
         ::kill(static_cast<pid_t>(pid), SIGKILL);
         int status;
-        while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
-        }
+        io::retry_eintr([&] { return ::waitpid(static_cast<pid_t>(pid), &status, 0); });
         throw;
     }
     if (::write(maps_w.get(), "M", 1) != 1) throw system_error("cannot start the pod init");

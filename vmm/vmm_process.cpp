@@ -140,13 +140,8 @@ struct Pipes {
 
 Pipes make_pipes() {
     Pipes p;
-    int a[2], b[2];
-    if (::pipe2(a, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    p.report_r.reset(a[0]);
-    p.report_w.reset(a[1]);
-    if (::pipe2(b, O_CLOEXEC) != 0) throw system_error("cannot create a pipe");
-    p.lifeline_r.reset(b[0]);
-    p.lifeline_w.reset(b[1]);
+    std::tie(p.report_r, p.report_w) = io::make_pipe().ends();
+    std::tie(p.lifeline_r, p.lifeline_w) = io::make_pipe().ends();
     p.devnull.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!p.devnull) throw system_error("cannot open /dev/null");
     return p;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "stage0/store/safe_fs.h"
@@ -53,16 +54,6 @@ std::string child_path(const std::string& parent, const std::string& name) {
 bool same_object(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
            (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT);
-}
-
-void write_all(int fd, const char* data, size_t size, const std::string& path) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw system_error("cannot write " + path);
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
 }
 
 // file capabilities carry the uid that is root for them (v3, "rootid"); a v2 capability
@@ -269,9 +260,10 @@ private:
         uint64_t done = 0;
         bool kernel_copy = true;
         while (done < size && kernel_copy) {
-            ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr,
-                                          std::min<uint64_t>(size - done, kCopyChunk), 0);
-            if (n < 0 && errno == EINTR) continue;
+            ssize_t n = io::retry_eintr([&] {
+                return ::copy_file_range(src, nullptr, dst, nullptr,
+                                         std::min<uint64_t>(size - done, kCopyChunk), 0);
+            });
             if (n < 0 && done == 0 &&
                 (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
                 kernel_copy = false;
@@ -284,11 +276,10 @@ private:
         if (kernel_copy) return;
         std::vector<char> buf(1 << 20);
         while (done < size) {
-            ssize_t n = ::read(src, buf.data(), std::min<uint64_t>(size - done, buf.size()));
-            if (n < 0 && errno == EINTR) continue;
+            ssize_t n = io::read_some(src, buf.data(), std::min<uint64_t>(size - done, buf.size()));
             if (n < 0) throw system_error("cannot read " + path);
             if (n == 0) return;
-            write_all(dst, buf.data(), static_cast<size_t>(n), path);
+            io::write_all(dst, std::string_view(buf.data(), static_cast<size_t>(n)), path);
             done += static_cast<uint64_t>(n);
         }
     }

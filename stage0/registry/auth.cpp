@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
-#include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/strings.h"
+#include "stage0/trust/keys.h"
 
 namespace rkt::registry {
 
@@ -93,15 +93,6 @@ private:
     size_t pos_ = 0;
 };
 
-std::string base64(std::string_view data) {
-    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(data.data()),
-                            static_cast<int>(data.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
 }  // namespace
 
 std::string Challenge::param(const std::string& name) const {
@@ -115,7 +106,7 @@ std::vector<Challenge> parse_challenges(std::string_view header) {
 }
 
 std::string basic_authorization(const Credentials& c) {
-    return "Basic " + base64(c.user + ":" + c.password);
+    return "Basic " + trust::base64_encode(c.user + ":" + c.password);
 }
 
 CredentialStore CredentialStore::load(const std::vector<std::filesystem::path>& config_dirs) {

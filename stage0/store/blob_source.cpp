@@ -6,6 +6,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/io.h"
 #include "stage0/store/safe_fs.h"
 
 namespace rkt::store {
@@ -43,9 +44,8 @@ std::string BlobSource::read_verified(const oci::Descriptor& d, uint64_t limit,
     std::string data;
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        ssize_t n = io::read_some(fd.get(), buf, sizeof buf);
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot read " + what + " " + d.digest);
         }
         if (n == 0) break;

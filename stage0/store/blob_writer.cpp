@@ -64,8 +64,9 @@ public:
         std::vector<char> buf(1 << 20);
         uint64_t done = 0;
         while (done < have) {
-            ssize_t n = ::pread(fd_.get(), buf.data(), buf.size(), static_cast<off_t>(done));
-            if (n < 0 && errno == EINTR) continue;
+            ssize_t n = io::retry_eintr([&] {
+                return ::pread(fd_.get(), buf.data(), buf.size(), static_cast<off_t>(done));
+            });
             if (n <= 0) throw system_error("cannot read " + partial_path_.string());
             hash_.update(buf.data(), static_cast<size_t>(n));
             done += static_cast<uint64_t>(n);

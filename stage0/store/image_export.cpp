@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "stage0/store/store_impl.h"
 
 namespace rkt::store {
@@ -40,8 +41,7 @@ public:
         std::vector<char> buf(1 << 20);
         uint64_t left = size;
         while (left > 0) {
-            ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
-            if (n < 0 && errno == EINTR) continue;
+            ssize_t n = io::read_some(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
             if (n < 0) throw system_error("cannot read " + src.string());
             if (n == 0) throw Error(src.string() + " is shorter than the index says");
             write(buf.data(), static_cast<size_t>(n));

@@ -9,6 +9,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "stage0/store/layer_reader.h"
@@ -181,6 +182,23 @@ ImageInfo StoreImpl::import_oci_layout(const stdfs::path& dir, const std::string
                                     false);
         });
     });
+}
+
+ImageRecord StoreImpl::rendered_record(const std::string& id, const std::string& manifest_digest,
+                                       const oci::Manifest& manifest,
+                                       const oci::ParsedConfig& config, uint64_t blobs_size,
+                                       uint64_t tree_size) {
+    ImageRecord r;
+    r.id = id;
+    r.manifest_digest = manifest_digest;
+    r.manifest_media_type = manifest.media_type;
+    r.config_digest = manifest.config.digest;
+    r.config_json = config.config.to_json().dump();
+    r.blobs_size = blobs_size;
+    r.tree_size = tree_size;
+    r.rendered = true;
+    r.import_time_ms = r.last_used_ms = now_ms();
+    return r;
 }
 
 ImageInfo StoreImpl::import_archive(const stdfs::path& tar, const std::string& ref,
@@ -367,7 +385,7 @@ ImageInfo StoreImpl::import_manifest(const ImportPlan& plan) {
             return;
         stdfs::path p = work.path() / "blobs" / digest.substr(7);
         UniqueFd fd = fs::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        safe_fs::write_all(fd.get(), bytes.data(), bytes.size(), p.string());
+        io::write_all(fd.get(), bytes, p.string());
         staged.push_back(digest);
     };
     stage_bytes(manifest_digest, plan.manifest_bytes);
@@ -385,17 +403,8 @@ ImageInfo StoreImpl::import_manifest(const ImportPlan& plan) {
     publish_blobs(work.path(), staged);
     publish_tree(id, work.path());
 
-    ImageRecord r;
-    r.id = id;
-    r.manifest_digest = manifest_digest;
-    r.manifest_media_type = m.media_type;
-    r.config_digest = m.config.digest;
-    r.config_json = pc.config.to_json().dump();
-    r.blobs_size = blobs_size;
-    r.tree_size = tree_size;
-    r.rendered = true;
-    r.import_time_ms = r.last_used_ms = now_ms();
-    index_.insert(r, refs, plan.name);
+    index_.insert(rendered_record(id, manifest_digest, m, pc, blobs_size, tree_size), refs,
+                  plan.name);
     // The fetch lease is for has_blob() callers; an import holds its own.
     return info_for(require(id));
 }

@@ -9,6 +9,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
@@ -31,9 +32,8 @@ std::string hash_file(const stdfs::path& p) {
     Sha256 h;
     std::vector<char> buf(1 << 20);
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        ssize_t n = io::read_some(fd.get(), buf.data(), buf.size());
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot read " + p.string());
         }
         if (n == 0) break;

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "stage0/store/layer_reader.h"
@@ -36,9 +37,9 @@ void link_or_copy(int src_fd, const stdfs::path& dst) {
     UniqueFd out = fs::open_file(dst, O_WRONLY | O_CREAT | O_EXCL, 0644);
     loff_t in_off = 0;
     for (;;) {
-        ssize_t n = ::copy_file_range(src_fd, &in_off, out.get(), nullptr, 1 << 30, 0);
+        ssize_t n = io::retry_eintr(
+            [&] { return ::copy_file_range(src_fd, &in_off, out.get(), nullptr, 1 << 30, 0); });
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot copy a blob to " + dst.string());
         }
         if (n == 0) break;

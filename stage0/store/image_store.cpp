@@ -215,17 +215,8 @@ ImageInfo StoreImpl::register_stored(const std::string& manifest_digest, const s
             return render_into(id, m, pc, nullptr, work.path(), nullptr);
         });
         publish_tree(id, work.path());
-        ImageRecord r;
-        r.id = id;
-        r.manifest_digest = manifest_digest;
-        r.manifest_media_type = m.media_type;
-        r.config_digest = m.config.digest;
-        r.config_json = pc.config.to_json().dump();
-        r.blobs_size = blobs_size;
-        r.tree_size = tree_size;
-        r.rendered = true;
-        r.import_time_ms = r.last_used_ms = now_ms();
-        index_.insert(r, refs, binding);
+        index_.insert(rendered_record(id, manifest_digest, m, pc, blobs_size, tree_size), refs,
+                      binding);
     } else if (binding) {
         index_.bind_name(id, *binding);
     }

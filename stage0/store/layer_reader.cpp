@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "stage0/store/safe_fs.h"
 
 namespace rkt::store {
@@ -72,9 +73,7 @@ la_ssize_t LayerReader::read_stored(archive* a, void* self, const void** buffer)
 la_ssize_t LayerReader::pull_stored(const void** buffer) {
     if (stored_eof_) return 0;
     ssize_t n;
-    do {
-        n = ::read(fd_, stored_buf_.data(), stored_buf_.size());
-    } while (n < 0 && errno == EINTR);
+    n = io::read_some(fd_, stored_buf_.data(), stored_buf_.size());
     if (n < 0) throw system_error(what_ + ": read failed");
     if (n == 0) {
         stored_eof_ = true;
@@ -86,7 +85,7 @@ la_ssize_t LayerReader::pull_stored(const void** buffer) {
                     " bytes its descriptor declares");
     stored_hash_.update(stored_buf_.data(), static_cast<size_t>(n));
     if (tee_fd_ >= 0)
-        safe_fs::write_all(tee_fd_, stored_buf_.data(), static_cast<size_t>(n), what_);
+        io::write_all(tee_fd_, std::string_view(stored_buf_.data(), static_cast<size_t>(n)), what_);
     *buffer = stored_buf_.data();
     return n;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/io.h"
 
 namespace rkt::store::safe_fs {
 namespace {
@@ -238,9 +239,8 @@ std::string read_beneath(int root_fd, const std::string& rel, uint64_t limit) {
     std::string out;
     std::array<char, 65536> buf{};
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        ssize_t n = io::read_some(fd.get(), buf.data(), buf.size());
         if (n < 0) {
-            if (errno == EINTR) continue;
             throw system_error("cannot read \"" + rel + "\"");
         }
         if (n == 0) break;
@@ -250,19 +250,6 @@ std::string read_beneath(int root_fd, const std::string& rel, uint64_t limit) {
         out.append(buf.data(), static_cast<size_t>(n));
     }
     return out;
-}
-
-void write_all(int fd, const void* data, size_t size, std::string_view what) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        ssize_t n = ::write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw system_error("cannot write " + std::string(what));
-        }
-        p += n;
-        size -= static_cast<size_t>(n);
-    }
 }
 
 }  // namespace rkt::store::safe_fs

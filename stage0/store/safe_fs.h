@@ -38,7 +38,4 @@ void remove_path(const std::filesystem::path& path);
 // Reads a whole file beneath root, refusing more than `limit` bytes.
 std::string read_beneath(int root_fd, const std::string& rel, uint64_t limit);
 
-// Writes all of `data` or throws.
-void write_all(int fd, const void* data, size_t size, std::string_view what);
-
 }  // namespace rkt::store::safe_fs

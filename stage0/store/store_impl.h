@@ -87,6 +87,11 @@ private:
     stdfs::path render_locked(const std::string& id);
 
     ImageInfo info_for(const ImageRecord& record) const;
+    // The index entry of an image just rendered and published (an import, a fetch).
+    static ImageRecord rendered_record(const std::string& id, const std::string& manifest_digest,
+                                       const oci::Manifest& manifest,
+                                       const oci::ParsedConfig& config, uint64_t blobs_size,
+                                       uint64_t tree_size);
     ImageRecord require(const std::string& id) const;
     bool blob_in_store(const std::string& digest) const;
     std::string read_store_blob(const std::string& digest, uint64_t limit) const;

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "stage0/store/safe_fs.h"
 
@@ -218,9 +219,8 @@ void TreeWriter::write_regular(LayerReader& reader, archive_entry* entry, int pa
         size_t left = length;
         off_t at = offset;
         while (left > 0) {
-            ssize_t n = ::pwrite(fd.get(), p, left, at);
+            ssize_t n = io::retry_eintr([&] { return ::pwrite(fd.get(), p, left, at); });
             if (n < 0) {
-                if (errno == EINTR) continue;
                 throw system_error("cannot write file");
             }
             p += n;
