@@ -72,12 +72,15 @@ void forward_signal(int sig) {
         child_fail(e.what(), rkt::kErrorExitCode);
     }
     std::vector<std::string> env_strings;
+    env_strings.reserve(app.app.environment.size());
     for (const auto& e : app.app.environment) env_strings.push_back(e.name + "=" + e.value);
     std::vector<char*> envp;
+    envp.reserve(env_strings.size() + 1);
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
     std::vector<std::string> args = app.app.exec;
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     environ = envp.data();  // execvp searches the app's PATH, not ours

@@ -10,7 +10,7 @@
 namespace rkt::kvm {
 
 namespace {
-constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kChunk = size_t{64} * 1024;
 }  // namespace
 
 LogPump::~LogPump() {

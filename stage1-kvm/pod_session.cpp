@@ -34,7 +34,7 @@ constexpr size_t kMaxClients = 32;
 constexpr size_t kMaxClientBacklog = 4u << 20;
 // A guest that does not read what the host sends (it is hung) is killed past this much.
 constexpr size_t kMaxGuestBacklog = 4u << 20;
-constexpr size_t kConsoleTail = 64 * 1024;
+constexpr size_t kConsoleTail = size_t{64} * 1024;
 // After a graceful stop the guest has the grace time and this much more to end the VM.
 constexpr auto kStopMargin = std::chrono::seconds(15);
 constexpr int kForceStopExitCode = 128 + SIGKILL;

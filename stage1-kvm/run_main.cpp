@@ -93,9 +93,9 @@ int run(int argc, char** argv) {
     if (!args.net.empty()) o.net = args.net;
     if (args.interactive) o.interactive = true;
     if (!args.hostname.empty()) o.hostname = args.hostname;
-    if (args.disable_capabilities) o.insecure_options.push_back("capabilities");
-    if (args.disable_paths) o.insecure_options.push_back("paths");
-    if (args.disable_seccomp) o.insecure_options.push_back("seccomp");
+    if (args.disable_capabilities) o.insecure_options.emplace_back("capabilities");
+    if (args.disable_paths) o.insecure_options.emplace_back("paths");
+    if (args.disable_seccomp) o.insecure_options.emplace_back("seccomp");
     if (!args.engine.empty()) o.engine = args.engine;
     log::set_debug(o.debug);
 

@@ -164,11 +164,11 @@ PreparedJail PreparedJail::prepare(const JailSpec& spec) {
         j.ops_.push_back({K::kProc, root + "/proc"});
     }
 
-    j.limits_.push_back({RLIMIT_CORE, {0, 0}});
-    j.limits_.push_back({RLIMIT_NOFILE, lowered(RLIMIT_NOFILE, spec.max_open_files)});
-    j.limits_.push_back({RLIMIT_NPROC, lowered(RLIMIT_NPROC, spec.max_processes)});
+    j.limits_.emplace_back(RLIMIT_CORE, rlimit{0, 0});
+    j.limits_.emplace_back(RLIMIT_NOFILE, lowered(RLIMIT_NOFILE, spec.max_open_files));
+    j.limits_.emplace_back(RLIMIT_NPROC, lowered(RLIMIT_NPROC, spec.max_processes));
     if (spec.max_file_size)
-        j.limits_.push_back({RLIMIT_FSIZE, lowered(RLIMIT_FSIZE, *spec.max_file_size)});
+        j.limits_.emplace_back(RLIMIT_FSIZE, lowered(RLIMIT_FSIZE, *spec.max_file_size));
     j.filter_ = process_deny_filter();
     return j;
 }

@@ -86,7 +86,7 @@ struct timespec entry_mtime(archive_entry* entry) {
 }  // namespace
 
 TreeWriter::TreeWriter(int root_fd, TreeWriterOptions options)
-    : root_fd_(root_fd), options_(std::move(options)) {}
+    : root_fd_(root_fd), options_(options) {}
 
 void TreeWriter::apply(LayerReader& reader) {
     touched_.clear();

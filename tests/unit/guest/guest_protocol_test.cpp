@@ -395,7 +395,7 @@ TEST(GuestProtocol, AppLimitsGoOnTheWireAndAreChecked) {
     expect_bad([](auto& a) { a["limits"]["pids_max"] = 4194305; }, "expected 1..4194304");
     expect_bad([](auto& a) { a["limits"]["pids_max"] = 1.5; }, "must be an integer");
     // The encoder checks the same rules.
-    for (auto edit : std::vector<std::function<void(AppLimits&)>>{
+    for (const auto& edit : std::vector<std::function<void(AppLimits&)>>{
              [](auto& l) { l.memory_bytes = 0; },
              [](auto& l) { l.memory_bytes = (uint64_t{1} << 40) + 1; },
              [](auto& l) { l.cpu_millis = 0; }, [](auto& l) { l.cpu_millis = kMaxCpuMillis + 1; },
@@ -441,10 +441,10 @@ TEST(GuestProtocol, EmptyVolumeModeAndOwnerGoOnTheWire) {
 
 TEST(GuestProtocol, EncoderRefusesWhatTheDecoderWouldReject) {
     PodSpec spec = sample_pod_spec();
-    spec.apps[0].env.push_back("BAD");
+    spec.apps[0].env.emplace_back("BAD");
     EXPECT_THROW(to_frame(spec), Error);
     spec = sample_pod_spec();
-    spec.apps[0].env.push_back(std::string("LATIN1=\xe9", 8));  // not UTF-8
+    spec.apps[0].env.emplace_back("LATIN1=\xe9", 8);  // not UTF-8
     EXPECT_THROW(to_frame(spec), Error);
     EXPECT_THROW(to_frame(AppOutput{"a", Stream::kStdout, std::string(kMaxPayloadLength + 1, 'x')}),
                  Error);

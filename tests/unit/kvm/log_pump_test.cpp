@@ -30,7 +30,7 @@ protected:
 };
 
 TEST_F(LogPumpTest, AFloodLeavesBoundedFilesWithTheNewestBytes) {
-    constexpr uint64_t kLimit = 64 * 1024;
+    constexpr uint64_t kLimit = uint64_t{64} * 1024;
     int console[2], messages[2];
     ASSERT_EQ(::pipe2(console, O_CLOEXEC), 0);
     ASSERT_EQ(::pipe2(messages, O_CLOEXEC), 0);

@@ -382,7 +382,7 @@ TEST_F(PodSessionTest, APanicLineIsNeverTheRestOfACutLine) {
     // The host reads the console's last 64 KiB. A line guest-init wrote that quotes a panic
     // line (its control characters shown as '?') must not become one where the cut falls.
     std::string fake = "[    1.000000] Kernel panic - not syncing: fake";
-    fake += std::string(64 * 1024 - fake.size() - 1, 'x') + "\n";
+    fake += std::string(size_t{64} * 1024 - fake.size() - 1, 'x') + "\n";
     stdfs::create_directories(dir_);
     fs::write_file(dir_ / "console.log", "boot\nguest-init: could not execute: /x?" + fake);
     auto result = run([this](Guest& g) {
@@ -496,7 +496,7 @@ TEST_F(PodSessionTest, AnAppFloodingItsOutputLeavesABoundedLog) {
     ASSERT_GE(devnull, 0);
     ::dup2(devnull, STDOUT_FILENO);
     ::close(devnull);
-    const std::string chunk(64 * 1024, 'x');
+    const std::string chunk(size_t{64} * 1024, 'x');
     const size_t chunks = (kDefaultLogLimit + (2u << 20)) / chunk.size();
     auto result = run([&](Guest& g) {
         g.send(guest::Ready{1, "6.1.0"});
