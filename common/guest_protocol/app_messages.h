@@ -13,7 +13,7 @@
 namespace rkt::guest {
 
 // The largest AppOutput chunk guest-init sends (well below kMaxPayloadLength).
-inline constexpr size_t kOutputChunkSize = 32 * 1024;
+inline constexpr size_t kOutputChunkSize = size_t{32} * 1024;
 
 enum class Stream : uint8_t { kStdout, kStderr };
 

@@ -20,8 +20,8 @@ namespace rkt::guest {
 inline constexpr uint16_t kProtocolVersion = 4;
 inline constexpr std::string_view kFrameMagic = "RKTG";
 inline constexpr size_t kHeaderSize = 20;
-inline constexpr size_t kMaxJsonLength = 1024 * 1024;
-inline constexpr size_t kMaxPayloadLength = 64 * 1024;
+inline constexpr size_t kMaxJsonLength = size_t{1024} * 1024;
+inline constexpr size_t kMaxPayloadLength = size_t{64} * 1024;
 
 enum class MessageType : uint16_t {
     // host → guest
