@@ -6,12 +6,14 @@
 #include <string>
 
 #include "common/guest_protocol.h"
+#include "common/guest_protocol/isolation_policy.h"
 #include "common/isolation.h"
 
 namespace rkt::guest_init {
 
-// Throws rkt::Error naming an unknown capability.
-isolation::Policy policy_from_settings(const guest::IsolationSettings& settings);
+// The policy of the settings: guest::policy_from_settings (common/guest_protocol/
+// isolation_policy.h).
+using guest::policy_from_settings;
 
 // The app's user, group and supplementary groups: numbers, or names from the image's
 // /etc/passwd and /etc/group (read inside `rootfs`), as appc defines them. Throws rkt::Error.

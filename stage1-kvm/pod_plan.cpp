@@ -10,6 +10,7 @@
 #include "common/app_environment.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/guest_protocol/isolation_policy.h"
 #include "common/isolation.h"
 #include "common/strings.h"
 
@@ -50,27 +51,6 @@ std::vector<std::string> words(const std::string& line) {
 bool is_token(const std::string& s) {
     return !s.empty() && s.size() <= 255 &&
            std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
-}
-
-guest::IsolationSettings isolation_settings(const isolation::Policy& p) {
-    guest::IsolationSettings s;
-    if (p.capabilities) s.capabilities = p.capabilities->names();
-    s.capabilities_granted_to_non_root = p.capabilities_granted_to_non_root;
-    if (const auto& sc = p.seccomp) {
-        guest::SeccompSettings g;
-        g.mode = sc->mode == isolation::SeccompMode::kRetain
-                     ? guest::SeccompSettings::Mode::kRetain
-                     : guest::SeccompSettings::Mode::kRemove;
-        g.all = sc->all;
-        g.syscalls.assign(sc->syscalls.begin(), sc->syscalls.end());
-        g.argument_filtered.assign(sc->argument_filtered.begin(), sc->argument_filtered.end());
-        g.errno_value = sc->errno_code;
-        s.seccomp = std::move(g);
-    }
-    s.masked_paths = p.mask_paths;
-    s.no_new_privileges = p.no_new_privileges;
-    s.oom_score_adj = p.oom_score_adj;
-    return s;
 }
 
 // The app's cgroup limits in the guest, from its resource isolators (the same parsing as nspawn).
@@ -182,7 +162,7 @@ guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t ind
         throw Error("working directory \"" + g.working_dir + "\" must be absolute");
     g.disk = static_cast<uint32_t>(index);
     g.disk_serial = "rkt-app-" + std::to_string(index);
-    g.isolation = isolation_settings(isolation::policy_for_app(app.app, insecure));
+    g.isolation = guest::settings_from_policy(isolation::policy_for_app(app.app, insecure));
     g.limits = app_limits(isolation::resource_limits(app.app.isolators));
 
     stdfs::path link = in.pod_dir / "appsinfo" / app.name / "image.erofs";

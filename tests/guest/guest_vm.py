@@ -29,7 +29,8 @@ from typing import Optional
 REPO = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------------------------------
-# The protocol (mirrors common/guest_protocol.h)
+# The protocol (mirrors common/guest_protocol/; the unit test guest_protocol_python_copy,
+# tests/guest/check_protocol_copy.py, fails when this copy and the C++ side differ)
 
 MAGIC = b"RKTG"
 VERSION = 4
