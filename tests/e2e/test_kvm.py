@@ -1,7 +1,5 @@
-""
-    "What only the kvm stage1 does: the pod runs in its own VM (the built-in VMM where this host's
-    KVM can run a Linux guest,
-    else QEMU; TCG here), and everything that can go wrong with a VM must
+"""What only the kvm stage1 does: the pod runs in its own VM (the built-in VMM where this host's
+KVM can run a Linux guest, else QEMU; TCG here), and everything that can go wrong with a VM must
 end the pod with a clear message and never hang rkt: a guest kernel panic, a guest that never
 becomes ready, a QEMU killed under it, an engine that cannot run here. Also: logs, list and
 status, enter's errors, the host's /etc/hosts entries, gc. Tests taking `engine` run once with
@@ -31,17 +29,18 @@ QEMU = STAGE1S["kvm-qemu"]
 def builtin_engine_usable(build_dir: Path) -> tuple:
     return builtin_engine_probe(build_dir)
 
-#-- -- the first command of the README -- --
+
+# ---- the first command of the README ----
 
 def test_hello_from_inside_the_vm(rkt, inspect_image):
     res, uuid = rkt.run_pod("--stage1=kvm", inspect_image.arg, "--exec=/inspect", "--",
                             "--print-msg=hello", "--exit-code=3", "--read-file=/proc/version")
     assert res.code == 3, repr(res)
     assert "hello" in res.out.splitlines()
-#The app 's kernel is the pod' s guest kernel, not the host's.
+    # The app's kernel is the pod's guest kernel, not the host's.
     guest_kernel = line(res.out, "/proc/version:")
     assert guest_kernel != Path("/proc/version").read_text().strip(), repr(res)
-#Every line rkt printed on stderr is the stage1's (the engine notice here), no noise.
+    # Every line rkt printed on stderr is the stage1's (the engine notice here), no noise.
     for text in res.err.splitlines():
         assert text.startswith("stage1: "), repr(res)
     status = rkt.status(uuid)
@@ -80,7 +79,8 @@ def test_builtin_engine_where_it_cannot_run(rkt, inspect_image, build_dir):
     lines = res.err.strip().splitlines()
     assert len(lines) == 1 and "built-in VMM cannot run" in lines[0], repr(res)
 
-#-- -- output, logs, list and status -- --
+
+# ---- output, logs, list and status ----
 
 def test_logs_list_and_status(rkt, engine, inspect_image):
     res, uuid = rkt.run_pod(engine.flag, inspect_image.arg, "--name=first", "--",
@@ -109,14 +109,15 @@ def test_list_shows_a_running_pod(rkt, engine, inspect_image):
     status = rkt.status(uuid)
     assert status["state"] == "running"
     pid = int(status["pid"])
-#The pod 's pid is the stage1 itself (the VMM, or QEMU' s parent) : signalling it stops
-#the pod.
+    # The pod's pid is the stage1 itself (the VMM, or QEMU's parent): signalling it stops
+    # the pod.
     assert bool(qemu_processes_under(rkt.data_dir)) != engine.builtin_vmm
     os.kill(pid, signal.SIGTERM)
     proc.communicate(timeout=60)
     assert rkt.status(uuid)["state"] == "exited"
 
-#-- -- bad input and failures : clear, and never a hang -- --
+
+# ---- bad input and failures: clear, and never a hang ----
 
 def test_an_entrypoint_that_does_not_exist(rkt, engine, inspect_image):
     res, uuid = rkt.run_pod(engine.flag, inspect_image.arg, "--exec=/does/not/exist")
@@ -126,7 +127,7 @@ def test_an_entrypoint_that_does_not_exist(rkt, engine, inspect_image):
 
 
 def test_a_guest_kernel_panic(rkt, engine, inspect_image):
-#No init the kernel can run : it panics(and reboots at once, panic = -1).
+    # No init the kernel can run: it panics (and reboots at once, panic=-1).
     res, uuid = run(rkt, engine, inspect_image,
                     env={"RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS": "rdinit=/does-not-exist"})
     assert res.code == 254, repr(res)
@@ -135,8 +136,8 @@ def test_a_guest_kernel_panic(rkt, engine, inspect_image):
 
 
 def test_a_hung_guest_meets_the_watchdog(rkt, engine, inspect_image):
-#panic = 0 : the panicking kernel now hangs forever instead of rebooting; guest - init never
-#says Ready, and the watchdog ends the VM.
+    # panic=0: the panicking kernel now hangs forever instead of rebooting; guest-init never
+    # says Ready, and the watchdog ends the VM.
     res, _ = run(rkt, engine, inspect_image, timeout=120,
                  env={"RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS": "rdinit=/does-not-exist panic=0",
                       "RKT_KVM_READY_TIMEOUT": "5"})
@@ -168,7 +169,7 @@ def test_the_stage1_killed_takes_qemu_with_it(rkt, inspect_image):
 
 
 def test_stop_of_an_app_that_ignores_sigterm(rkt, engine, busybox_image):
-#The app ignores SIGTERM : after the grace time(10 s) the guest kills it.
+    # The app ignores SIGTERM: after the grace time (10 s) the guest kills it.
     proc, uuid = spawn_pod(rkt, engine, busybox_image, "-c",
                            "trap '' TERM; echo ignoring; sleep 1000 & wait",
                            flags=("--exec=/bin/sh",))
@@ -181,7 +182,8 @@ def test_stop_of_an_app_that_ignores_sigterm(rkt, engine, busybox_image):
     proc.communicate(timeout=120)
     assert rkt.status(uuid)["app-busybox"] == "137"
 
-#-- -- enter -- --
+
+# ---- enter ----
 
 def test_enter_returns_the_commands_output_and_code(rkt, engine, busybox_image):
     proc, uuid = spawn_pod(rkt, engine, busybox_image, "--sleep=-1", flags=("--exec=/inspect",))
@@ -190,7 +192,7 @@ def test_enter_returns_the_commands_output_and_code(rkt, engine, busybox_image):
     assert res.out == "out\n" and "err" in res.err
     res = rkt.run("enter", uuid, "/does/not/exist")
     assert res.code == 127 and "could not execute: /does/not/exist" in res.err, repr(res)
-#The command sees the app 's files, not the guest' s.
+    # The command sees the app's files, not the guest's.
     res = rkt.run("enter", uuid, "/bin/cat", "/etc/hostname")
     assert res.out.strip() == f"rkt-{uuid}", repr(res)
     rkt.run("stop", uuid).expect(0)
@@ -203,7 +205,8 @@ def test_enter_needs_a_running_pod(rkt, engine, inspect_image):
     res = rkt.run("enter", uuid, "/inspect")
     assert res.code == 254 and "not running" in res.err, repr(res)
 
-#-- -- the host's files and gc ----
+
+# ---- the host's files and gc ----
 
 def test_hosts_entry_host_gives_the_hosts_entries(rkt, engine, inspect_image):
     res, _ = run(rkt, engine, inspect_image, "--read-file=/etc/hosts",
@@ -236,8 +239,8 @@ def test_host_volumes_on_the_builtin_engine_say_what_to_do(rkt, inspect_image, t
 
 def test_stage1_kvm_takes_qemu_for_host_volumes_where_the_builtin_engine_runs(
         rkt, inspect_image, tmp_path, build_dir):
-#-- stage1 = kvm picks the engine : host volumes need virtio - 9p, which only QEMU has, so such a
-#pod runs on QEMU even where the built - in VMM could run it, and says so in one line.
+    # --stage1=kvm picks the engine: host volumes need virtio-9p, which only QEMU has, so such a
+    # pod runs on QEMU even where the built-in VMM could run it, and says so in one line.
     (tmp_path / "msg").write_text("from the host")
     res, _ = rkt.run_pod("--stage1=kvm", f"--volume=d,kind=host,source={tmp_path}",
                          "--mount=volume=d,target=/d", inspect_image.arg, "--",

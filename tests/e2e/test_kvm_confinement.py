@@ -1,21 +1,11 @@
-""
-    "How the kvm stage1 confines a pod's VMM (docs/isolation.md, " VMM confinement "), seen from the
-    host while the pod runs : its own user,
-                              no
-                              capabilities(or the three 9p needs),
-                              no_new_privs,
-                              seccomp filters,
-                              namespaces of its own,
-                              a root holding only what it needs,
-                              rlimits,
-                              the pod's cgroups.Then what a guest can make the host write
-    : setuid files and device nodes on a host volume(never),
-      the console and the
-          apps' logs (bounded); and gc after a run process killed with SIGKILL at various points
-              .Tests taking `engine` run with QEMU here and with the built
-          - in VMM in the KVM test host(test_kvm_builtin.py).Needs root,
-      the guest kernel,
-      guest - init and QEMU; skipped with the reason otherwise."""
+"""How the kvm stage1 confines a pod's VMM (docs/isolation.md, "VMM confinement"), seen from the
+host while the pod runs: its own user, no capabilities (or the three 9p needs), no_new_privs,
+seccomp filters, namespaces of its own, a root holding only what it needs, rlimits, the pod's
+cgroups. Then what a guest can make the host write: setuid files and device nodes on a host
+volume (never), the console and the apps' logs (bounded); and gc after a run process killed
+with SIGKILL at various points. Tests taking `engine` run with QEMU here and with the built-in
+VMM in the KVM test host (test_kvm_builtin.py). Needs root, the guest kernel, guest-init and
+QEMU; skipped with the reason otherwise."""
 
 from __future__ import annotations
 
@@ -41,11 +31,13 @@ VMM_ID_SLOTS = 65536
 VMM_ID_LOCKS = Path("/run/rkt/vmm-ids")
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER = 0, 1, 3
 NAMESPACES = ("mnt", "pid", "ipc", "uts", "net", "cgroup")
-#What QEMU 's root may hold: its own files and the VM' s(the / bin and / lib entries are links,
-# or read - only binds where / usr is not merged).
+# What QEMU's root may hold: its own files and the VM's (the /bin and /lib entries are links,
+# or read-only binds where /usr is not merged).
 QEMU_ROOT = {"usr", "etc", "vm", "dev", "proc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
-#-- -- looking at a process from the host -- --
+
+
+# ---- looking at a process from the host ----
 
 def proc_status(pid: int) -> dict:
     fields = {}
@@ -60,7 +52,7 @@ def children_of(pid: int) -> list:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-    if proc_status (int(entry.name)).get("PPid") == str(pid):
+                if proc_status(int(entry.name)).get("PPid") == str(pid):
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -106,7 +98,7 @@ def assert_confined(rkt, uuid: str, engine, capabilities: int = 0, volumes: bool
     vmm = vmm_of(rkt, uuid)
     st = proc_status(vmm)
     uids, gids = st["Uid"].split(), st["Gid"].split()
-#A user of its own, never root : one id for real, effective, saved and file system ids.
+    # A user of its own, never root: one id for real, effective, saved and file system ids.
     assert len(set(uids)) == 1 and len(set(gids)) == 1, st
     assert FIRST_VMM_ID <= int(uids[0]) < FIRST_VMM_ID + VMM_ID_SLOTS, st
     assert gids[0] == uids[0] and st["Groups"] == "", st
@@ -115,21 +107,21 @@ def assert_confined(rkt, uuid: str, engine, capabilities: int = 0, volumes: bool
     assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2", st
     threads = [proc_status(int(t.name)) for t in Path(f"/proc/{vmm}/task").iterdir()]
     if engine.builtin_vmm:
-#rkt's filter on the process; each VMM thread adds its own allow-list.
+        # rkt's filter on the process; each VMM thread adds its own allow-list.
         assert int(st["Seccomp_filters"]) >= 1, st
         assert any(int(t["Seccomp_filters"]) >= 2 for t in threads), threads
     else:
         assert int(st["Seccomp_filters"]) >= 2, st  # rkt's, then QEMU's -sandbox
     for t in threads:
         assert t["NoNewPrivs"] == "1" and caps(t, "CapEff") == capabilities, t
-#PID 1 of a PID namespace of its own; other namespaces of its own too, but the user
-#namespace and the cgroups of the run process(whatever bounds rkt run bounds the VMM).
+    # PID 1 of a PID namespace of its own; other namespaces of its own too, but the user
+    # namespace and the cgroups of the run process (whatever bounds rkt run bounds the VMM).
     assert st["NSpid"].split()[-1] == "1" and len(st["NSpid"].split()) >= 2, st
     for ns in NAMESPACES:
         assert os.readlink(f"/proc/{vmm}/ns/{ns}") != os.readlink(f"/proc/{run_pid}/ns/{ns}"), ns
     assert os.readlink(f"/proc/{vmm}/ns/user") == os.readlink(f"/proc/{run_pid}/ns/user")
     assert Path(f"/proc/{vmm}/cgroup").read_text() == Path(f"/proc/{run_pid}/cgroup").read_text()
-#Its root : a read - only tmpfs holding only what it needs.
+    # Its root: a read-only tmpfs holding only what it needs.
     seen = mounts(vmm)
     root_opts, root_fs = seen["/"]
     assert root_fs == "tmpfs" and {"ro", "nosuid", "nodev"} <= root_opts, seen
@@ -152,9 +144,9 @@ def assert_confined(rkt, uuid: str, engine, capabilities: int = 0, volumes: bool
                 assert {"ro", "nodev"} <= opts, (point, opts)
             if point.startswith("/vm/") and not point.startswith("/vm/share-"):
                 assert "noexec" in opts, (point, opts)
-#/ dev : null and urandom(and kvm with KVM), nothing else.
+        # /dev: null and urandom (and kvm with KVM), nothing else.
         assert set(os.listdir(f"/proc/{vmm}/root/dev")) <= {"null", "urandom", "kvm"}
-#The app disks are not in its root : it holds them open, handed over.
+        # The app disks are not in its root: it holds them open, handed over.
         held = [os.readlink(f"/proc/{vmm}/fd/{fd}") for fd in os.listdir(f"/proc/{vmm}/fd")]
         assert any("erofs" in h for h in held), held
         env = Path(f"/proc/{vmm}/environ").read_bytes().split(b"\0")
@@ -172,7 +164,8 @@ def stop(rkt, proc, uuid):
     rkt.run("stop", uuid, timeout=120).expect(0)
     proc.communicate(timeout=120)
 
-#-- -- the jail, seen from the host -- --
+
+# ---- the jail, seen from the host ----
 
 def test_the_vmm_runs_jailed(rkt, engine, inspect_image):
     proc, uuid = spawn_pod(rkt, engine, inspect_image, "--sleep=-1")
@@ -187,7 +180,7 @@ def test_each_pod_has_a_vmm_user_of_its_own(rkt, engine, inspect_image):
     uid1 = proc_status(vmm_of(rkt, uuid1))["Uid"].split()[0]
     uid2 = proc_status(vmm_of(rkt, uuid2))["Uid"].split()[0]
     assert uid1 != uid2
-#The id is held(an flock) while the pod runs.
+    # The id is held (an flock) while the pod runs.
     slot = VMM_ID_LOCKS / str(int(uid1) - FIRST_VMM_ID)
     with open(slot) as f:
         with pytest.raises(BlockingIOError):
@@ -211,19 +204,20 @@ def test_qemu_with_host_volumes_keeps_only_what_9p_needs(rkt, busybox_image, tmp
     assert sorted("ro" in o for o in shares.values()) == [False, True], shares
     stop(rkt, proc, uuid)
 
-#-- -- host volumes : what the guest can make the host write -- --
+
+# ---- host volumes: what the guest can make the host write ----
 
 PLANT = """
 cd /d
-cp /bin/busybox suid && chmod 4755 suid;
-echo "chmod 4755: $?" chmod u + s, g + s suid;
-echo "chmod u+s: $?" cp / bin / busybox sgid&& chown 0 : 0 sgid&& chmod 2755 sgid;
-echo "chmod 2755: $?" install - m 4755 / bin / busybox installed;
-echo "install -m 4755: $?" mkdir - m 2775 setgid - dir;
-echo "mkdir -m 2775: $?" mknod null c 1 3;
-echo "mknod c: $?" mknod loop b 7 0;
-echo "mknod b: $?" echo data > plain&& chown 1000 : 1001 plain&& chmod 640 plain;
-echo "plain: $?" mkdir sub&& echo nested > sub / file; echo "sub: $?"
+cp /bin/busybox suid && chmod 4755 suid; echo "chmod 4755: $?"
+chmod u+s,g+s suid; echo "chmod u+s: $?"
+cp /bin/busybox sgid && chown 0:0 sgid && chmod 2755 sgid; echo "chmod 2755: $?"
+install -m 4755 /bin/busybox installed; echo "install -m 4755: $?"
+mkdir -m 2775 setgid-dir; echo "mkdir -m 2775: $?"
+mknod null c 1 3; echo "mknod c: $?"
+mknod loop b 7 0; echo "mknod b: $?"
+echo data > plain && chown 1000:1001 plain && chmod 640 plain; echo "plain: $?"
+mkdir sub && echo nested > sub/file; echo "sub: $?"
 ls -la /d
 """
 
@@ -239,11 +233,11 @@ def test_a_root_app_cannot_plant_setuid_files_or_devices_on_a_host_volume(rkt, b
     assert "chmod 4755: 1" in res.out and "mknod c: 1" in res.out, repr(res)
     for entry in vol.rglob("*"):
         st = os.lstat(entry)
-#Nothing the host would run with raised privileges, no device the host would open.
+        # Nothing the host would run with raised privileges, no device the host would open.
         assert not stat.S_ISCHR(st.st_mode) and not stat.S_ISBLK(st.st_mode), entry
         if stat.S_ISREG(st.st_mode):
             assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID), (entry, oct(st.st_mode))
-#What users expect of a host volume still holds : the owners and modes the app gave.
+    # What users expect of a host volume still holds: the owners and modes the app gave.
     plain = os.lstat(vol / "plain")
     assert (plain.st_uid, plain.st_gid, stat.S_IMODE(plain.st_mode)) == (1000, 1001, 0o640)
     assert (vol / "plain").read_text() == "data\n"
@@ -275,15 +269,21 @@ def test_a_pod_with_volumes_two_apps_enter_and_stop(rkt, busybox_image, tmp_path
     assert status["app-first"] == "0" and status["app-second"] == "0", status
     assert (vol / "first").read_text() == "from-first\n"
 
-#-- -- the console and the apps' logs are bounded ----
+
+# ---- the console and the apps' logs are bounded ----
 
 def test_a_console_flood_leaves_bounded_files(rkt, engine, busybox_image):
     limit = 64 * 1024
-#A root app can make the console's device node in its own /dev and write to it.
+    # The device allow-list keeps an app off the console; one given every privilege
+    # (--insecure-options=all-run) can leave its cgroup for the guest's root cgroup, where no
+    # device program applies, make the console's node and flood it. The host's files still
+    # stay bounded.
+    script = ("mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && echo $$ > /tmp/cg/cgroup.procs"
+              " && mknod /dev/cons c 5 1 && head -c 400000 /dev/zero | tr '\\0' x > /dev/cons;"
+              " echo done")
     res, uuid = rkt.run_pod(
-        engine.flag, "--exec=/bin/sh", busybox_image.arg, "--", "-c",
-        "mknod /dev/cons c 5 1 && head -c 400000 /dev/zero | tr '\\0' x > /dev/cons; echo done",
-        env={"RKT_KVM_LOG_LIMIT": str(limit)}, timeout=600)
+        engine.flag, "--insecure-options=all-run", "--exec=/bin/sh", busybox_image.arg, "--",
+        "-c", script, env={"RKT_KVM_LOG_LIMIT": str(limit)}, timeout=600)
     res.expect(0)
     pod = rkt.pod_dir(uuid)
     current, previous = pod / "console.log", pod / "console.log.1"
@@ -310,7 +310,8 @@ def test_log_limit_knob_only_lowers_the_bound(rkt, inspect_image):
     res, _ = rkt.run_pod(QEMU.flag, inspect_image.arg, env={"RKT_KVM_LOG_LIMIT": str(1 << 30)})
     assert res.code == 254 and "RKT_KVM_LOG_LIMIT must be a number of bytes" in res.err, repr(res)
 
-#-- -- gc after a run process killed with SIGKILL -- --
+
+# ---- gc after a run process killed with SIGKILL ----
 
 def wait_for(path: Path, proc, what: str):
     deadline = time.monotonic() + 60
@@ -355,7 +356,7 @@ def leftover_qemu(uid: int) -> subprocess.Popen:
 def assert_vmm_gone_and_id_free(record: dict):
     deadline = time.monotonic() + 30
     while Path(f"/proc/{record['pid']}").exists():
-#A zombie until its parent(gone) is replaced by init's reaping.
+        # A zombie until its parent (gone) is replaced by init's reaping.
         if proc_status(record["pid"]).get("State", "").startswith("Z"):
             break
         assert time.monotonic() < deadline, "the VMM outlived its run process"
@@ -369,7 +370,7 @@ def assert_vmm_gone_and_id_free(record: dict):
 @pytest.mark.parametrize("point", ["booting", "running", "stopping"])
 def test_gc_after_the_run_process_was_killed(rkt, engine, busybox_image, point):
     if point == "booting":
-#The guest never gets ready : the run process is killed while it waits.
+        # The guest never gets ready: the run process is killed while it waits.
         proc = rkt.spawn("run", engine.flag, busybox_image.arg,
                          env={"RKT_HYPERVISOR_EXTRA_KERNEL_PARAMS": "rdinit=/none panic=0"})
         pods = rkt.data_dir / "pods" / "run"
@@ -406,8 +407,8 @@ def test_gc_after_the_run_process_was_killed(rkt, engine, busybox_image, point):
 
 
 def test_gc_ends_a_vmm_that_outlived_its_run_process(rkt, inspect_image):
-#A VMM cannot outlive its run process(parent - death signal) : make one that did, a real
-#QEMU under a VMM user, recorded as the pod's.
+    # A VMM cannot outlive its run process (parent-death signal): make one that did, a real
+    # QEMU under a VMM user, recorded as the pod's.
     res, uuid = rkt.run_pod(QEMU.flag, inspect_image.arg)
     res.expect(0)
     vmm_id = FIRST_VMM_ID + VMM_ID_SLOTS - 1
@@ -423,8 +424,8 @@ def test_gc_ends_a_vmm_that_outlived_its_run_process(rkt, inspect_image):
 
 
 def test_gc_never_ends_what_is_not_the_pods_vmm(rkt, inspect_image):
-#A root process recorded as a pod 's VMM, and a VMM user' s process recorded with another
-#start time(its pid was used again) : gc touches neither.
+    # A root process recorded as a pod's VMM, and a VMM user's process recorded with another
+    # start time (its pid was used again): gc touches neither.
     uuids = []
     for _ in range(2):
         res, uuid = rkt.run_pod(QEMU.flag, inspect_image.arg)

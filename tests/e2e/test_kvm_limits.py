@@ -1,13 +1,9 @@
 """The kvm stage1's limits inside the guest: each app in a cgroup of its own (cgroup v2 in the
-guest) with its memory, CPU and pids limits, guest-init outside all of them;
-an app the OOM killer ended is reported as such;
-and the device allow - list, so that no app reaches the console or the kernel log,
-    and rkt never quotes what an app wrote there as the guest
-            kernel's panic. Tests taking `engine` run with QEMU and with the built - in
-            VMM(kvm - builtin
-                : in the KVM test host, test_kvm_builtin.py)
-                .Needs root,
-    the guest kernel, guest - init and QEMU; skipped with the
+guest) with its memory, CPU and pids limits, guest-init outside all of them; an app the OOM
+killer ended is reported as such; and the device allow-list, so that no app reaches the console
+or the kernel log, and rkt never quotes what an app wrote there as the guest kernel's panic.
+Tests taking `engine` run with QEMU and with the built-in VMM (kvm-builtin: in the KVM test
+host, test_kvm_builtin.py). Needs root, the guest kernel, guest-init and QEMU; skipped with the
 reason otherwise."""
 
 from __future__ import annotations
@@ -41,9 +37,10 @@ def wait_for_log(rkt, uuid: str, app: str, text: str, timeout: float = 120) -> s
         assert time.monotonic() < deadline, f"{app} never said {text!r}: {log!r}"
         time.sleep(0.05)
 
-#-- -- item : each app 's limits are its own cgroup' s -- --
 
-#Mounting cgroup2 needs CAP_SYS_ADMIN, so these pods run with-- insecure - options = all - run.
+# ---- item: each app's limits are its own cgroup's ----
+
+# Mounting cgroup2 needs CAP_SYS_ADMIN, so these pods run with --insecure-options=all-run.
 LIMIT_PROBES = ("--mount-cgroup2=/sys/fs/cgroup", "--print-memorylimit", "--print-cpuquota",
                 "--print-cpushares", "--print-pidslimit", "--read-file=/proc/self/cgroup",
                 "--read-file=/proc/1/cgroup", "--read-file=/proc/self/oom_score_adj")
@@ -69,11 +66,12 @@ def test_each_app_has_its_own_cgroup_with_its_limits(rkt, engine, inspect_image)
     assert line(free, "Pids Limit:") == "4096", free  # rkt's default
     assert line(free, "/proc/self/cgroup:") == "0::/apps/free", free
     for log in (limited, free):
-#guest - init is outside every app's limits; an app does not inherit its oom_score_adj.
+        # guest-init is outside every app's limits; an app does not inherit its oom_score_adj.
         assert line(log, "/proc/1/cgroup:") == "0::/guest-init", log
         assert line(log, "/proc/self/oom_score_adj:") == "0", log
 
-#-- -- the OOM killer : an app over its limit ends alone, and is reported as such -- --
+
+# ---- the OOM killer: an app over its limit ends alone, and is reported as such ----
 
 def test_an_app_over_its_memory_limit_is_killed_and_reported(rkt, engine, inspect_image):
     res, uuid = rkt.run_pod(engine.flag,
@@ -88,7 +86,7 @@ def test_an_app_over_its_memory_limit_is_killed_and_reported(rkt, engine, inspec
     status = rkt.pod_dir(uuid) / "status"
     assert (status / "hog.reason").read_text() == "oom-killed"
     assert (status / "hog").read_text() == "137"
-#The other app was stopped by the pod(its SIGTERM), not by the OOM killer.
+    # The other app was stopped by the pod (its SIGTERM), not by the OOM killer.
     assert (status / "bystander").read_text() == "0"
     assert not (status / "bystander.reason").exists()
     assert "bystander" not in res.err, repr(res)
@@ -96,9 +94,9 @@ def test_an_app_over_its_memory_limit_is_killed_and_reported(rkt, engine, inspec
 
 def test_an_app_that_exhausts_the_vm_is_killed_and_guest_init_survives(rkt, engine,
                                                                        inspect_image):
-#No limit of its own : the VM's memory (128 MiB) runs out. The OOM killer ends the app,
-#never guest - init, which still reports it and ends the pod(an exit code, not a VM that
-#died under the pod).
+    # No limit of its own: the VM's memory (128 MiB) runs out. The OOM killer ends the app,
+    # never guest-init, which still reports it and ends the pod (an exit code, not a VM that
+    # died under the pod).
     res, uuid = rkt.run_pod(engine.flag, inspect_image.arg, "--", "--use-memory=400000000",
                             "--exit-code=3")
     assert res.code == 137, repr(res)
@@ -106,7 +104,8 @@ def test_an_app_that_exhausts_the_vm_is_killed_and_guest_init_survives(rkt, engi
             "the VM's 128 MiB ran out)") in res.err, repr(res)
     assert (rkt.pod_dir(uuid) / "status" / "inspect.reason").read_text() == "oom-killed"
 
-#-- -- pids : a fork bomb stops at its app's limit ----
+
+# ---- pids: a fork bomb stops at its app's limit ----
 
 def test_a_fork_bomb_meets_its_limit_and_the_pod_still_stops(rkt, engine, inspect_image):
     proc, uuid = rkt.spawn_pod(engine.flag,
@@ -115,61 +114,48 @@ def test_a_fork_bomb_meets_its_limit_and_the_pod_still_stops(rkt, engine, inspec
                                inspect_image.arg, "--name=other", "--", "--sleep=-1",
                                timeout=120)
     try:
-        log
-    = wait_for_log(rkt, uuid, "bomb", "made ")
-#inspect itself is one of the 32.
-        assert f "made 31 processes, {FORK_FAILED}" in log,
-        log
-#guest - init and the other app still make processes(rkt enter runs in the app's
-#cgroup); a command entered into the bomb 's app meets the bomb' s limit.
-            res = rkt.run("enter", "--app=other", uuid, "/inspect", "--make-processes=100")
-                          assert res.code == 0 and
-                  "made 100 processes\n" in res.out,
-            repr(res) res = rkt.run("enter", "--app=bomb", uuid, "/inspect",
-                                    "--make-processes=5") assert res.code
-                                == 0 and
-                            f "made 0 processes, {FORK_FAILED}" in res.out,
-            repr(res) rkt.run("stop", uuid, timeout = 120).expect(0) out,
-            err = proc.communicate(timeout = 120) finally : if proc.poll() is None
-        : proc.kill() proc.communicate() assert proc.returncode
-                  == 0,
-            err status =
-                rkt.status(uuid) assert status["app-bomb"] == "0" and status["app-other"] == "0",
-            status
+        log = wait_for_log(rkt, uuid, "bomb", "made ")
+        # inspect itself is one of the 32.
+        assert f"made 31 processes, {FORK_FAILED}" in log, log
+        # guest-init and the other app still make processes (rkt enter runs in the app's
+        # cgroup); a command entered into the bomb's app meets the bomb's limit.
+        res = rkt.run("enter", "--app=other", uuid, "/inspect", "--make-processes=100")
+        assert res.code == 0 and "made 100 processes\n" in res.out, repr(res)
+        res = rkt.run("enter", "--app=bomb", uuid, "/inspect", "--make-processes=5")
+        assert res.code == 0 and f"made 0 processes, {FORK_FAILED}" in res.out, repr(res)
+        rkt.run("stop", uuid, timeout=120).expect(0)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    status = rkt.status(uuid)
+    assert status["app-bomb"] == "0" and status["app-other"] == "0", status
 
-#-- -- devices : no app reaches the console or the kernel log -- --
 
-            FAKE = "Kernel panic - not syncing: fake"
-#Every way a root app could write a panic line where the kernel's own would be: device nodes
-#it makes(CAP_MKNOD is in the default set) for the serial console, / dev / console, the virtio
-#console, / dev / kmsg(which puts the text into the kernel 's log, in the kernel' s own format)
-#and the disks; and guest - init's console and nodes through /proc/1/fd and /proc/1/root.
-            ATTEMPTS = f
-            ""
-            "
-            attempt() {
-        {
-            if
-                [!-c "$1"] && [!-b "$1"];
-            then echo "no-node $1"
+# ---- devices: no app reaches the console or the kernel log ----
+
+FAKE = "Kernel panic - not syncing: fake"
+# Every way a root app could write a panic line where the kernel's own would be: device nodes
+# it makes (CAP_MKNOD is in the default set) for the serial console, /dev/console, the virtio
+# console, /dev/kmsg (which puts the text into the kernel's log, in the kernel's own format)
+# and the disks; and guest-init's console and nodes through /proc/1/fd and /proc/1/root.
+ATTEMPTS = f"""
+attempt() {{
+    if [ ! -c "$1" ] && [ ! -b "$1" ]; then echo "no-node $1"
     elif ( printf '<0>{FAKE} via %s\\n[    9.000000] {FAKE} via %s\\n' "$1" "$1" > "$1" ) \\
-        2>/dev/null;
-            then echo "wrote $1" else echo "denied $1";
-            fi
-        }
-    }
-for
-    node in "console c 5 1" "ttyS0 c 4 64" "kmsg c 1 11" "hvc0 c 229 0" "tty0 c 4 0" \\
-            "vda b 254 0" "mem c 1 1";
-do
+        2>/dev/null; then echo "wrote $1"
+    else echo "denied $1"; fi
+}}
+for node in "console c 5 1" "ttyS0 c 4 64" "kmsg c 1 11" "hvc0 c 229 0" "tty0 c 4 0" \\
+            "vda b 254 0" "mem c 1 1"; do
     set -- $node
     mknod /dev/$1 $2 $3 $4 2>/dev/null
     attempt /dev/$1
 done
-for fd in 0 1 2;
-do attempt / proc / 1 / fd / $fd; done
-for node in console ttyS0 kmsg hvc0;
-do attempt / proc / 1 / root / dev / $node; done
+for fd in 0 1 2; do attempt /proc/1/fd/$fd; done
+for node in console ttyS0 kmsg hvc0; do attempt /proc/1/root/dev/$node; done
 for port in /sys/class/virtio-ports/*/dev; do
     [ -e "$port" ] || continue
     node=/dev/port-$(basename $(dirname $port))
