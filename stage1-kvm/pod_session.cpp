@@ -37,7 +37,6 @@ constexpr size_t kMaxGuestBacklog = 4u << 20;
 constexpr size_t kConsoleTail = size_t{64} * 1024;
 // After a graceful stop the guest has the grace time and this much more to end the VM.
 constexpr auto kStopMargin = std::chrono::seconds(15);
-constexpr int kForceStopExitCode = 128 + SIGKILL;
 
 void write_all(int fd, std::string_view data) {
     while (!data.empty()) {
@@ -46,13 +45,6 @@ void write_all(int fd, std::string_view data) {
         if (n <= 0) return;  // a closed stdout or a full disk must not stop the pod
         data.remove_prefix(static_cast<size_t>(n));
     }
-}
-
-std::string seconds_text(std::chrono::milliseconds ms) {
-    auto s = ms.count() / 1000.0;
-    char b[32];
-    std::snprintf(b, sizeof b, "%g s", s);
-    return b;
 }
 
 }  // namespace
@@ -125,7 +117,7 @@ PodSession::PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, U
 
 PodSession::~PodSession() {
     // Every exit path ends the VM: an exception out of run() must not leave it behind.
-    if (!vm_ended_) {
+    if (!vm_end_) {
         config_.engine->kill();
         config_.engine->finish();
     }
@@ -178,7 +170,7 @@ void PodSession::flush_guest() {
         return;  // the VM closed the channel: its end is seen through the engine
     }
     if (guest_out_.size() > kMaxGuestBacklog) {
-        fail("the guest does not read what the host sends (it is hung)");
+        fail(EndCause::kGuestNotReading);
         return;
     }
     bool want_out = !guest_out_.empty();
@@ -199,7 +191,7 @@ void PodSession::on_guest_readable() {
         }
     } catch (const Error& e) {
         // Garbage from the guest: nothing after it can be trusted, and the pod cannot go on.
-        fail(e.what());
+        fail(EndCause::kProtocolError, e.what());
         return;
     }
     if (!open) {
@@ -227,16 +219,16 @@ void PodSession::on_guest_message(guest::Message& message) {
         arm_timer();
         log::debug("guest-init ready " + std::to_string(ready->monotonic_ns / 1'000'000) +
                    " ms after the guest kernel started (kernel " + ready->kernel_release + ")");
-        if (stop_requested_) {
+        if (stop_ >= StopState::kGraceful) {
             send_to_guest(StopPod{false});  // before the spec: the guest powers off at once
-        } else {
+        } else if (phase_ == Phase::kBooting) {
             send_to_guest(config_.plan->spec);
-            spec_sent_ = true;
+            phase_ = Phase::kStarting;
         }
     } else if (auto* started = std::get_if<AppStarted>(&message)) {
         App* app = find_app(started->app);
         if (!app) return log::warn("the guest reported an unknown app \"" + started->app + "\"");
-        app->started = true;
+        if (app->state == AppState::kWaiting) app->state = AppState::kStarted;
         log::debug("app " + app->name + " started (guest pid " + std::to_string(started->pid) +
                    ")");
         maybe_write_pid();
@@ -245,7 +237,9 @@ void PodSession::on_guest_message(guest::Message& message) {
     } else if (auto* exited = std::get_if<AppExited>(&message)) {
         on_app_exited(*exited);
     } else if (auto* pod = std::get_if<PodExited>(&message)) {
-        pod_exited_ = pod->exit_code;
+        pod_exit_code_ = pod->exit_code;
+        phase_ = Phase::kPodExited;
+        end_because(EndCause::kPodExited);
         end_deadline_ = Clock::now() + config_.end_timeout;
         arm_timer();
         // PodExited is the last frame: hanging up tells guest-init that everything arrived
@@ -281,56 +275,48 @@ void PodSession::on_app_output(const guest::AppOutput& m) {
 void PodSession::on_app_exited(const guest::AppExited& m) {
     App* app = find_app(m.app);
     if (!app) return log::warn("the guest reported the exit of an unknown app \"" + m.app + "\"");
-    if (app->exited) return log::warn("the guest reported app " + m.app + " exiting twice");
-    app->exited = true;
-    int code = m.exit_code;
-    // Stopped by the pod: SIGTERM is a clean end, as rkt's systemd counted it.
-    if (stopping_ && m.signal == SIGTERM) code = 0;
-    if (!m.error.empty()) log::info("app \"" + m.app + "\": " + m.error);
-    if (code != 0 && !stopping_) stopping_ = true;  // the guest now stops the other apps
-    exit_codes_.push_back(code);
-    if (m.oom_killed) {
-        log::info("app \"" + m.app + "\" was killed by the OOM killer (" +
-                  memory_limit_text(m.app) + ")");
-        pod_files::write_app_end_reason(config_.pod_dir, m.app, pod_files::kAppEndOomKilled);
-    }
-    pod_files::write_app_status(config_.pod_dir, m.app, code);
+    if (app->state == AppState::kEnded)
+        return log::warn("the guest reported app " + m.app + " exiting twice");
+    app->state = AppState::kEnded;
+    AppEnd end = app_end(m.app, m.exit_code, m.signal, m.error, m.oom_killed,
+                         stop_ != StopState::kNone, memory_limit_of(m.app));
+    for (const auto& line : end.lines) log::info(line);
+    if (end.failed && stop_ == StopState::kNone) stop_ = StopState::kAppFailed;
+    statuses_.push_back(end.status);
+    if (!end.reason.empty()) pod_files::write_app_end_reason(config_.pod_dir, m.app, end.reason);
+    pod_files::write_app_status(config_.pod_dir, m.app, end.status);
     maybe_write_pid();
 }
 
-std::string PodSession::memory_limit_text(const std::string& app) const {
-    for (const auto& a : config_.plan->spec.apps) {
-        if (a.name != app || !a.limits.memory_bytes) continue;
-        // As --memory most often names it; the exact number where MiB would round it.
-        uint64_t bytes = *a.limits.memory_bytes;
-        return "memory limit " + (bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
-                                                          : std::to_string(bytes) + " bytes");
-    }
-    return "no memory limit of its own: the VM's " + std::to_string(config_.plan->size.memory_mib) +
-           " MiB ran out";
+std::string PodSession::memory_limit_of(const std::string& app) const {
+    std::optional<uint64_t> limit;
+    for (const auto& a : config_.plan->spec.apps)
+        if (a.name == app && a.limits.memory_bytes) limit = a.limits.memory_bytes;
+    return memory_limit_text(limit, config_.plan->size.memory_mib);
 }
 
 void PodSession::maybe_write_pid() {
-    if (pid_written_) return;
+    // Only apps the PodSpec started count (whatever a guest says before it).
+    if (phase_ != Phase::kStarting) return;
     for (const auto& a : apps_)
-        if (!a.started && !a.exited) return;
+        if (a.state == AppState::kWaiting) return;
     // Every app has started (or failed to): `enter` now finds what it expects.
     pod_files::write_pid(config_.pod_dir, ::getpid());
-    pid_written_ = true;
+    phase_ = Phase::kRunning;
 }
 
 // ---- stopping and failing ----
 
 void PodSession::request_stop(bool force, const std::string& why) {
-    stopping_ = true;
     if (force) {
-        if (force_stopped_) return;
-        force_stopped_ = true;
+        if (stop_ == StopState::kForced) return;
+        stop_ = StopState::kForced;
+        end_because(EndCause::kForceStopped);
         kill_vm(why);
         return;
     }
-    if (stop_requested_) return;  // a graceful stop is under way
-    stop_requested_ = true;
+    if (stop_ >= StopState::kGraceful) return;  // a stop is under way
+    stop_ = StopState::kGraceful;
     log::debug("stopping the pod (" + why + ")");
     // Before Ready nothing runs yet: the guest gets StopPod instead of the spec and powers off.
     if (ready_ns_) send_to_guest(guest::StopPod{false});
@@ -341,14 +327,22 @@ void PodSession::request_stop(bool force, const std::string& why) {
 }
 
 void PodSession::kill_vm(const std::string& why) {
-    if (vm_ended_) return;
-    if (kill_reason_.empty()) kill_reason_ = why;
+    if (vm_end_) return;  // over: its process is reaped
     log::debug("ending the VM at once (" + why + ")");
     config_.engine->kill();
 }
 
-void PodSession::fail(const std::string& why) {
-    if (failure_.empty()) failure_ = why;
+void PodSession::end_because(EndCause cause, std::string detail) {
+    EndCause next = next_end_cause(end_cause_, cause);
+    if (end_cause_ == next) return;
+    end_cause_ = next;
+    end_detail_ = std::move(detail);
+    log::debug("the pod ends: " + std::string(to_string(next)));
+}
+
+void PodSession::fail(EndCause cause, std::string detail) {
+    std::string why = detail.empty() ? std::string(to_string(cause)) : detail;
+    end_because(cause, std::move(detail));
     kill_vm(why);
     if (guest_) {
         unwatch(guest_.get());
@@ -362,13 +356,17 @@ void PodSession::on_timer() {
     auto now = Clock::now();
     if (ready_deadline_ && now >= *ready_deadline_) {
         ready_deadline_.reset();
+        end_because(EndCause::kReadyTimeout);
         kill_vm("watchdog");
-        failure_ = "the guest did not become ready within " + seconds_text(config_.ready_timeout) +
-                   " (it is hung or far too slow)";
     }
     if (end_deadline_ && now >= *end_deadline_) {
         end_deadline_.reset();
-        kill_vm(pod_exited_ ? "the VM did not end after the pod" : "the pod did not stop in time");
+        if (phase_ == Phase::kPodExited) {
+            kill_vm("the VM did not end after the pod");  // the pod's exit code stands
+        } else {
+            end_because(EndCause::kStopTimedOut);
+            kill_vm("the pod did not stop in time");
+        }
     }
     arm_timer();
 }
@@ -419,7 +417,7 @@ void PodSession::drop_client(int fd) {
     // Its commands must not outlive it.
     for (const auto& [client_id, global_id] : it->second->execs) {
         exec_routes_.erase(global_id);
-        if (spec_sent_ && !vm_ended_) send_to_guest(guest::ExecSignal{global_id, SIGKILL});
+        if (!vm_end_) send_to_guest(guest::ExecSignal{global_id, SIGKILL});
     }
     unwatch(fd);
     clients_.erase(it);
@@ -459,8 +457,9 @@ void PodSession::on_client_message(Client& client, guest::Message& message) {
             send_to_client(client, ExecExited{exec->id, 126, 0, "could not start: " + why});
         };
         if (client.execs.count(exec->id)) return refuse("command id already in use");
-        if (!spec_sent_ || !pid_written_) return refuse("the pod's apps have not started yet");
-        if (stopping_ || pod_exited_ || vm_ended_) return refuse("the pod is stopping");
+        if (phase_ < Phase::kRunning) return refuse("the pod's apps have not started yet");
+        if (phase_ != Phase::kRunning || stop_ != StopState::kNone)
+            return refuse("the pod is stopping");
         if (!find_app(exec->app)) return refuse("the pod has no app named " + exec->app);
         // Commands must not pile up in front of a guest that is slow to read them.
         if (guest_out_.size() > kMaxGuestBacklog / 4) return refuse("the guest is busy; try again");
@@ -471,8 +470,7 @@ void PodSession::on_client_message(Client& client, guest::Message& message) {
         send_to_guest(Exec{id, exec->app, exec->exec});
     } else if (auto* sig = std::get_if<ExecSignal>(&message)) {
         auto it = client.execs.find(sig->id);
-        if (it != client.execs.end() && spec_sent_)
-            send_to_guest(ExecSignal{it->second, sig->signal});
+        if (it != client.execs.end()) send_to_guest(ExecSignal{it->second, sig->signal});
     } else {
         send_to_client(client, ErrorMessage{"the control socket takes StopPod, Exec and "
                                             "ExecSignal, not " +
@@ -505,7 +503,6 @@ void PodSession::relay_exec(const guest::Message& message, uint32_t global_id) {
 
 void PodSession::on_vm_ended() {
     vm_end_ = config_.engine->finish();
-    vm_ended_ = true;
     unwatch(config_.engine->ended_fd());
     // What the guest wrote just before the end is still in the channel.
     if (guest_) {
@@ -518,12 +515,19 @@ void PodSession::on_vm_ended() {
             }
         }
     }
+    // Nothing else ended the pod: the VM's own end did.
+    if (!end_cause_ && stop_ >= StopState::kGraceful && phase_ == Phase::kBooting && vm_end_->clean)
+        end_because(EndCause::kStoppedBeforeStart);
+    if (!end_cause_ || is_failure(*end_cause_)) panic_line_ = console_panic_line();
+    if (!end_cause_)
+        end_because(panic_line_.empty() ? EndCause::kVmDied : EndCause::kGuestPanicked);
+    phase_ = Phase::kEnded;
 }
 
 std::string PodSession::console_panic_line() const {
     // Once an app has run, only a VM that ended by itself (a panic reboots it) can have panicked;
     // a VM killed by someone did not, whatever its console says.
-    if (spec_sent_ && !(vm_end_.clean && !vm_end_.killed_by_us)) return "";
+    if (phase_ >= Phase::kStarting && !(vm_end_->clean && !vm_end_->killed_by_us)) return "";
     std::string text;
     try {
         text = fs::read_file_limited(config_.console_log, 16u << 20);
@@ -547,42 +551,26 @@ int PodSession::finish_result() {
     }
     clients_.clear();
 
-    if (pod_exited_) {
-        if (exit_codes_.empty()) return *pod_exited_;  // no app ran (the pod failed as a whole)
-        for (int code : exit_codes_)
-            if (code != 0) return code;
-        return 0;
+    SessionFacts facts;
+    facts.cause = end_cause_.value_or(EndCause::kVmDied);
+    facts.detail = end_detail_;
+    facts.statuses = statuses_;
+    facts.pod_exit_code = pod_exit_code_;
+    facts.panic_line = panic_line_;
+    facts.vm_end = vm_end_ ? vm_end_->description : "";
+    facts.guest_was_ready = ready_ns_.has_value();
+    facts.ready_timeout = config_.ready_timeout;
+    SessionOutcome outcome = session_outcome(facts);
+    if (outcome.unfinished_app_status) {
+        for (auto& a : apps_) {
+            if (a.state == AppState::kEnded) continue;
+            pod_files::write_app_status(config_.pod_dir, a.name, *outcome.unfinished_app_status);
+            a.state = AppState::kEnded;
+        }
     }
-    auto record_killed_apps = [&] {
-        for (const auto& a : apps_)
-            if (!a.exited) {
-                pod_files::write_app_status(config_.pod_dir, a.name, kForceStopExitCode);
-                exit_codes_.push_back(kForceStopExitCode);
-            }
-    };
-    if (force_stopped_) {
-        record_killed_apps();
-        for (int code : exit_codes_)
-            if (code != 0) return code;
-        return kForceStopExitCode;
-    }
-    if (!failure_.empty()) {
-        std::string panic = console_panic_line();
-        throw Error(failure_ + (panic.empty() ? "" : "; the guest console says: " + panic));
-    }
-    if (stop_requested_ && !spec_sent_ && vm_end_.clean) {
-        log::info("the pod was stopped before its apps started");
-        return 0;
-    }
-    if (stop_requested_ && kill_reason_ == "the pod did not stop in time") {
-        record_killed_apps();
-        log::info("the pod did not stop within its grace time; its VM was killed");
-        return kForceStopExitCode;
-    }
-    std::string panic = console_panic_line();
-    if (!panic.empty()) throw Error("the guest kernel panicked: " + panic);
-    throw Error("the VM ended before the pod did (" + vm_end_.description + ")" +
-                (ready_ns_ ? "" : "; guest-init never became ready"));
+    if (outcome.failed) throw Error(outcome.line);
+    if (!outcome.line.empty()) log::info(outcome.line);
+    return outcome.exit_code;
 }
 
 int PodSession::run() {
@@ -590,11 +578,11 @@ int PodSession::run() {
     ready_deadline_ = started_ + config_.ready_timeout;
     arm_timer();
     epoll_event events[16];
-    while (!vm_ended_) {
+    while (phase_ != Phase::kEnded) {
         int n = ::epoll_wait(epoll_.get(), events, 16, -1);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw system_error("epoll_wait");
-        for (int i = 0; i < n && !vm_ended_; ++i) {
+        for (int i = 0; i < n && phase_ != Phase::kEnded; ++i) {
             uint64_t token = events[i].data.u64;
             uint32_t ev = events[i].events;
             if (token == kTokenGuest) {

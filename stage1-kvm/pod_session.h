@@ -4,7 +4,8 @@
 // stderr and to logs/<app>.log (capped: common/capped_log.h), writes status/<app> as apps exit,
 // relays enter's commands, and ends with the pod's exit code — or with an Error that says why the
 // pod could not finish (a guest that never became ready, a kernel panic, a VM that died, a broken
-// channel).
+// channel). Its state is a Phase, a StopState and, once decided, an EndCause
+// (session_outcome.h), which alone make the pod's end.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
 #include "stage1-kvm/pod_plan.h"
+#include "stage1-kvm/session_outcome.h"
 #include "stage1-kvm/vm_engine.h"
 
 namespace rkt::kvm {
@@ -74,11 +76,11 @@ public:
     std::optional<uint64_t> guest_ready_ns() const { return ready_ns_; }
 
 private:
+    enum class AppState { kWaiting, kStarted, kEnded };
     struct App {
         std::string name;
         CappedLog log;  // logs/<app>.log, rotated to .log.1 at its limit
-        bool started = false;
-        bool exited = false;
+        AppState state = AppState::kWaiting;
     };
     struct Client {
         UniqueFd fd;
@@ -107,14 +109,16 @@ private:
     void on_vm_ended();
     void request_stop(bool force, const std::string& why);
     void kill_vm(const std::string& why);
-    void fail(const std::string& why);
+    // Sets why the pod ends, by next_end_cause()'s rule; every cause is decided through here.
+    void end_because(EndCause cause, std::string detail = "");
+    // A cause that leaves nothing to trust on the channel: ends the pod, the VM and the channel.
+    void fail(EndCause cause, std::string detail = "");
 
     void on_app_output(const guest::AppOutput& m);
     void on_app_exited(const guest::AppExited& m);
     App* find_app(const std::string& name);
     void maybe_write_pid();
-    // "memory limit 64 MiB", or what ran out when the app had no limit of its own.
-    std::string memory_limit_text(const std::string& app) const;
+    std::string memory_limit_of(const std::string& app) const;
 
     void accept_clients();
     void on_client(int fd, uint32_t events);
@@ -147,19 +151,17 @@ private:
     std::optional<Clock::time_point> ready_deadline_;
     std::optional<Clock::time_point> end_deadline_;
 
+    Phase phase_ = Phase::kBooting;
+    StopState stop_ = StopState::kNone;
+    std::optional<EndCause> end_cause_;
+    std::string end_detail_;  // what the cause needs said (a protocol error's text)
+
     std::optional<uint64_t> ready_ns_;
-    bool spec_sent_ = false;
-    bool pid_written_ = false;
-    bool stopping_ = false;        // the host asked the apps to stop, or an app failed
-    bool stop_requested_ = false;  // stop, or a signal: StopPod sent (or due at Ready)
-    bool force_stopped_ = false;   // stop --force (or a second signal)
     int signals_seen_ = 0;
-    std::optional<int> pod_exited_;
-    std::vector<int> exit_codes_;  // the apps' recorded codes, in the order they exited
-    std::string kill_reason_;      // why the host ended the VM, when it did
-    std::string failure_;          // a protocol or host error that ends the pod
-    bool vm_ended_ = false;
-    VmEnd vm_end_;
+    int pod_exit_code_ = 0;        // PodExited's
+    std::vector<int> statuses_;    // the apps' recorded statuses, in the order they ended
+    std::optional<VmEnd> vm_end_;  // once the VM is over (before the last of the channel is read)
+    std::string panic_line_;  // the console's, read at the VM's end when the cause is a failure
 };
 
 }  // namespace rkt::kvm

@@ -398,6 +398,21 @@ TEST_F(PodSessionTest, APanicLineIsNeverTheRestOfACutLine) {
               std::string::npos);
 }
 
+TEST_F(PodSessionTest, AppsAGuestReportsBeforeTheSpecDoNotStartThePod) {
+    // `pid` tells enter the apps run; a guest cannot claim that before it has the PodSpec.
+    auto result = run([this](Guest& g) {
+        g.send(guest::AppStarted{"web", 10});
+        g.send(guest::AppStarted{"side", 11});
+        g.send(guest::Ready{1, "6.1.0"});
+        g.expect<guest::PodSpec>();
+        g.send(guest::PodExited{0});
+        engine_.end();
+    });
+    ASSERT_TRUE(std::holds_alternative<int>(result)) << std::get<std::string>(result);
+    EXPECT_EQ(std::get<int>(result), 0);
+    EXPECT_EQ(file("pid"), "<missing>");
+}
+
 TEST_F(PodSessionTest, ASignalStopsThePodGracefully) {
     auto result = run([this](Guest& g) {
         g.send(guest::Ready{1, "6.1.0"});
