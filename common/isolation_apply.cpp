@@ -54,7 +54,8 @@ bool join(char* buf, size_t size, const char* a, const char* b) {
     size_t la = std::strlen(a), lb = std::strlen(b);
     if (la + lb + 1 > size) return false;
     std::memcpy(buf, a, la);
-    std::memcpy(buf + la, b, lb + 1);
+    std::memcpy(buf + la, b, lb);
+    buf[la + lb] = '\0';
     return true;
 }
 

@@ -163,9 +163,11 @@ void make_working_dir(const std::string& dir) {
 [[noreturn]] void exec_program(const std::vector<std::string>& args,
                                const std::vector<std::string>& env, int report_fd) {
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 

@@ -45,13 +45,13 @@ InsecureOptions InsecureOptions::parse(const std::string& list) {
 
 std::vector<std::string> InsecureOptions::names() const {
     std::vector<std::string> out;
-    if (image) out.push_back("image");
-    if (tls) out.push_back("tls");
-    if (http) out.push_back("http");
-    if (pubkey) out.push_back("pubkey");
-    if (capabilities) out.push_back("capabilities");
-    if (paths) out.push_back("paths");
-    if (seccomp) out.push_back("seccomp");
+    if (image) out.emplace_back("image");
+    if (tls) out.emplace_back("tls");
+    if (http) out.emplace_back("http");
+    if (pubkey) out.emplace_back("pubkey");
+    if (capabilities) out.emplace_back("capabilities");
+    if (paths) out.emplace_back("paths");
+    if (seccomp) out.emplace_back("seccomp");
     return out;
 }
 

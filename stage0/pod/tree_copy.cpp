@@ -32,8 +32,8 @@ constexpr std::string_view kCapabilityXattr = "security.capability";
 constexpr std::string_view kAclAccessXattr = "system.posix_acl_access";
 constexpr std::string_view kAclDefaultXattr = "system.posix_acl_default";
 constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
-constexpr size_t kMaxXattrList = 64 * 1024;
-constexpr size_t kMaxXattrValue = 64 * 1024;
+constexpr size_t kMaxXattrList = size_t{64} * 1024;
+constexpr size_t kMaxXattrValue = size_t{64} * 1024;
 constexpr size_t kCopyChunk = 1 << 30;
 
 // POSIX ACL xattr layout (include/uapi/linux/posix_acl_xattr.h): a version header, then

@@ -44,8 +44,8 @@ struct HttpResponse {
 // A transfer error (no HTTP response at all, or a body cut short), as opposed to an HTTP status.
 class TransferError : public std::runtime_error {
 public:
-    TransferError(std::string message, bool retryable)
-        : std::runtime_error(std::move(message)), retryable_(retryable) {}
+    TransferError(const std::string& message, bool retryable)
+        : std::runtime_error(message), retryable_(retryable) {}
     bool retryable() const { return retryable_; }
 
 private:

@@ -82,10 +82,8 @@ void RegistryClient::learn_challenge(const HttpResponse& resp) {
     std::optional<Challenge> chosen;
     for (const auto& value : resp.header_values("www-authenticate")) {
         for (auto& c : parse_challenges(value)) {
-            if (c.scheme == "bearer")
-                chosen = c;  // preferred over Basic
-            else if (c.scheme == "basic" && !chosen)
-                chosen = c;
+            // Bearer is preferred over Basic.
+            if (c.scheme == "bearer" || (c.scheme == "basic" && !chosen)) chosen = c;
         }
     }
     if (!chosen)
@@ -97,7 +95,7 @@ void RegistryClient::learn_challenge(const HttpResponse& resp) {
 
 void RegistryClient::ping(HttpClient& http) {
     std::vector<std::string> schemes = {"https"};
-    if (options_.transport.allow_http) schemes.push_back("http");
+    if (options_.transport.allow_http) schemes.emplace_back("http");
     for (size_t i = 0; i < schemes.size(); ++i) {
         {
             std::lock_guard lock(mu_);
@@ -321,7 +319,7 @@ void RegistryClient::put_blob(HttpClient& http, const std::string& digest,
     put.url = resolve_url(post.url, location);
     put.url += (put.url.find('?') == std::string::npos ? "?" : "&");
     put.url += "digest=" + url_escape(digest);
-    put.headers.push_back("Content-Type: application/octet-stream");
+    put.headers.emplace_back("Content-Type: application/octet-stream");
     put.body = data;
     HttpResponse done = send(http, put, kErrorBodyLimit);
     if (done.status != 201) fail(done, "cannot upload blob " + digest);
