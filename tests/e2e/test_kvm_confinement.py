@@ -281,9 +281,9 @@ def test_a_console_flood_leaves_bounded_files(rkt, engine, busybox_image):
     script = ("mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && echo $$ > /tmp/cg/cgroup.procs"
               " && mknod /dev/cons c 5 1 && head -c 400000 /dev/zero | tr '\\0' x > /dev/cons;"
               " echo done")
-    res, uuid = rkt.run_pod(
-        engine.flag, "--insecure-options=all-run", "--exec=/bin/sh", busybox_image.arg, "--",
-        "-c", script, env={"RKT_KVM_LOG_LIMIT": str(limit)}, timeout=600)
+    rkt.insecure_options = "image,all-run"
+    res, uuid = rkt.run_pod(engine.flag, "--exec=/bin/sh", busybox_image.arg, "--", "-c", script,
+                            env={"RKT_KVM_LOG_LIMIT": str(limit)}, timeout=600)
     res.expect(0)
     pod = rkt.pod_dir(uuid)
     current, previous = pod / "console.log", pod / "console.log.1"
