@@ -214,28 +214,28 @@ private:
     // Forks every app's process, leaves the host, and lets them all exec once each is set up.
     // Returns what went wrong, naming the app.
     std::optional<std::string> start_apps() {
-        auto [go_r, go_w] = io::make_pipe();
+        io::Pipe go = io::make_pipe();
         std::vector<UniqueFd> errors;
         for (size_t i = 0; i < config_.apps.size(); ++i) {
-            auto [error_r, error_w] = io::make_pipe();
+            io::Pipe error = io::make_pipe();
             pid_t pid = ::fork();
             if (pid < 0) return "cannot fork: " + std::string(std::strerror(errno));
             if (pid == 0) {
-                go_w.reset();
-                error_r.reset();
+                go.write.reset();
+                error.read.reset();
                 errors.clear();
-                app_child(config_, i, error_w.get(), go_r.get());
+                app_child(config_, i, error.write.get(), go.read.get());
             }
             apps_.push_back(Running{i, pid, true});
-            errors.push_back(std::move(error_r));
+            errors.push_back(std::move(error.read));
         }
         // Each app's process took what it mounts and joins; the pod init keeps none of it.
         for (auto& launch : config_.apps) launch.release();
-        go_r.reset();
+        go.read.reset();
         try {
             enter_empty_root();
-            std::vector<int> keep = {STDIN_FILENO,     STDOUT_FILENO, STDERR_FILENO,
-                                     signal_fd_.get(), go_w.get(),    config_.report_fd};
+            std::vector<int> keep = {STDIN_FILENO,     STDOUT_FILENO,  STDERR_FILENO,
+                                     signal_fd_.get(), go.write.get(), config_.report_fd};
             for (const auto& fd : errors) keep.push_back(fd.get());
             close_all_but(keep);
             if (isolation::Failure f = config_.self.drop_privileges("/"))
@@ -254,7 +254,7 @@ private:
                        "\": " + (error.empty() ? "its process ended while it was set up" : error);
         }
         std::string gos(apps_.size(), kGo);
-        if (!io::try_write_all(go_w.get(), gos)) return "cannot start the apps";
+        if (!io::try_write_all(go.write.get(), gos)) return "cannot start the apps";
         for (size_t i = 0; i < apps_.size(); ++i) {
             // execve closes the error pipe (close-on-exec): end of file means the app runs.
             std::string error = read_error(errors[i].get(), false, nullptr);

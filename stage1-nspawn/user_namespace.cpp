@@ -47,25 +47,25 @@ const char* user_namespaces_unavailable() {
 }
 
 pid_t fork_into_user_namespace(const IdShift& ids) {
-    auto [maps_r, maps_w] = io::make_pipe();
+    io::Pipe maps = io::make_pipe();
     // Both namespaces at once: the kernel makes the user namespace first and the PID namespace
     // belongs to it, so the pod's root can mount the pod's /proc.
     long pid =
         ::syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (pid < 0) throw system_error("cannot create the pod's user namespace");
     if (pid == 0) {
-        maps_w.reset();
+        maps.write.reset();
         char c = 0;
         ssize_t n;
-        n = io::read_some(maps_r.get(), &c, 1);
+        n = io::read_some(maps.read.get(), &c, 1);
         if (n != 1) ::_exit(kErrorExitCode);  // `run` failed and says why
-        maps_r.reset();
+        maps.read.reset();
         if (::setgroups(0, nullptr) != 0) child_fail("cannot clear the supplementary groups");
         if (::setresgid(0, 0, 0) != 0) child_fail("cannot become the pod's root group");
         if (::setresuid(0, 0, 0) != 0) child_fail("cannot become the pod's root");
         return 0;
     }
-    maps_r.reset();
+    maps.read.reset();
     try {
         write_map(static_cast<pid_t>(pid), "uid_map", ids);
         // setgroups stays allowed: `run` is privileged, and apps need their supplementary groups.
@@ -76,7 +76,7 @@ pid_t fork_into_user_namespace(const IdShift& ids) {
         io::retry_eintr([&] { return ::waitpid(static_cast<pid_t>(pid), &status, 0); });
         throw;
     }
-    if (::write(maps_w.get(), "M", 1) != 1) throw system_error("cannot start the pod init");
+    if (::write(maps.write.get(), "M", 1) != 1) throw system_error("cannot start the pod init");
     return static_cast<pid_t>(pid);
 }
 
