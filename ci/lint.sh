@@ -78,9 +78,11 @@ done
 echo "==> clang-tidy over ${#checked[@]} of ${#tidy[@]} files: $what"
 if ((${#checked[@]})); then
   log=$(mktemp)
+  # One file per run, so a finding in a header names the source that led the analyzer there.
   printf '%s\n' "${checked[@]}" |
-    xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet --warnings-as-errors='*' \
-      >"$log" 2>&1
+    xargs -P "$(nproc)" -I{} bash -c 'set -o pipefail
+      clang-tidy -p "$1" --quiet --warnings-as-errors="*" "$2" 2>&1 |
+        sed -E "/(warning|error):/s|\$| (checking $2)|"' _ "$build" {} >"$log" 2>&1
   rc=$?
   grep -E '(warning|error):' "$log" | sort -u
   if ((rc != 0)); then

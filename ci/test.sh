@@ -2,31 +2,47 @@
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine (as root):
 # dependencies, the Release build (with the cached guest kernel), unit tests, the unit tests
 # again under ASan+UBSan, the fuzz targets (clang), the KVM tests, the end-to-end tests against
-# the real rkt binary, and the benchmarks in a quick mode. The style gate (ci/lint.sh) runs right
-# after the build.
-# The last lines printed are the counts of each part.
+# the real rkt binary, and the benchmarks in a quick mode. The style gate (ci/lint.sh) starts
+# right after the build, at the lowest priority beside the rest: clang-tidy is the longest part
+# and the VM tests leave a core idle. Its report is printed before the summary.
+# The last lines printed are the time of each part and the counts of each part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 summary=()
 status=0
 
-step() { echo; echo "==> $*"; }
-record() {  # record NAME EXIT_CODE SUMMARY_LINE
+times=()
+part_start=$SECONDS
+minutes() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+step() { echo; echo "==> $* (at $(minutes "$SECONDS"))"; }
+timed() {  # timed NAME: the part that ended now took the time since the last one ended
+  times+=("$1: $(minutes $((SECONDS - part_start)))")
+  part_start=$SECONDS
+}
+record() {  # record NAME EXIT_CODE SUMMARY_LINE: the part that ended now, and its counts
   summary+=("$1: $3")
+  timed "$1"
   [[ $2 -eq 0 ]] || status=1
 }
 
 step "installing dependencies"
 ./ci/install-deps.sh || exit 1
+timed "dependencies"
 
 step "building (Release)"
 ./ci/build.sh || exit 1
+timed "build (Release)"
 
-step "style: clang-format and clang-tidy (ci/lint.sh)"
-./ci/lint.sh build 2>&1 | tee /tmp/rkt-lint.log
-rc=${PIPESTATUS[0]}
-record "lint" "$rc" "$(grep -E '^(clang-format|clang-tidy):|^lint:' /tmp/rkt-lint.log | tr '\n' ' ')"
+step "style: clang-format and clang-tidy (ci/lint.sh), in the background"
+lint_start=$SECONDS
+{
+  nice -n 19 ./ci/lint.sh build
+  rc=$?
+  echo "$(minutes $((SECONDS - lint_start)))" >/tmp/rkt-lint.time
+  exit $rc
+} >/tmp/rkt-lint.log 2>&1 &
+lint_pid=$!
 
 step "unit tests"
 (cd build && ctest -L unit --output-on-failure -j2) 2>&1 | tee /tmp/rkt-ctest-unit.log
@@ -96,6 +112,18 @@ RKT_BUILD_DIR="$root/build" /usr/bin/python3 -m pytest tests/e2e -ra -q 2>&1 | t
 rc=${PIPESTATUS[0]}
 record "end-to-end tests" "$rc" "$(tail -1 /tmp/rkt-pytest.log)"
 
+step "style: the report of ci/lint.sh"
+wait "$lint_pid"
+rc=$?
+cat /tmp/rkt-lint.log
+summary=("lint: $(grep -E '^(clang-format|clang-tidy):|^lint:' /tmp/rkt-lint.log | tr '\n' ' ')" "${summary[@]}")
+lint_time="lint (beside the rest): $(cat /tmp/rkt-lint.time 2>/dev/null)"
+((rc == 0)) || status=1
+
+echo
+echo "==> time of each part"
+for line in "${times[@]}" "$lint_time"; do echo "$line"; done
+echo "total $(minutes "$SECONDS")"
 echo
 echo "==> summary"
 for line in "${summary[@]}"; do echo "$line"; done
