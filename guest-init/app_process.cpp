@@ -131,12 +131,7 @@ void write_etc_file(const char* path, const std::string& content) {
     if (::lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) ::unlink(path);
     UniqueFd fd(::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd) throw system_error(std::string("cannot write ") + path);
-    for (size_t off = 0; off < content.size();) {
-        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error(std::string("cannot write ") + path);
-        off += static_cast<size_t>(n);
-    }
+    io::write_all(fd.get(), content, path);
 }
 
 void write_etc_files(const guest::PodSpec& pod) {
@@ -285,8 +280,7 @@ LaunchResult collect_launch(pid_t pid, io::Pipe& out, io::Pipe& err, io::Pipe& r
     std::string msg;
     char buf[kMaxReport];
     for (;;) {
-        ssize_t n = ::read(report.read.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(report.read.get(), buf, sizeof buf);
         if (n <= 0) break;
         msg.append(buf, static_cast<size_t>(n));
         if (msg.size() >= kMaxReport) break;

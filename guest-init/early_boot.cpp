@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
 
@@ -36,16 +37,10 @@ void copy_file(const char* from, const char* to, mode_t mode) {
     if (!out) throw system_error(std::string("cannot create ") + to);
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(in.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(in.get(), buf, sizeof buf);
         if (n < 0) throw system_error(std::string("cannot read ") + from);
         if (n == 0) break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = ::write(out.get(), buf + off, static_cast<size_t>(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) throw system_error(std::string("cannot write ") + to);
-            off += w;
-        }
+        io::write_all(out.get(), std::string_view(buf, static_cast<size_t>(n)), to);
     }
 }
 

@@ -38,10 +38,7 @@ void HostChannel::send(const guest::Message& message) {
 void HostChannel::send_last(const guest::Message& message, std::chrono::milliseconds timeout) {
     if (!connected_) return;
     pollfd p{port_.get(), POLLOUT, 0};
-    int r;
-    do {
-        r = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    } while (r < 0 && errno == EINTR);
+    int r = io::retry_eintr([&] { return ::poll(&p, 1, static_cast<int>(timeout.count())); });
     if (r <= 0 || !(p.revents & POLLOUT)) {
         connected_ = false;
         console("the host is not reading the port any more; ending without telling it");

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/process.h"
 #include "guest-init/app_process.h"
 #include "guest-init/app_rootfs.h"
@@ -19,12 +20,6 @@ namespace rkt::guest_init {
 
 namespace {
 
-constexpr uint64_t kTokenSignals = 0;
-constexpr uint64_t kTokenHost = 1;
-constexpr uint64_t kTokenTimer = 2;
-constexpr uint64_t kTokenFirstApp = 16;  // app i: 16 + 2i (stdout), 17 + 2i (stderr)
-// Exec slot i: kTokenFirstExec + 2i (stdout), + 2i + 1 (stderr); above every app token.
-constexpr uint64_t kTokenFirstExec = uint64_t{1} << 32;
 constexpr auto kDiskTimeout = std::chrono::seconds(5);
 // How long leftover processes get to die after SIGKILL (a process stuck in the kernel, e.g. on
 // a dead 9p server, must not keep the VM alive).
@@ -41,27 +36,14 @@ sigset_t supervisor_signals() {
 }
 
 Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec) : host_(host), spec_(spec) {
-    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll_) throw system_error("epoll_create1");
     sigset_t set = supervisor_signals();
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_) throw system_error("signalfd");
     grace_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!grace_timer_) throw system_error("timerfd_create");
-    watch(signals_.get(), kTokenSignals);
-    watch(grace_timer_.get(), kTokenTimer);
-    if (host_.connected()) watch(host_.fd(), kTokenHost);
-}
-
-void Supervisor::watch(int fd, uint64_t token) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = token;
-    check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
-}
-
-void Supervisor::unwatch(int fd) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    loop_.add(signals_.get(), EPOLLIN, [this](uint32_t) { on_signals(); });
+    loop_.add(grace_timer_.get(), EPOLLIN, [this](uint32_t) { on_grace_expired(); });
+    if (host_.connected()) loop_.add(host_.fd(), EPOLLIN, [this](uint32_t) { on_host(); });
 }
 
 bool Supervisor::any_running() const {
@@ -106,8 +88,11 @@ void Supervisor::start_apps() {
         app.running = true;
         app.out = std::move(launched.stdout_fd);
         app.err = std::move(launched.stderr_fd);
-        watch(app.out.get(), kTokenFirstApp + 2 * i);
-        watch(app.err.get(), kTokenFirstApp + 2 * i + 1);
+        // By index: apps_ does not move once started (reserved above).
+        loop_.add(app.out.get(), EPOLLIN,
+                  [this, i](uint32_t) { forward(apps_[i], guest::Stream::kStdout, false); });
+        loop_.add(app.err.get(), EPOLLIN,
+                  [this, i](uint32_t) { forward(apps_[i], guest::Stream::kStderr, false); });
         host_.send(guest::AppStarted{name, app.pid});
         host_.debug("app " + name + " started as pid " + std::to_string(app.pid));
     }
@@ -119,11 +104,10 @@ void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
     UniqueFd& fd = stream == guest::Stream::kStdout ? app.out : app.err;
     static char buf[guest::kOutputChunkSize];
     while (fd) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(fd.get(), buf, sizeof buf);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n <= 0) {  // end of file (or an error, which ends the stream too)
-            unwatch(fd.get());
+            loop_.remove(fd.get());
             fd.reset();
             return;
         }
@@ -165,7 +149,7 @@ void Supervisor::child_ended(pid_t pid, int status) {
         host_.send(guest::ExecExited{e->id, code, sig, ""});
         host_.debug("command " + std::to_string(e->id) + " exited with " + std::to_string(code));
         for (int fd : {e->out.get(), e->err.get()})
-            if (fd >= 0) unwatch(fd);
+            if (fd >= 0) loop_.remove(fd);
         e.reset();
         return;
     }
@@ -187,11 +171,10 @@ void Supervisor::forward_exec(size_t slot, guest::Stream stream, bool drain) {
     UniqueFd& fd = stream == guest::Stream::kStdout ? e->out : e->err;
     static char buf[guest::kOutputChunkSize];
     while (fd) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(fd.get(), buf, sizeof buf);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n <= 0) {
-            unwatch(fd.get());
+            loop_.remove(fd.get());
             fd.reset();
             return;
         }
@@ -234,8 +217,12 @@ void Supervisor::start_exec(const guest::Exec& request) {
     e.pid = launched.pid;
     e.out = std::move(launched.stdout_fd);
     e.err = std::move(launched.stderr_fd);
-    watch(e.out.get(), kTokenFirstExec + 2 * free_slot);
-    watch(e.err.get(), kTokenFirstExec + 2 * free_slot + 1);
+    loop_.add(e.out.get(), EPOLLIN, [this, free_slot](uint32_t) {
+        forward_exec(free_slot, guest::Stream::kStdout, false);
+    });
+    loop_.add(e.err.get(), EPOLLIN, [this, free_slot](uint32_t) {
+        forward_exec(free_slot, guest::Stream::kStderr, false);
+    });
     execs_[free_slot] = std::move(e);
     host_.send(guest::ExecStarted{request.id, launched.pid});
     host_.debug("command " + std::to_string(request.id) + " started in app " + request.app +
@@ -331,7 +318,7 @@ void Supervisor::on_host() {
         open = false;
     }
     if (!open) {
-        unwatch(host_.fd());
+        loop_.remove(host_.fd());
         if (any_running()) stop_all(true, "the host is gone");
     }
 }
@@ -363,36 +350,7 @@ void Supervisor::end_leftovers() {
 
 int Supervisor::run() {
     start_apps();
-    epoll_event events[16];
-    while (any_running()) {
-        int n = ::epoll_wait(epoll_.get(), events, 16, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("epoll_wait");
-        for (int i = 0; i < n; ++i) {
-            uint64_t token = events[i].data.u64;
-            if (token == kTokenSignals) {
-                on_signals();
-            } else if (token == kTokenHost) {
-                on_host();
-            } else if (token == kTokenTimer) {
-                on_grace_expired();
-            } else if (token >= kTokenFirstExec) {
-                size_t slot = (token - kTokenFirstExec) / 2;
-                if (slot < execs_.size())
-                    forward_exec(slot,
-                                 (token - kTokenFirstExec) % 2 ? guest::Stream::kStderr
-                                                               : guest::Stream::kStdout,
-                                 false);
-            } else if (token >= kTokenFirstApp) {
-                size_t index = (token - kTokenFirstApp) / 2;
-                if (index < apps_.size())
-                    forward(apps_[index],
-                            (token - kTokenFirstApp) % 2 ? guest::Stream::kStderr
-                                                         : guest::Stream::kStdout,
-                            false);
-            }
-        }
-    }
+    while (any_running()) loop_.run_once(-1);
     end_leftovers();
     return first_failure_.value_or(0);
 }

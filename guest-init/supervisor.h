@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
 #include "guest-init/app_cgroup.h"
@@ -47,8 +48,6 @@ private:
     };
 
     void start_apps();
-    void watch(int fd, uint64_t token);
-    void unwatch(int fd);
     void on_signals();
     void on_host();
     void on_grace_expired();
@@ -72,7 +71,7 @@ private:
     const guest::PodSpec& spec_;
     std::vector<App> apps_;
     std::array<std::optional<ExecProcess>, guest::kMaxExecs> execs_;
-    UniqueFd epoll_;
+    EventLoop loop_;
     UniqueFd signals_;
     UniqueFd grace_timer_;
     std::optional<int> first_failure_;

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/pod_files.h"
 #include "common/strings.h"
@@ -22,13 +23,6 @@ namespace rkt::kvm {
 
 namespace {
 
-constexpr uint64_t kTokenGuest = 1;
-constexpr uint64_t kTokenEnded = 2;
-constexpr uint64_t kTokenSignals = 3;
-constexpr uint64_t kTokenTimer = 4;
-constexpr uint64_t kTokenControl = 5;
-constexpr uint64_t kTokenClientBase = uint64_t{1} << 32;  // + the client's fd
-
 constexpr size_t kMaxClients = 32;
 // A control client that does not read what it is sent is dropped past this much.
 constexpr size_t kMaxClientBacklog = 4u << 20;
@@ -37,15 +31,6 @@ constexpr size_t kMaxGuestBacklog = 4u << 20;
 constexpr size_t kConsoleTail = size_t{64} * 1024;
 // After a graceful stop the guest has the grace time and this much more to end the VM.
 constexpr auto kStopMargin = std::chrono::seconds(15);
-
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // a closed stdout or a full disk must not stop the pod
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-}
 
 }  // namespace
 
@@ -76,8 +61,9 @@ std::string kernel_panic_line(std::string_view console) {
 
 bool OutBuffer::flush(int fd) {
     while (offset_ < data_.size()) {
-        ssize_t n = ::send(fd, data_.data() + offset_, data_.size() - offset_, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr([&] {
+            return ::send(fd, data_.data() + offset_, data_.size() - offset_, MSG_NOSIGNAL);
+        });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n <= 0) return false;
         offset_ += static_cast<size_t>(n);
@@ -97,8 +83,6 @@ PodSession::PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, U
       guest_(std::move(guest)),
       control_(std::move(control)),
       signals_(std::move(signals)) {
-    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll_) throw system_error("epoll_create1");
     timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!timer_) throw system_error("timerfd_create");
     for (const auto& app : config_.plan->spec.apps) {
@@ -108,11 +92,11 @@ PodSession::PodSession(SessionConfig config, UniqueFd guest, UniqueFd control, U
             CappedLog::open(pod_files::app_log_path(config_.pod_dir, app.name), config_.log_limit);
         apps_.push_back(std::move(a));
     }
-    watch(guest_.get(), kTokenGuest, EPOLLIN);
-    watch(config_.engine->ended_fd(), kTokenEnded, EPOLLIN);
-    watch(signals_.get(), kTokenSignals, EPOLLIN);
-    watch(timer_.get(), kTokenTimer, EPOLLIN);
-    if (control_) watch(control_.get(), kTokenControl, EPOLLIN);
+    loop_.add(guest_.get(), EPOLLIN, [this](uint32_t events) { on_guest(events); });
+    loop_.add(config_.engine->ended_fd(), EPOLLIN, [this](uint32_t) { on_vm_ended(); });
+    loop_.add(signals_.get(), EPOLLIN, [this](uint32_t) { on_signals(); });
+    loop_.add(timer_.get(), EPOLLIN, [this](uint32_t) { on_timer(); });
+    if (control_) loop_.add(control_.get(), EPOLLIN, [this](uint32_t) { accept_clients(); });
 }
 
 PodSession::~PodSession() {
@@ -121,24 +105,6 @@ PodSession::~PodSession() {
         config_.engine->kill();
         config_.engine->finish();
     }
-}
-
-void PodSession::watch(int fd, uint64_t token, uint32_t events) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = token;
-    check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
-}
-
-void PodSession::rewatch(int fd, uint64_t token, uint32_t events) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = token;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev);
-}
-
-void PodSession::unwatch(int fd) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void PodSession::arm_timer() {
@@ -175,10 +141,19 @@ void PodSession::flush_guest() {
     }
     bool want_out = !guest_out_.empty();
     if (want_out != guest_watching_out_) {
-        rewatch(guest_.get(), kTokenGuest,
-                want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+        loop_.modify(guest_.get(), want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
         guest_watching_out_ = want_out;
     }
+}
+
+void PodSession::on_guest(uint32_t events) {
+    if (events & EPOLLOUT) flush_guest();
+    if (guest_ && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_guest_readable();
+}
+
+void PodSession::close_guest() {
+    loop_.remove(guest_.get());
+    guest_.reset();
 }
 
 void PodSession::on_guest_readable() {
@@ -196,8 +171,7 @@ void PodSession::on_guest_readable() {
     }
     if (!open) {
         // The VM closed its end (it is ending); the engine says how.
-        unwatch(guest_.get());
-        guest_.reset();
+        close_guest();
     }
 }
 
@@ -244,8 +218,7 @@ void PodSession::on_guest_message(guest::Message& message) {
         arm_timer();
         // PodExited is the last frame: hanging up tells guest-init that everything arrived
         // (it waits for that before it ends the VM, docs/guest-protocol.md).
-        unwatch(guest_.get());
-        guest_.reset();
+        close_guest();
     } else if (auto* log_message = std::get_if<LogMessage>(&message)) {
         // Diagnostics only: what fails for real also comes as AppExited's error or an Error.
         log::debug("guest: " + log_message->message);
@@ -267,8 +240,9 @@ void PodSession::on_guest_message(guest::Message& message) {
 void PodSession::on_app_output(const guest::AppOutput& m) {
     App* app = find_app(m.app);
     if (!app) return log::warn("the guest sent output of an unknown app \"" + m.app + "\"");
-    write_all(m.stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO, m.data);
-    // A full disk must not stop the pod; the log's size is bounded whatever the app prints.
+    // A closed stdout or a full disk must not stop the pod; the log's size is bounded whatever
+    // the app prints.
+    io::try_write_all(m.stream == guest::Stream::kStdout ? STDOUT_FILENO : STDERR_FILENO, m.data);
     app->log.write(m.data);
 }
 
@@ -345,8 +319,7 @@ void PodSession::fail(EndCause cause, std::string detail) {
     end_because(cause, std::move(detail));
     kill_vm(why);
     if (guest_) {
-        unwatch(guest_.get());
-        guest_.reset();
+        close_guest();
     }
 }
 
@@ -391,7 +364,7 @@ void PodSession::accept_clients() {
         int raw = fd.get();
         auto client = std::make_unique<Client>();
         client->fd = std::move(fd);
-        watch(raw, kTokenClientBase + static_cast<uint64_t>(raw), EPOLLIN);
+        loop_.add(raw, EPOLLIN, [this, raw](uint32_t events) { on_client(raw, events); });
         clients_.emplace(raw, std::move(client));
     }
 }
@@ -405,8 +378,7 @@ void PodSession::send_to_client(Client& client, const guest::Message& message) {
     }
     bool want_out = !client.out.empty();
     if (want_out != client.watching_out) {
-        rewatch(fd, kTokenClientBase + static_cast<uint64_t>(fd),
-                want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+        loop_.modify(fd, want_out ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
         client.watching_out = want_out;
     }
 }
@@ -419,7 +391,7 @@ void PodSession::drop_client(int fd) {
         exec_routes_.erase(global_id);
         if (!vm_end_) send_to_guest(guest::ExecSignal{global_id, SIGKILL});
     }
-    unwatch(fd);
+    loop_.remove(fd);
     clients_.erase(it);
 }
 
@@ -430,7 +402,7 @@ void PodSession::on_client(int fd, uint32_t events) {
     if (events & EPOLLOUT) {
         if (!client.out.flush(fd)) return drop_client(fd);
         if (client.out.empty() && client.watching_out) {
-            rewatch(fd, kTokenClientBase + static_cast<uint64_t>(fd), EPOLLIN);
+            loop_.modify(fd, EPOLLIN);
             client.watching_out = false;
         }
     }
@@ -503,7 +475,7 @@ void PodSession::relay_exec(const guest::Message& message, uint32_t global_id) {
 
 void PodSession::on_vm_ended() {
     vm_end_ = config_.engine->finish();
-    unwatch(config_.engine->ended_fd());
+    loop_.remove(config_.engine->ended_fd());
     // What the guest wrote just before the end is still in the channel.
     if (guest_) {
         for (int i = 0; i < 64 && guest_; ++i) {
@@ -522,6 +494,7 @@ void PodSession::on_vm_ended() {
     if (!end_cause_)
         end_because(panic_line_.empty() ? EndCause::kVmDied : EndCause::kGuestPanicked);
     phase_ = Phase::kEnded;
+    loop_.stop();  // nothing after the end is dispatched
 }
 
 std::string PodSession::console_panic_line() const {
@@ -577,30 +550,7 @@ int PodSession::run() {
     started_ = Clock::now();
     ready_deadline_ = started_ + config_.ready_timeout;
     arm_timer();
-    epoll_event events[16];
-    while (phase_ != Phase::kEnded) {
-        int n = ::epoll_wait(epoll_.get(), events, 16, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("epoll_wait");
-        for (int i = 0; i < n && phase_ != Phase::kEnded; ++i) {
-            uint64_t token = events[i].data.u64;
-            uint32_t ev = events[i].events;
-            if (token == kTokenGuest) {
-                if (ev & EPOLLOUT) flush_guest();
-                if (guest_ && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_guest_readable();
-            } else if (token == kTokenEnded) {
-                on_vm_ended();
-            } else if (token == kTokenSignals) {
-                on_signals();
-            } else if (token == kTokenTimer) {
-                on_timer();
-            } else if (token == kTokenControl) {
-                accept_clients();
-            } else if (token >= kTokenClientBase) {
-                on_client(static_cast<int>(token - kTokenClientBase), ev);
-            }
-        }
-    }
+    loop_.run();
     return finish_result();
 }
 

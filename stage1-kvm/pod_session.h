@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/capped_log.h"
+#include "common/event_loop.h"
 #include "common/guest_protocol.h"
 #include "common/unique_fd.h"
 #include "stage1-kvm/pod_plan.h"
@@ -95,12 +96,12 @@ private:
         uint32_t client_id = 0;
     };
 
-    void watch(int fd, uint64_t token, uint32_t events);
-    void rewatch(int fd, uint64_t token, uint32_t events);
-    void unwatch(int fd);
     void arm_timer();
 
+    void on_guest(uint32_t events);
     void on_guest_readable();
+    // Unsubscribes and closes the guest channel (the VM's end is seen through the engine).
+    void close_guest();
     void on_guest_message(guest::Message& message);
     void send_to_guest(const guest::Message& message);
     void flush_guest();
@@ -131,10 +132,10 @@ private:
     std::string console_panic_line() const;
 
     SessionConfig config_;
+    EventLoop loop_;
     UniqueFd guest_;
     UniqueFd control_;
     UniqueFd signals_;
-    UniqueFd epoll_;
     UniqueFd timer_;
     guest::FrameReader reader_;
     guest::FrameWriter writer_;

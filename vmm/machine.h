@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "vmm/bus/bus.h"
-#include "vmm/event_loop.h"
 #include "vmm/exit_policy.h"
 #include "vmm/kvm/irq_fd.h"
 #include "vmm/kvm/kvm_system.h"

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "common/io.h"
+
 namespace rkt::vmm {
 namespace {
 // Register offsets (DLAB = LCR bit 7 switches 0 and 1 to the divisor latch).
@@ -50,8 +52,7 @@ void Serial::transmit(uint8_t byte) {
 void Serial::flush_locked() {
     std::string_view rest = pending_output_;
     while (!rest.empty() && output_fd_ >= 0) {
-        ssize_t n = ::write(output_fd_, rest.data(), rest.size());
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr([&] { return ::write(output_fd_, rest.data(), rest.size()); });
         if (n <= 0) break;  // console output is best effort: never stall the guest on it
         rest.remove_prefix(static_cast<size_t>(n));
     }

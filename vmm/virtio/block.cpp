@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/log.h"
 
 namespace rkt::vmm {
@@ -36,8 +37,8 @@ bool transfer_all(Op op, std::vector<iovec> iov, uint64_t offset) {
     size_t first = 0;
     while (first < iov.size()) {
         int count = static_cast<int>(std::min(iov.size() - first, kMaxIovecs));
-        ssize_t n = op(iov.data() + first, count, static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr(
+            [&] { return op(iov.data() + first, count, static_cast<off_t>(offset)); });
         if (n <= 0) return false;
         offset += static_cast<uint64_t>(n);
         auto done = static_cast<size_t>(n);

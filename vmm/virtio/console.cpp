@@ -9,8 +9,9 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/event_loop.h"
+#include "common/io.h"
 #include "common/log.h"
-#include "vmm/event_loop.h"
 
 namespace rkt::vmm {
 namespace {
@@ -20,7 +21,7 @@ constexpr size_t kControlReceiveQueue = 2, kControlTransmitQueue = 3;
 constexpr uint16_t kDeviceReady = 0, kDeviceAdd = 1, kPortReady = 3, kConsolePort = 4,
                    kPortOpen = 6, kPortName = 7;
 constexpr size_t kControlMessageSize = 8;
-constexpr size_t kMaxPendingOutput = 256 * 1024;
+constexpr size_t kMaxPendingOutput = size_t{256} * 1024;
 constexpr size_t kMaxPendingControl = 256;
 constexpr uint64_t kMaxChainBytes = 1 << 20;
 
@@ -56,7 +57,7 @@ ConsoleDevice::ConsoleDevice(const std::vector<ConsolePortConfig>& ports) {
         p.host_connected = p.io.valid() || p.output.valid();
         ports_.push_back(std::move(p));
     }
-    used_.assign(queue_count(), false);
+    used_.assign(ConsoleDevice::queue_count(), false);  // in the constructor: this class's own
 }
 
 ConsoleDevice::~ConsoleDevice() {
@@ -140,8 +141,8 @@ bool ConsoleDevice::flush_output(Port& p) {
             p.pending_output.clear();
             break;
         }
-        ssize_t n = ::write(fd, p.pending_output.data(), p.pending_output.size());
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr(
+            [&] { return ::write(fd, p.pending_output.data(), p.pending_output.size()); });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
         if (n <= 0) return false;
         p.pending_output.erase(0, static_cast<size_t>(n));
@@ -182,6 +183,7 @@ void ConsoleDevice::receive_from_host(size_t index) {
         }
         auto slices = chain_slices(active_->memory, chain->writable, 0, chain->writable_bytes);
         std::vector<iovec> iov;
+        iov.reserve(slices.size());
         for (auto s : slices) iov.push_back({s.data(), s.size()});
         ssize_t n = ::readv(p.io.get(), iov.data(), static_cast<int>(iov.size()));
         if (n < 0 && errno == EINTR) {

@@ -13,8 +13,9 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/event_loop.h"
+#include "common/io.h"
 #include "common/log.h"
-#include "vmm/event_loop.h"
 
 namespace rkt::vmm {
 namespace {
@@ -96,8 +97,7 @@ void NetDevice::receive_from_tap() {
     Virtqueue& queue = active_->queues[kRxQueue];
     while (queue.has_available()) {
         size_t offset = vnet_header_ ? 0 : kHeaderSize;
-        ssize_t n = ::read(tap_.get(), frame_.data() + offset, frame_.size() - offset);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::read_some(tap_.get(), frame_.data() + offset, frame_.size() - offset);
         if (n <= 0) break;  // EAGAIN: nothing more; errors: try again on the next event
         size_t length = offset + static_cast<size_t>(n);
         if (!vnet_header_) std::memset(frame_.data(), 0, kHeaderSize);
@@ -127,13 +127,11 @@ void NetDevice::transmit_to_tap() {
             auto slices =
                 chain_slices(active_->memory, chain->readable, skip, chain->readable_bytes - skip);
             std::vector<iovec> iov;
+            iov.reserve(slices.size());
             for (auto s : slices) iov.push_back({s.data(), s.size()});
-            for (;;) {
-                ssize_t n = ::writev(tap_.get(), iov.data(), static_cast<int>(iov.size()));
-                if (n < 0 && errno == EINTR) continue;
-                if (n < 0) ++dropped_;  // a full tap drops, like a full NIC queue
-                break;
-            }
+            ssize_t n = io::retry_eintr(
+                [&] { return ::writev(tap_.get(), iov.data(), static_cast<int>(iov.size())); });
+            if (n < 0) ++dropped_;  // a full tap drops, like a full NIC queue
         }
         queue.add_used(chain->head, 0);
         used_tx_ = true;

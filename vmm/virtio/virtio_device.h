@@ -12,9 +12,11 @@
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/virtio/virtqueue.h"
 
-namespace rkt::vmm {
-
+namespace rkt {
 class EventLoop;
+}
+
+namespace rkt::vmm {
 
 namespace virtio {
 inline constexpr uint32_t kDeviceIdNet = 1;

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/event_loop.h"
 #include "test_support.h"
-#include "vmm/event_loop.h"
 
 using namespace rkt::vmm;
 using namespace rkt::vmm::test;
@@ -35,7 +35,7 @@ protected:
         log_read.reset(p[0]);
         log_write.reset(p[1]);
     }
-    void start(std::vector<ConsolePortConfig> ports, uint64_t features) {
+    void start(const std::vector<ConsolePortConfig>& ports, uint64_t features) {
         auto device = std::make_unique<ConsoleDevice>(ports);
         console = device.get();
         console->attach(loop);
@@ -100,7 +100,7 @@ protected:
 
     GuestMemory mem{{{0, 4 << 20}}};
     CountingLine irq;
-    EventLoop loop;
+    rkt::EventLoop loop;
     rkt::UniqueFd vmm_end, host_end, log_read, log_write;
     ConsoleDevice* console = nullptr;
     size_t queues = 0;

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include "common/event_loop.h"
 #include "test_support.h"
-#include "vmm/event_loop.h"
 
 using namespace rkt::vmm;
 using namespace rkt::vmm::test;
@@ -29,7 +29,7 @@ protected:
     }
     GuestMemory mem{{{0, 4 << 20}}};
     CountingLine irq;
-    EventLoop loop;
+    rkt::EventLoop loop;
     rkt::UniqueFd tap, peer;
     std::unique_ptr<MmioTransport> transport;
     std::unique_ptr<TestDriver> driver;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "vmm/arch/x86/layout.h"
 #include "vmm/arch/x86/zero_page.h"
 
@@ -19,7 +20,7 @@ namespace {
 
 constexpr uint32_t kXenElfNotePhys32Entry = 18;
 constexpr size_t kMaxProgramHeaders = 64;
-constexpr size_t kMaxNoteSegment = 64 * 1024;
+constexpr size_t kMaxNoteSegment = size_t{64} * 1024;
 constexpr uint16_t kMinBzImageVersion = 0x020c;  // xloadflags exist from 2.12 on
 
 uint64_t file_size(int fd) {
@@ -33,9 +34,10 @@ uint64_t file_size(int fd) {
 void pread_exact(int fd, std::span<uint8_t> out, uint64_t offset) {
     size_t done = 0;
     while (done < out.size()) {
-        ssize_t n =
-            ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = io::retry_eintr([&] {
+            return ::pread(fd, out.data() + done, out.size() - done,
+                           static_cast<off_t>(offset + done));
+        });
         if (n < 0) throw system_error("read");
         if (n == 0) throw Error("is truncated");
         done += static_cast<size_t>(n);
