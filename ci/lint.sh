@@ -3,8 +3,9 @@
 # over the C++ sources a change touches. Fails on the first kind of finding it prints.
 #   ci/lint.sh [--tidy-all] [--base REV] [BUILD_DIR]
 # clang-tidy needs BUILD_DIR/compile_commands.json (ci/build.sh makes it). The files it checks are
-# those changed since REV (default: RKT_LINT_BASE, else the commit in ci/lint-base: where the last
-# landed work ended, moved forward when a change lands), plus files not committed yet; --tidy-all
+# those changed since REV (default: RKT_LINT_BASE, else the commit in ci/lint-base: the last one
+# whose changed sources all passed clang-tidy in a whole ci/test.sh run; moved forward after
+# such a run), plus files not committed yet; --tidy-all
 # checks every source (too slow for CI on 2 cores).
 set -uo pipefail
 cd "$(dirname "$0")/.."
