@@ -13,10 +13,11 @@ std::string_view stream_name(Stream s) {
     return s == Stream::kStdout ? "stdout" : "stderr";
 }
 
-std::optional<Stream> stream_from_name(std::string_view name) {
+Stream read_stream(Fields& f) {
+    std::string name = f.string("stream");
     if (name == "stdout") return Stream::kStdout;
-    if (name == "stderr") return Stream::kStderr;
-    return std::nullopt;
+    if (name != "stderr") f.fail("stream must be \"stdout\" or \"stderr\"");
+    return Stream::kStderr;
 }
 
 // ---- AppStarted ----
@@ -57,9 +58,7 @@ void decode_body(const Frame& frame, AppOutput& m) {
     const json body = parse_body(frame);
     Fields f(body, "AppOutput");
     m.app = f.string("app");
-    auto stream = stream_from_name(f.string("stream"));
-    if (!stream) f.fail("stream must be \"stdout\" or \"stderr\"");
-    m.stream = *stream;
+    m.stream = read_stream(f);
     f.finish();
     m.data = frame.payload;
     validate(m);

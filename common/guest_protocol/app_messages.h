@@ -17,9 +17,12 @@ inline constexpr size_t kOutputChunkSize = size_t{32} * 1024;
 
 enum class Stream : uint8_t { kStdout, kStderr };
 
+class Fields;
+
 // "stdout", "stderr" on the wire.
 std::string_view stream_name(Stream s);
-std::optional<Stream> stream_from_name(std::string_view name);
+// The "stream" field of an output message (AppOutput, ExecOutput); anything else fails `f`.
+Stream read_stream(Fields& f);
 
 struct AppStarted {
     static constexpr MessageType kType = MessageType::kAppStarted;

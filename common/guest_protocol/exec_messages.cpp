@@ -101,9 +101,7 @@ void decode_body(const Frame& frame, ExecOutput& m) {
     const json body = parse_body(frame);
     Fields f(body, "ExecOutput");
     m.id = read_id(f);
-    auto stream = stream_from_name(f.string("stream"));
-    if (!stream) f.fail("stream must be \"stdout\" or \"stderr\"");
-    m.stream = *stream;
+    m.stream = read_stream(f);
     f.finish();
     m.data = frame.payload;
     validate(m);

@@ -22,20 +22,6 @@ constexpr size_t kMaxSyscalls = 1024;
 
 // ---- value rules ----
 
-bool is_hostname(std::string_view s) {
-    if (s.empty() || s.size() > 64) return false;
-    for (const auto& label : strings::split(s, '.')) {
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-            return false;
-        for (char c : label) {
-            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-';
-            if (!ok) return false;
-        }
-    }
-    return true;
-}
-
 // "CAP_CHOWN", or "CAP_41" for a number without a name (as common/isolation prints them).
 bool is_capability_name(std::string_view s) {
     if (s.size() < 5 || s.size() > 64 || s.substr(0, 4) != "CAP_") return false;
@@ -347,7 +333,7 @@ PodSpec pod_spec_from_json(const json& j) {
 }  // namespace
 
 void validate_pod_spec(const PodSpec& spec) {
-    if (!is_hostname(spec.hostname))
+    if (!strings::is_valid_hostname(spec.hostname))
         invalid("pod spec", "hostname \"" + spec.hostname.substr(0, 80) +
                                 "\" is not a valid host name (letters, digits, dashes, dots)");
     if (spec.apps.empty()) invalid("pod spec", "has no apps");
