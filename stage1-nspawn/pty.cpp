@@ -63,15 +63,29 @@ void copy_window_size(int from, int to) noexcept {
     if (::ioctl(from, TIOCGWINSZ, &size) == 0) ::ioctl(to, TIOCSWINSZ, &size);
 }
 
-void send_fd(int socket, int fd) {
+namespace {
+
+// One byte and room for one descriptor: what both ends of a hand-over send and receive.
+struct FdMessage {
     char byte = 'T';
     iovec iov{&byte, 1};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    FdMessage() {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+    }
+    FdMessage(const FdMessage&) = delete;  // it points into itself
+    FdMessage& operator=(const FdMessage&) = delete;
+};
+
+}  // namespace
+
+void send_fd(int socket, int fd) {
+    FdMessage m;
+    msghdr& msg = m.msg;
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -82,14 +96,8 @@ void send_fd(int socket, int fd) {
 }
 
 UniqueFd receive_fd(int socket) {
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    FdMessage m;
+    msghdr& msg = m.msg;
     ssize_t n = io::retry_eintr([&] { return ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); });
     if (n < 0) throw system_error("cannot receive the app's terminal");
     if (n == 0) return UniqueFd();
