@@ -60,7 +60,8 @@ std::vector<std::string> components(std::string_view path) {
     std::vector<std::string> out;
     for (auto& c : rkt::strings::split(path, '/')) {
         if (c.empty() || c == ".") continue;
-        if (c == ".." || c.size() > 255) return {};
+        // A NUL would end the name where the kernel reads it: "..\0" is "..", out of the root.
+        if (c == ".." || c.size() > 255 || c.find('\0') != std::string::npos) return {};
         out.push_back(c);
     }
     return out;
