@@ -37,7 +37,7 @@ void EventLoop::add(int fd, uint32_t events, Handler handler) {
     uint64_t key = next_key_++;
     epoll_event ev = event_for(key, events);
     check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
-    by_key_.emplace(key, Subscriber{fd, std::make_shared<Handler>(std::move(handler))});
+    by_key_.emplace(key, std::make_shared<Handler>(std::move(handler)));
     key_of_fd_.emplace(fd, key);
 }
 
@@ -67,7 +67,7 @@ bool EventLoop::subscribed(int fd) const {
 std::shared_ptr<EventLoop::Handler> EventLoop::handler_of(uint64_t key) const {
     std::lock_guard lock(mutex_);
     auto it = by_key_.find(key);
-    return it == by_key_.end() ? nullptr : it->second.handler;
+    return it == by_key_.end() ? nullptr : it->second;
 }
 
 int EventLoop::run_once(int timeout_ms) {

@@ -41,10 +41,6 @@ public:
     bool stopped() const;
 
 private:
-    struct Subscriber {
-        int fd;
-        std::shared_ptr<Handler> handler;
-    };
     // Each subscription has its own key in the epoll data, never reused: a stale event cannot
     // reach the next owner of a descriptor number.
     static constexpr uint64_t kWakeKey = 0;
@@ -54,7 +50,7 @@ private:
     UniqueFd epoll_;
     UniqueFd wake_;  // an eventfd: stop() from another thread
     mutable std::mutex mutex_;
-    std::map<uint64_t, Subscriber> by_key_;
+    std::map<uint64_t, std::shared_ptr<Handler>> by_key_;
     std::map<int, uint64_t> key_of_fd_;
     uint64_t next_key_ = kWakeKey + 1;
     bool stopped_ = false;

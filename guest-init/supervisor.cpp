@@ -100,8 +100,8 @@ void Supervisor::start_apps() {
     if (first_failure_ && !stopping_) stop_all(false, failure_reason_);
 }
 
-void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
-    UniqueFd& fd = stream == guest::Stream::kStdout ? app.out : app.err;
+void Supervisor::read_output(UniqueFd& fd, bool drain,
+                             const std::function<void(std::string)>& send) {
     static char buf[guest::kOutputChunkSize];
     while (fd) {
         ssize_t n = io::read_some(fd.get(), buf, sizeof buf);
@@ -111,10 +111,15 @@ void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
             fd.reset();
             return;
         }
-        host_.send(
-            guest::AppOutput{app.spec->name, stream, std::string(buf, static_cast<size_t>(n))});
+        send(std::string(buf, static_cast<size_t>(n)));
         if (!drain) return;
     }
+}
+
+void Supervisor::forward(App& app, guest::Stream stream, bool drain) {
+    read_output(stream == guest::Stream::kStdout ? app.out : app.err, drain, [&](std::string data) {
+        host_.send(guest::AppOutput{app.spec->name, stream, std::move(data)});
+    });
 }
 
 void Supervisor::app_exited(App& app, int status) {
@@ -168,19 +173,9 @@ void Supervisor::reap() {
 void Supervisor::forward_exec(size_t slot, guest::Stream stream, bool drain) {
     auto& e = execs_[slot];
     if (!e) return;
-    UniqueFd& fd = stream == guest::Stream::kStdout ? e->out : e->err;
-    static char buf[guest::kOutputChunkSize];
-    while (fd) {
-        ssize_t n = io::read_some(fd.get(), buf, sizeof buf);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n <= 0) {
-            loop_.remove(fd.get());
-            fd.reset();
-            return;
-        }
-        host_.send(guest::ExecOutput{e->id, stream, std::string(buf, static_cast<size_t>(n))});
-        if (!drain) return;
-    }
+    read_output(stream == guest::Stream::kStdout ? e->out : e->err, drain, [&](std::string data) {
+        host_.send(guest::ExecOutput{e->id, stream, std::move(data)});
+    });
 }
 
 void Supervisor::start_exec(const guest::Exec& request) {

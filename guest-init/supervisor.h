@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,8 +57,10 @@ private:
     void record_exit(const std::string& name, int exit_code);
     void stop_all(bool force, const std::string& why);
     void signal_app(const App& app, int sig, bool whole_group);
-    // Forwards what the pipe has (one read, or until it would block when `drain`); closes it at
-    // end of file.
+    // Reads what `fd` has (one read, or until it would block when `drain`), handing each chunk
+    // to `send`; at end of file (or an error) unsubscribes and closes it.
+    void read_output(UniqueFd& fd, bool drain, const std::function<void(std::string)>& send);
+    // Forwards an app's output stream to the host (read_output).
     void forward(App& app, guest::Stream stream, bool drain);
     void end_leftovers();
     bool any_running() const;
