@@ -11,11 +11,29 @@
 
 namespace rkt {
 
+// A --port of the pod, resolved by stage0 against the ports its apps' images expose.
+struct PortForward {
+    std::string name;             // the appc port name (an OCI "80/tcp" is "80-tcp")
+    std::string protocol = "tcp"; // tcp or udp
+    uint16_t pod_port = 0;        // the port the app listens on
+    std::string host_ip;          // empty: every address of the host
+    uint16_t host_port = 0;
+    bool operator==(const PortForward&) const = default;
+};
+
 struct RunOptions {
     std::string hostname;
     std::vector<std::string> net = {"default"};
-    std::vector<std::string> dns;
+    std::vector<std::string> dns;          // --dns: IPs, or "host" / "none"
+    std::vector<std::string> dns_search;   // --dns-search
+    std::vector<std::string> dns_options;  // --dns-opt
+    std::string dns_domain;                // --dns-domain
     std::vector<std::string> hosts_entries;
+    std::vector<PortForward> ports;
+    // Where the stage1s find network configs (<dir>/net.d) and CNI plugins.
+    std::string local_config = "/etc/rkt";
+    std::string system_config = "/usr/lib/rkt";
+    std::vector<std::string> cni_path = {"/usr/lib/cni"};
     std::vector<std::string> insecure_options;
     bool interactive = false;
     bool debug = false;

@@ -120,7 +120,29 @@ struct DnsConfig {
     std::vector<std::string> nameservers;
     std::vector<std::string> search;
     std::vector<std::string> options;
+    std::string domain;  // resolv.conf's "domain" line, "" for none
     bool operator==(const DnsConfig&) const = default;
+};
+
+// A route of a pod interface, as the CNI plugins left it in the pod's network namespace on the
+// host: the guest gets the same table.
+struct RouteSpec {
+    std::string destination;  // CIDR: "0.0.0.0/0", "172.16.28.1/32", "fd00::/64"
+    std::string gateway;      // "" for a route on the link itself
+    uint32_t metric = 0;
+    bool operator==(const RouteSpec&) const = default;
+};
+
+// A network interface of the pod: a virtio-net NIC whose MAC is that of the pod's veth on the
+// host (the frames of both are the same, redirected by tc); guest-init finds it by MAC, names it,
+// sets its MTU and addresses (without prefix routes), brings it up, then adds the routes.
+struct InterfaceSpec {
+    std::string name;  // eth0, eth1, ...: at most 15 characters of [a-z0-9_-]
+    std::string mac;   // "aa:bb:cc:dd:ee:ff", unique in the pod
+    uint32_t mtu = 1500;               // 68..65535
+    std::vector<std::string> addresses;  // CIDR, IPv4 or IPv6, at most 16
+    std::vector<RouteSpec> routes;       // at most 64
+    bool operator==(const InterfaceSpec&) const = default;
 };
 
 struct PodSpec {
@@ -133,6 +155,7 @@ struct PodSpec {
     // rkt's fallback when the image has none.
     std::vector<HostsEntry> hosts_entries;
     std::optional<DnsConfig> dns;  // written to /etc/resolv.conf when set
+    std::vector<InterfaceSpec> interfaces;  // at most 8; none: loopback only
     bool debug = false;            // guest-init sends debug-level Log messages
     bool operator==(const PodSpec&) const = default;
 };
