@@ -4,6 +4,7 @@
 //
 //   guest_protocol/framing.h           the header, type numbers, limits; bytes → frames
 //   guest_protocol/pod_spec.h          PodSpec and its parts
+//   guest_protocol/ip_prefix.h         IP addresses and CIDR prefixes of its interfaces
 //   guest_protocol/control_messages.h  StopPod, Signal, Ready, PodExited, Log, Error
 //   guest_protocol/app_messages.h      AppStarted, AppOutput, AppExited
 //   guest_protocol/exec_messages.h     Exec, ExecSignal, ExecStarted, ExecOutput, ExecExited
@@ -20,5 +21,6 @@
 #include "common/guest_protocol/control_messages.h"
 #include "common/guest_protocol/exec_messages.h"
 #include "common/guest_protocol/framing.h"
+#include "common/guest_protocol/ip_prefix.h"
 #include "common/guest_protocol/message.h"
 #include "common/guest_protocol/pod_spec.h"

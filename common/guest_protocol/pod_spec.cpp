@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/guest_protocol/ip_prefix.h"
 #include "common/guest_protocol/json_fields.h"
 #include "common/guest_protocol/value_rules.h"
 #include "common/strings.h"
@@ -116,6 +117,79 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
     }
 }
 
+// eth0: lower-case letters, digits, '_' and '-' only, so the name is never "." or "..", never
+// has a '/' or ':' (which the kernel refuses or reads as an alias) and is safe in a sysfs path.
+bool is_interface_name(std::string_view s) {
+    if (s.empty() || s.size() > kMaxInterfaceName) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+// "aa:bb:cc:dd:ee:ff", lower-case, as /sys/class/net/<if>/address prints it.
+bool is_mac_form(std::string_view s) {
+    if (s.size() != 17) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        bool ok = i % 3 == 2 ? c == ':' : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        if (!ok) return false;
+    }
+    return true;
+}
+
+void validate_interface(const InterfaceSpec& ifc, size_t index) {
+    if (!is_interface_name(ifc.name) || ifc.name == "lo")
+        invalid("pod spec: interfaces[" + std::to_string(index) + "]",
+                "name \"" + strings::printable(ifc.name, 64) +
+                    "\" must be 1..15 lower-case letters, digits, '_' or '-', and not lo");
+    const std::string where = "pod spec: interface " + ifc.name;
+    if (!is_mac_form(ifc.mac))
+        invalid(where, "mac \"" + strings::printable(ifc.mac, 64) +
+                           "\" is not a lower-case MAC address (aa:bb:cc:dd:ee:ff)");
+    // The low bit of the first byte marks a group address, which no NIC has as its own.
+    if (std::stoi(ifc.mac.substr(0, 2), nullptr, 16) & 1)
+        invalid(where, "mac " + ifc.mac + " is a multicast address, not a NIC's");
+    if (ifc.mac == "00:00:00:00:00:00") invalid(where, "mac is all zeros");
+    if (ifc.mtu < kMinMtu || ifc.mtu > kMaxMtu)
+        invalid(where, "mtu " + std::to_string(ifc.mtu) + " is outside " + std::to_string(kMinMtu) +
+                           ".." + std::to_string(kMaxMtu));
+    if (ifc.addresses.size() > kMaxInterfaceAddresses)
+        invalid(where, "more than " + std::to_string(kMaxInterfaceAddresses) + " addresses");
+    for (const auto& a : ifc.addresses)
+        if (!parse_ip_prefix(a))
+            invalid(where, "address \"" + strings::printable(a, 64) +
+                               "\" is not an IP address with a prefix length (CIDR)");
+    if (ifc.routes.size() > kMaxInterfaceRoutes)
+        invalid(where, "more than " + std::to_string(kMaxInterfaceRoutes) + " routes");
+    for (const auto& r : ifc.routes) {
+        auto dst = parse_ip_prefix(r.destination);
+        if (!dst)
+            invalid(where, "route destination \"" + strings::printable(r.destination, 64) +
+                               "\" is not a CIDR prefix");
+        if (r.gateway.empty()) continue;
+        auto gw = parse_ip_address(r.gateway);
+        if (!gw)
+            invalid(where, "route " + r.destination + ": gateway \"" +
+                               strings::printable(r.gateway, 64) + "\" is not an IP address");
+        if (gw->family != dst->address.family)
+            invalid(where, "route " + r.destination + ": gateway " + r.gateway +
+                               " is not of the destination's address family");
+    }
+}
+
+void validate_interfaces(const std::vector<InterfaceSpec>& interfaces) {
+    if (interfaces.size() > kMaxInterfaces)
+        invalid("pod spec", "more than " + std::to_string(kMaxInterfaces) + " interfaces");
+    std::set<std::string> names, macs;
+    for (size_t i = 0; i < interfaces.size(); ++i) {
+        validate_interface(interfaces[i], i);
+        if (!names.insert(interfaces[i].name).second)
+            invalid("pod spec", "two interfaces are named " + interfaces[i].name);
+        if (!macs.insert(interfaces[i].mac).second)
+            invalid("pod spec", "two interfaces have mac " + interfaces[i].mac);
+    }
+}
+
 // ---- JSON <-> structs ----
 
 std::string_view seccomp_mode_name(SeccompSettings::Mode m) {
@@ -185,7 +259,23 @@ json to_json(const PodSpec& spec) {
         j["dns"] = {{"nameservers", spec.dns->nameservers},
                     {"search", spec.dns->search},
                     {"options", spec.dns->options}};
+        if (!spec.dns->domain.empty()) j["dns"]["domain"] = spec.dns->domain;
     }
+    json interfaces = json::array();
+    for (const auto& ifc : spec.interfaces) {
+        json routes = json::array();
+        for (const auto& r : ifc.routes) {
+            json jr = {{"destination", r.destination}, {"metric", r.metric}};
+            if (!r.gateway.empty()) jr["gateway"] = r.gateway;
+            routes.push_back(jr);
+        }
+        interfaces.push_back({{"name", ifc.name},
+                              {"mac", ifc.mac},
+                              {"mtu", ifc.mtu},
+                              {"addresses", ifc.addresses},
+                              {"routes", routes}});
+    }
+    j["interfaces"] = interfaces;
     return j;
 }
 
@@ -270,6 +360,29 @@ GuestApp app_from_json(const json& j, size_t index) {
     return app;
 }
 
+InterfaceSpec interface_from_json(const json& j, size_t index) {
+    Fields f(j, "pod spec: interfaces[" + std::to_string(index) + "]");
+    InterfaceSpec ifc;
+    ifc.name = f.string("name");
+    ifc.mac = f.string("mac");
+    ifc.mtu = static_cast<uint32_t>(f.integer_or("mtu", {kMinMtu, kMaxMtu}, 1500));
+    ifc.addresses = f.strings_or_empty("addresses");
+    if (f.has("routes")) {
+        size_t i = 0;
+        for (const auto& jr : f.array("routes")) {
+            Fields r(jr, f.where() + ".routes[" + std::to_string(i++) + "]");
+            RouteSpec rs;
+            rs.destination = r.string("destination");
+            rs.gateway = r.string_or("gateway", "");
+            rs.metric = static_cast<uint32_t>(r.integer_or("metric", {0, UINT32_MAX}, 0));
+            r.finish();
+            ifc.routes.push_back(std::move(rs));
+        }
+    }
+    f.finish();
+    return ifc;
+}
+
 PodSpec pod_spec_from_json(const json& j) {
     Fields f(j, "pod spec");
     PodSpec spec;
@@ -321,8 +434,16 @@ PodSpec pod_spec_from_json(const json& j) {
         dns.nameservers = d.strings_or_empty("nameservers");
         dns.search = d.strings_or_empty("search");
         dns.options = d.strings_or_empty("options");
+        dns.domain = d.string_or("domain", "");
         d.finish();
         spec.dns = std::move(dns);
+    }
+    if (f.has("interfaces")) {
+        const json& interfaces = f.array("interfaces");
+        if (interfaces.size() > kMaxInterfaces)
+            f.fail("more than " + std::to_string(kMaxInterfaces) + " interfaces");
+        i = 0;
+        for (const auto& ji : interfaces) spec.interfaces.push_back(interface_from_json(ji, i++));
     }
     spec.debug = f.boolean_or("debug", false);
     f.finish();
@@ -379,7 +500,13 @@ void validate_pod_spec(const PodSpec& spec) {
         for (const auto* list : {&spec.dns->nameservers, &spec.dns->search, &spec.dns->options})
             for (const auto& s : *list)
                 if (!is_token(s)) invalid("pod spec: dns", "an entry is not one printable token");
+        const std::string& domain = spec.dns->domain;
+        if (!domain.empty() && !strings::is_valid_hostname(domain))
+            invalid("pod spec: dns", "domain \"" + strings::printable(domain, 80) +
+                                         "\" is not a valid domain name (letters, digits, "
+                                         "dashes, dots)");
     }
+    validate_interfaces(spec.interfaces);
 }
 
 void encode_body(const PodSpec& spec, Frame& frame) {

@@ -27,6 +27,13 @@ inline constexpr uint64_t kMaxMemoryLimit = uint64_t{1} << 40;
 inline constexpr uint32_t kMaxCpuMillis = 1'000'000;
 inline constexpr uint32_t kMaxCpuWeight = 10'000;
 inline constexpr uint32_t kMaxPids = 1u << 22;
+// A pod's network interfaces (InterfaceSpec): how many, and the bounds of each one's parts.
+inline constexpr size_t kMaxInterfaces = 8;
+inline constexpr size_t kMaxInterfaceAddresses = 16;
+inline constexpr size_t kMaxInterfaceRoutes = 64;
+inline constexpr size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
+inline constexpr uint32_t kMinMtu = 68;          // IPv4's minimum (RFC 791)
+inline constexpr uint32_t kMaxMtu = 65535;
 
 // The isolation settings: common/isolation's Policy on the wire (isolation_policy.h converts),
 // computed on the host from the app's isolators and --insecure-options; guest-init applies them
@@ -137,9 +144,9 @@ struct RouteSpec {
 // host (the frames of both are the same, redirected by tc); guest-init finds it by MAC, names it,
 // sets its MTU and addresses (without prefix routes), brings it up, then adds the routes.
 struct InterfaceSpec {
-    std::string name;  // eth0, eth1, ...: at most 15 characters of [a-z0-9_-]
-    std::string mac;   // "aa:bb:cc:dd:ee:ff", unique in the pod
-    uint32_t mtu = 1500;               // 68..65535
+    std::string name;                    // eth0, eth1, ...: at most 15 characters of [a-z0-9_-]
+    std::string mac;                     // "aa:bb:cc:dd:ee:ff", unique in the pod
+    uint32_t mtu = 1500;                 // 68..65535
     std::vector<std::string> addresses;  // CIDR, IPv4 or IPv6, at most 16
     std::vector<RouteSpec> routes;       // at most 64
     bool operator==(const InterfaceSpec&) const = default;
@@ -154,9 +161,9 @@ struct PodSpec {
     // Written to each app's /etc/hosts (with localhost); empty keeps the image's file, or writes
     // rkt's fallback when the image has none.
     std::vector<HostsEntry> hosts_entries;
-    std::optional<DnsConfig> dns;  // written to /etc/resolv.conf when set
+    std::optional<DnsConfig> dns;           // written to /etc/resolv.conf when set
     std::vector<InterfaceSpec> interfaces;  // at most 8; none: loopback only
-    bool debug = false;            // guest-init sends debug-level Log messages
+    bool debug = false;                     // guest-init sends debug-level Log messages
     bool operator==(const PodSpec&) const = default;
 };
 

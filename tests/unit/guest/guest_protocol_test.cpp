@@ -49,7 +49,15 @@ PodSpec sample_pod_spec() {
                     {"tmp", VolumeSpec::Kind::kEmpty, "", true}};
     spec.stop_grace_ms = 2500;
     spec.hosts_entries = {{"10.0.0.1", {"db", "db.local"}}};
-    spec.dns = DnsConfig{{"10.0.0.2"}, {"example.com"}, {"ndots:2"}};
+    spec.dns = DnsConfig{{"10.0.0.2"}, {"example.com"}, {"ndots:2"}, "pod.example.com"};
+    spec.interfaces = {{"eth0",
+                        "0a:58:ac:10:1c:05",
+                        1500,
+                        {"172.16.28.5/24", "fd00:28::5/64"},
+                        {{"0.0.0.0/0", "172.16.28.1", 0},
+                         {"172.16.28.1/32", "", 0},
+                         {"fd00::/8", "fd00:28::1", 1024}}},
+                       {"net1", "02:00:00:00:00:01", 9000, {"10.1.0.2/16"}, {}}};
     spec.debug = true;
     return spec;
 }
@@ -101,7 +109,7 @@ TEST(GuestProtocol, HeaderLayoutIsFixed) {
     FrameWriter writer;
     std::string bytes = writer.encode(StopPod{true});
     const std::string json = R"({"force":true})";
-    std::string expected("RKTG\x04\x00\x02\x00\x01\x00\x00\x00", 12);
+    std::string expected("RKTG\x05\x00\x02\x00\x01\x00\x00\x00", 12);
     expected.push_back(static_cast<char>(json.size()));
     expected.append(std::string("\0\0\0\0\0\0\0", 7));
     expected += json;
@@ -161,7 +169,8 @@ TEST(GuestProtocol, ReaderRejectsBadHeaders) {
     expect_reader_error(header("RKTG", 1, 1, 1, 2, 0), "unsupported protocol version 1");
     expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
     expect_reader_error(header("RKTG", 3, 1, 1, 2, 0), "unsupported protocol version 3");
-    expect_reader_error(header("RKTG", 5, 1, 1, 2, 0), "unsupported protocol version 5");
+    expect_reader_error(header("RKTG", 4, 1, 1, 2, 0), "unsupported protocol version 4");
+    expect_reader_error(header("RKTG", 6, 1, 1, 2, 0), "unsupported protocol version 6");
     expect_reader_error(header("RKTG", v, 0x77, 1, 2, 0), "unknown message type 119");
     expect_reader_error(header("RKTG", v, 5, 1, 2, 0), "unknown message type 5");  // reserved
     expect_reader_error(header("RKTG", v, 0x10b, 1, 2, 0), "unknown message type 267");
@@ -341,6 +350,167 @@ TEST(GuestProtocol, DecoderChecksThePodSpec) {
             }
         },
         "more than 64 apps");
+}
+
+TEST(GuestProtocol, InterfacesGoOnTheWire) {
+    nlohmann::json j = nlohmann::json::parse(to_frame(sample_pod_spec()).json);
+    EXPECT_EQ(j["dns"]["domain"], "pod.example.com");
+    EXPECT_EQ(j["interfaces"][0], nlohmann::json::parse(R"({"name":"eth0",
+        "mac":"0a:58:ac:10:1c:05","mtu":1500,"addresses":["172.16.28.5/24","fd00:28::5/64"],
+        "routes":[{"destination":"0.0.0.0/0","gateway":"172.16.28.1","metric":0},
+                  {"destination":"172.16.28.1/32","metric":0},
+                  {"destination":"fd00::/8","gateway":"fd00:28::1","metric":1024}]})"));
+    EXPECT_EQ(std::get<PodSpec>(decode_message(to_frame(sample_pod_spec()))).interfaces,
+              sample_pod_spec().interfaces);
+    // No domain, no interfaces: "domain" is left out, "interfaces" is an empty list.
+    PodSpec plain = sample_pod_spec();
+    plain.dns->domain.clear();
+    plain.interfaces.clear();
+    j = nlohmann::json::parse(to_frame(plain).json);
+    EXPECT_FALSE(j["dns"].contains("domain"));
+    EXPECT_EQ(j["interfaces"], nlohmann::json::array());
+    EXPECT_EQ(std::get<PodSpec>(decode_message(to_frame(plain))), plain);
+}
+
+TEST(GuestProtocol, InterfaceFieldsTakeTheirDefaults) {
+    nlohmann::json j = pod_json();
+    j.erase("interfaces");
+    j["dns"].erase("domain");
+    auto spec = std::get<PodSpec>(decode_json(MessageType::kPodSpec, j.dump()));
+    EXPECT_TRUE(spec.interfaces.empty());
+    EXPECT_EQ(spec.dns->domain, "");
+    j["interfaces"] = nlohmann::json::parse(R"([{"name":"eth0","mac":"02:00:00:00:00:01",
+        "routes":[{"destination":"10.0.0.0/8"}]}])");
+    spec = std::get<PodSpec>(decode_json(MessageType::kPodSpec, j.dump()));
+    ASSERT_EQ(spec.interfaces.size(), 1u);
+    EXPECT_EQ(spec.interfaces[0].mtu, 1500u);
+    EXPECT_TRUE(spec.interfaces[0].addresses.empty());
+    EXPECT_EQ(spec.interfaces[0].routes.at(0), (RouteSpec{"10.0.0.0/8", "", 0}));
+}
+
+TEST(GuestProtocol, DecoderChecksTheInterfaces) {
+    auto expect_bad = [](const std::function<void(nlohmann::json&)>& edit,
+                         const std::string& needle) {
+        nlohmann::json j = pod_json();
+        edit(j);
+        expect_decode_error(MessageType::kPodSpec, j.dump(), needle);
+    };
+    // The JSON: types, required and unknown fields.
+    expect_bad([](auto& j) { j["interfaces"] = "eth0"; }, "\"interfaces\" must be an array");
+    expect_bad([](auto& j) { j["interfaces"][0].erase("mac"); }, "missing field \"mac\"");
+    expect_bad([](auto& j) { j["interfaces"][0].erase("name"); }, "missing field \"name\"");
+    expect_bad([](auto& j) { j["interfaces"][0]["mtu"] = "1500"; }, "\"mtu\" must be an integer");
+    expect_bad([](auto& j) { j["interfaces"][0]["vlan"] = 3; }, "unknown field \"vlan\"");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["via"] = "x"; },
+               "interfaces[0].routes[0]: unknown field \"via\"");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0].erase("destination"); },
+               "missing field \"destination\"");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["metric"] = -1; },
+               "expected 0..4294967295");
+    expect_bad([](auto& j) { j["interfaces"][0]["addresses"] = {1}; }, "array of strings");
+    expect_bad([](auto& j) { j["dns"]["domain"] = 1; }, "\"domain\" must be a string");
+    // Names.
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = ""; },
+               "interfaces[0]: name \"\" must be");
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = "lo"; }, "and not lo");
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = "Eth0"; }, "must be 1..15");
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = "eth0:1"; }, "must be 1..15");
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = "../eth0"; }, "must be 1..15");
+    expect_bad([](auto& j) { j["interfaces"][0]["name"] = std::string(16, 'e'); }, "must be 1..15");
+    expect_bad([](auto& j) { j["interfaces"][1]["name"] = "eth0"; },
+               "two interfaces are named eth0");
+    // MACs.
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "0A:58:AC:10:1C:05"; },
+               "is not a lower-case MAC address");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "0a:58:ac:10:1c"; },
+               "is not a lower-case MAC address");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "0a-58-ac-10-1c-05"; },
+               "is not a lower-case MAC address");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "0a:58:ac:10:1c:0g"; },
+               "is not a lower-case MAC address");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "01:00:5e:00:00:01"; }, "multicast");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "ff:ff:ff:ff:ff:ff"; }, "multicast");
+    expect_bad([](auto& j) { j["interfaces"][0]["mac"] = "00:00:00:00:00:00"; }, "all zeros");
+    expect_bad([](auto& j) { j["interfaces"][1]["mac"] = "0a:58:ac:10:1c:05"; },
+               "two interfaces have mac 0a:58:ac:10:1c:05");
+    // MTU.
+    expect_bad([](auto& j) { j["interfaces"][0]["mtu"] = 67; }, "expected 68..65535");
+    expect_bad([](auto& j) { j["interfaces"][0]["mtu"] = 65536; }, "expected 68..65535");
+    // Addresses.
+    for (const char* bad : {"172.16.28.5", "172.16.28.5/33", "fd00::5/129", "172.16.28.5/",
+                            "172.16.28.5/024", "172.16.28.5/+4", "172.16.28/24", "01.2.3.4/8",
+                            "host/24", "fd00::5/64/1", " 10.0.0.1/8", "10.0.0.1/8 "})
+        expect_bad([&](auto& j) { j["interfaces"][0]["addresses"] = {bad}; },
+                   "is not an IP address with a prefix length");
+    expect_bad([](auto& j) { j["interfaces"][0]["addresses"] = {std::string("10.0.0.1\0/8", 11)}; },
+               "is not an IP address with a prefix length");
+    expect_bad(
+        [](auto& j) {
+            for (int i = 0; i < 17; ++i)
+                j["interfaces"][1]["addresses"].push_back("10.1.0." + std::to_string(i) + "/16");
+        },
+        "interface net1: more than 16 addresses");
+    // Routes.
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["destination"] = "default"; },
+               "route destination \"default\" is not a CIDR prefix");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["destination"] = "0.0.0.0"; },
+               "is not a CIDR prefix");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["gateway"] = "172.16.28.1/32"; },
+               "gateway \"172.16.28.1/32\" is not an IP address");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][0]["gateway"] = "fd00::1"; },
+               "route 0.0.0.0/0: gateway fd00::1 is not of the destination's address family");
+    expect_bad([](auto& j) { j["interfaces"][0]["routes"][2]["gateway"] = "10.0.0.1"; },
+               "is not of the destination's address family");
+    expect_bad(
+        [](auto& j) {
+            for (int i = 0; i < 65; ++i)
+                j["interfaces"][1]["routes"].push_back(
+                    {{"destination", "10." + std::to_string(i) + ".0.0/16"}});
+        },
+        "interface net1: more than 64 routes");
+    // At most 8 interfaces.
+    expect_bad(
+        [](auto& j) {
+            for (int i = 2; i < 9; ++i) {
+                nlohmann::json ifc = j["interfaces"][1];
+                ifc["name"] = "net" + std::to_string(i);
+                ifc["mac"] = "02:00:00:00:00:0" + std::to_string(i);
+                j["interfaces"].push_back(ifc);
+            }
+        },
+        "more than 8 interfaces");
+    // The domain.
+    expect_bad([](auto& j) { j["dns"]["domain"] = "bad domain"; }, "is not a valid domain name");
+    expect_bad([](auto& j) { j["dns"]["domain"] = "a..b"; }, "is not a valid domain name");
+    expect_bad([](auto& j) { j["dns"]["domain"] = "x\nnameserver 6.6.6.6"; },
+               "is not a valid domain name");
+}
+
+TEST(GuestProtocol, EncoderRefusesBadInterfaces) {
+    // The same rules, on the struct the host fills in, with the decoder's words.
+    auto expect_refused = [](const std::function<void(PodSpec&)>& edit, const std::string& needle) {
+        PodSpec spec = sample_pod_spec();
+        edit(spec);
+        try {
+            to_frame(spec);
+            FAIL() << "no error for " << needle;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+        }
+    };
+    expect_refused([](auto& s) { s.interfaces[0].name = "lo"; }, "and not lo");
+    expect_refused([](auto& s) { s.interfaces[1].name = "eth0"; }, "two interfaces are named");
+    expect_refused([](auto& s) { s.interfaces[0].mac = "03:00:00:00:00:01"; }, "multicast");
+    expect_refused([](auto& s) { s.interfaces[1].mac = s.interfaces[0].mac; },
+                   "two interfaces have");
+    expect_refused([](auto& s) { s.interfaces[0].mtu = 0; }, "mtu 0 is outside 68..65535");
+    expect_refused([](auto& s) { s.interfaces[0].mtu = 70000; }, "mtu 70000 is outside");
+    expect_refused([](auto& s) { s.interfaces[0].addresses.push_back("10.0.0.1"); },
+                   "is not an IP address with a prefix length");
+    expect_refused([](auto& s) { s.interfaces[0].routes[0].gateway = "gw"; },
+                   "is not an IP address");
+    expect_refused([](auto& s) { s.interfaces.resize(9); }, "more than 8 interfaces");
+    expect_refused([](auto& s) { s.dns->domain = "-bad"; }, "is not a valid domain name");
 }
 
 TEST(GuestProtocol, OptionalFieldsTakeTheirDefaults) {
