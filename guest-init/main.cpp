@@ -20,6 +20,7 @@
 #include "guest-init/app_rootfs.h"
 #include "guest-init/early_boot.h"
 #include "guest-init/host_channel.h"
+#include "guest-init/net_config.h"
 #include "guest-init/power.h"
 #include "guest-init/protocol_port.h"
 #include "guest-init/supervisor.h"
@@ -52,6 +53,13 @@ int run_pod(HostChannel& host) {
     host.set_debug(spec->debug);
     check_sys(::sethostname(spec->hostname.data(), spec->hostname.size()),
               "cannot set the hostname");
+    // Before any app: an app's first connection must find its addresses and routes in place.
+    with_context("cannot configure the pod's network",
+                 [&] { configure_interfaces(spec->interfaces); });
+    for (const auto& ifc : spec->interfaces)
+        host.debug("network: " + ifc.name + " (" + ifc.mac + ") up with " +
+                   std::to_string(ifc.addresses.size()) + " addresses, " +
+                   std::to_string(ifc.routes.size()) + " routes");
     with_context("cannot set up the guest's cgroups", [] { setup_guest_cgroups(); });
     with_context("cannot mount the pod's volumes", [&] { mount_volumes(*spec); });
     Supervisor supervisor(host, *spec);
