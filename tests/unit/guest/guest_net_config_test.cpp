@@ -480,7 +480,9 @@ TEST(NetConfigNetns, ARouteTheKernelRefusesNamesInterfaceAndRoute) {
         "ip link add ens3 address 02:aa:00:00:00:01 type veth peer name p0; ip link set p0 up",
         {eth0});
     if (!run.skip.empty()) GTEST_SKIP() << run.skip;
-    EXPECT_EQ(run.error.rfind("eth0: cannot add route 10.30.0.0/16 via 224.0.0.1: Invalid argument", 0), 0u)
+    EXPECT_EQ(
+        run.error.rfind("eth0: cannot add route 10.30.0.0/16 via 224.0.0.1: Invalid argument", 0),
+        0u)
         << "error: \"" << run.error << "\"";
     // What came before the failure is in place.
     EXPECT_NE(find_link(run.links, "eth0"), nullptr);
