@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,12 +42,36 @@ UniqueFd open_pidfd(pid_t pid) {
 
 constexpr auto kPollWithoutPidfd = std::chrono::milliseconds(5);
 
+// Sleeps until `fd` is readable or `limit` passes; whether it is readable.
+bool await_readable(int fd, std::chrono::nanoseconds limit) {
+    if (limit < std::chrono::nanoseconds::zero()) limit = std::chrono::nanoseconds::zero();
+    pollfd pfd{fd, POLLIN, 0};
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(limit);
+    timespec timeout{static_cast<time_t>(seconds.count()),
+                     static_cast<long>((limit - seconds).count())};
+    int ready = ::ppoll(&pfd, 1, &timeout, nullptr);
+    if (ready < 0 && errno != EINTR) throw system_error("cannot wait for process output");
+    return ready > 0;
+}
+
+// An anonymous file holding `data`, positioned at its start: a child's stdin.
+UniqueFd stdin_file(const std::string& data) {
+    UniqueFd fd(::memfd_create("rkt-stdin", MFD_CLOEXEC));
+    if (!fd) throw system_error("cannot create a file for a child's input");
+    io::write_all(fd.get(), data, "a child's input");
+    if (::lseek(fd.get(), 0, SEEK_SET) < 0) throw system_error("cannot rewind a child's input");
+    return fd;
+}
+
 // In the forked child: set up stdio and the directory, then exec. Any failure's errno goes to
 // `exec_report` (whose close-on-exec end tells the parent when exec succeeded).
 [[noreturn]] void exec_child(const SpawnOptions& opts, std::vector<char*>& argv,
-                             std::vector<char*>& env, int output_fd, int exec_report) {
+                             std::vector<char*>& env, int input_fd, int output_fd,
+                             int exec_report) {
     if (opts.new_process_group) ::setpgid(0, 0);
-    if (opts.null_stdin) {
+    if (input_fd >= 0) {
+        ::dup2(input_fd, STDIN_FILENO);
+    } else if (opts.null_stdin) {
         UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         if (devnull) ::dup2(devnull.get(), STDIN_FILENO);
     }
@@ -79,6 +104,8 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Spa
         for (const auto& e : *opts.env) cenv.push_back(const_cast<char*>(e.c_str()));
         cenv.push_back(nullptr);
     }
+    UniqueFd input;
+    if (opts.stdin_data) input = stdin_file(*opts.stdin_data);
     std::optional<io::Pipe> output;
     if (opts.capture_stdout) output = io::make_pipe();
     io::Pipe exec_report = io::make_pipe();
@@ -86,11 +113,16 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Spa
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("cannot fork");
     if (pid == 0)
-        exec_child(opts, cargv, cenv, output ? output->write.get() : -1, exec_report.write.get());
+        exec_child(opts, cargv, cenv, input.get(), output ? output->write.get() : -1,
+                   exec_report.write.get());
 
     ChildProcess child;  // from here on, an error kills and reaps the child
     child.pid_ = pid;
+    // The child makes its group before exec, and exec_report below waits for that.
+    child.kill_group_ = opts.new_process_group && opts.kill_process_group;
+    child.output_limit_ = opts.output_limit;
     exec_report.write.reset();
+    input.reset();
     if (output) {
         output->write.reset();  // so reading the output ends when the child's copies close
         child.out_fd_ = std::move(output->read);
@@ -107,6 +139,9 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Spa
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
+      kill_group_(other.kill_group_),
+      output_limit_(other.output_limit_),
+      output_truncated_(other.output_truncated_),
       pidfd_(std::move(other.pidfd_)),
       out_fd_(std::move(other.out_fd_)),
       output_(std::move(other.output_)) {}
@@ -115,6 +150,9 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
         kill_and_reap();
         pid_ = std::exchange(other.pid_, -1);
+        kill_group_ = other.kill_group_;
+        output_limit_ = other.output_limit_;
+        output_truncated_ = other.output_truncated_;
         pidfd_ = std::move(other.pidfd_);
         out_fd_ = std::move(other.out_fd_);
         output_ = std::move(other.output_);
@@ -128,6 +166,7 @@ ChildProcess::~ChildProcess() {
 
 void ChildProcess::kill_and_reap() noexcept {
     if (pid_ <= 0) return;
+    if (kill_group_) ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
     int status;
     io::retry_eintr([&] { return ::waitpid(pid_, &status, 0); });
@@ -140,19 +179,59 @@ void ChildProcess::require_child(const char* what) const {
         throw Error(std::string("cannot ") + what + ": no child process (already waited for)");
 }
 
+void ChildProcess::kill_rest_of_group() noexcept {
+    // Only while the leader is unreaped: until then its pid, and so the group id, is not reused.
+    if (kill_group_ && pid_ > 0) ::kill(-pid_, SIGKILL);
+}
+
+void ChildProcess::append_output(const char* data, size_t size) {
+    if (output_limit_ != 0) {
+        size_t room = output_limit_ > output_.size() ? output_limit_ - output_.size() : 0;
+        if (size > room) {
+            output_truncated_ = true;
+            size = room;
+        }
+    }
+    output_.append(data, size);
+}
+
 void ChildProcess::drain_output() {
     if (!out_fd_) return;
     std::array<char, 65536> buf{};
     for (;;) {
         ssize_t n = io::read_some(out_fd_.get(), buf.data(), buf.size());
         if (n <= 0) break;
-        output_.append(buf.data(), static_cast<size_t>(n));
+        append_output(buf.data(), static_cast<size_t>(n));
     }
     out_fd_.reset();
 }
 
+void ChildProcess::drain_output_until(std::chrono::steady_clock::time_point deadline) {
+    std::array<char, 65536> buf{};
+    while (out_fd_) {
+        // What the ended child wrote is readable at once; only a grandchild can make us wait.
+        if (!await_readable(out_fd_.get(), deadline - std::chrono::steady_clock::now())) {
+            out_fd_.reset();
+            break;
+        }
+        ssize_t n = io::read_some(out_fd_.get(), buf.data(), buf.size());
+        if (n > 0) append_output(buf.data(), static_cast<size_t>(n));
+        if (n == 0 || (n < 0 && errno != EAGAIN)) out_fd_.reset();
+    }
+}
+
 int ChildProcess::wait() {
     require_child("wait for a process");
+    if (kill_group_) {
+        // The group's other members may hold the output open: end them once the child ends.
+        for (;;) {
+            if (auto code = try_reap()) {
+                drain_output();
+                return *code;
+            }
+            await_event(std::chrono::hours(1));
+        }
+    }
     drain_output();
     int status = 0;
     if (io::retry_eintr([&] { return ::waitpid(pid_, &status, 0); }) < 0)
@@ -163,13 +242,21 @@ int ChildProcess::wait() {
 }
 
 std::optional<int> ChildProcess::try_reap() {
+    if (kill_group_) {
+        siginfo_t info{};
+        if (io::retry_eintr([&] {
+                return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+            }) < 0)
+            throw system_error("cannot wait for process");
+        if (info.si_pid == 0) return std::nullopt;
+        kill_rest_of_group();
+    }
     int status = 0;
     pid_t r = io::retry_eintr([&] { return ::waitpid(pid_, &status, WNOHANG); });
     if (r < 0) throw system_error("cannot wait for process");
     if (r == 0) return std::nullopt;
     pid_ = -1;
     pidfd_.reset();
-    drain_output();
     return exit_code_from_wait_status(status);
 }
 
@@ -192,7 +279,7 @@ void ChildProcess::await_event(std::chrono::nanoseconds limit) {
     if (ready > 0 && out_index >= 0 && fds[static_cast<size_t>(out_index)].revents != 0) {
         std::array<char, 65536> buf{};
         ssize_t n = io::read_some(out_fd_.get(), buf.data(), buf.size());
-        if (n > 0) output_.append(buf.data(), static_cast<size_t>(n));
+        if (n > 0) append_output(buf.data(), static_cast<size_t>(n));
         if (n == 0) out_fd_.reset();
     }
 }
@@ -201,7 +288,10 @@ std::optional<int> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
     require_child("wait for a process");
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        if (auto code = try_reap()) return code;
+        if (auto code = try_reap()) {
+            drain_output_until(deadline);
+            return code;
+        }
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) return std::nullopt;
         await_event(deadline - now);
@@ -209,7 +299,7 @@ std::optional<int> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
 }
 
 void ChildProcess::kill(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
+    if (pid_ > 0) ::kill(kill_group_ ? -pid_ : pid_, sig);
 }
 
 pid_t ChildProcess::release() {

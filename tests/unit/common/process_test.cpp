@@ -243,3 +243,108 @@ TEST_P(ProcessWithoutPidfd, WaitForStillWorks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Errors, ProcessWithoutPidfd, ::testing::Values(ENOSYS, EPERM));
+
+namespace {
+
+// Whether `pid` has ended: gone, or a zombie its new parent has not reaped yet.
+bool process_ended(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+rkt::SpawnOptions group_capturing() {
+    rkt::SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.new_process_group = true;
+    opts.kill_process_group = true;
+    return opts;
+}
+
+}  // namespace
+
+TEST(Process, StdinDataReachesTheChild) {
+    rkt::SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.stdin_data = "hello\nworld\n";
+    auto r = rkt::run_command({"/bin/cat"}, opts);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.output, "hello\nworld\n");
+}
+
+TEST(Process, LargeStdinDoesNotDeadlockAChildThatWritesFirst) {
+    rkt::SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.stdin_data = std::string(1 << 20, 'x');
+    auto child = rkt::ChildProcess::spawn(
+        {"/bin/sh", "-c", "head -c 300000 /dev/zero; wc -c | tr -d ' '"}, opts);
+    ASSERT_EQ(child.wait_for(30s), std::optional<int>(0));
+    EXPECT_EQ(child.output().size(), 300000u + 8u);
+    EXPECT_EQ(child.output().substr(300000), "1048576\n");
+}
+
+TEST(Process, OutputBeyondTheLimitIsDropped) {
+    rkt::SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.output_limit = 1000;
+    auto child = rkt::ChildProcess::spawn({"/bin/sh", "-c", "head -c 500000 /dev/zero"}, opts);
+    EXPECT_EQ(child.wait_for(30s), std::optional<int>(0));
+    EXPECT_EQ(child.output().size(), 1000u);
+    EXPECT_TRUE(child.output_truncated());
+
+    auto small = rkt::ChildProcess::spawn({"/bin/sh", "-c", "printf abc"}, opts);
+    EXPECT_EQ(small.wait(), 0);
+    EXPECT_EQ(small.output(), "abc");
+    EXPECT_FALSE(small.output_truncated());
+}
+
+TEST(Process, GroupOfAnEndedChildIsKilled) {
+    auto child = rkt::ChildProcess::spawn({"/bin/sh", "-c", "sleep 1000 & echo $!; exit 3"},
+                                          group_capturing());
+    EXPECT_EQ(child.wait_for(30s), std::optional<int>(3));
+    pid_t grandchild = std::stoi(child.output());
+    for (int i = 0; i < 1000 && !process_ended(grandchild); ++i) ::usleep(1000);
+    EXPECT_TRUE(process_ended(grandchild));
+
+    auto waited =
+        rkt::ChildProcess::spawn({"/bin/sh", "-c", "sleep 1000 & echo $!"}, group_capturing());
+    EXPECT_EQ(waited.wait(), 0);  // would block on the sleeper's copy of the pipe otherwise
+    grandchild = std::stoi(waited.output());
+    for (int i = 0; i < 1000 && !process_ended(grandchild); ++i) ::usleep(1000);
+    EXPECT_TRUE(process_ended(grandchild));
+}
+
+TEST(Process, KillSignalsTheWholeGroup) {
+    auto child = rkt::ChildProcess::spawn({"/bin/sh", "-c", "sleep 1000 & echo $!; wait"},
+                                          group_capturing());
+    std::string out;
+    for (int i = 0; i < 100 && child.output().find('\n') == std::string::npos; ++i)
+        child.wait_for(10ms);
+    ASSERT_NE(child.output().find('\n'), std::string::npos);
+    pid_t grandchild = std::stoi(child.output());
+    child.kill(SIGKILL);
+    EXPECT_EQ(child.wait_for(30s), std::optional<int>(128 + SIGKILL));
+    for (int i = 0; i < 1000 && !process_ended(grandchild); ++i) ::usleep(1000);
+    EXPECT_TRUE(process_ended(grandchild));
+}
+
+TEST(Process, WaitForDoesNotWaitOnAnEscapedHolderOfThePipe) {
+    // The grandchild leaves the group (setsid) and keeps the output pipe open for 3 s; the child
+    // ends once it has left (the fifo), so killing the group misses it.
+    char dir_template[] = "/tmp/rkt-process-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    std::string fifo = std::string(dir_template) + "/left";
+    auto child = rkt::ChildProcess::spawn(
+        {"/bin/sh", "-c",
+         "mkfifo " + fifo + "; setsid sh -c 'echo $$; echo > " + fifo +
+             "; exec sleep 3' & read x < " + fifo + "; rm " + fifo + "; exit 0"},
+        group_capturing());
+    EXPECT_EQ(child.wait_for(500ms), std::optional<int>(0));
+    ::rmdir(dir_template);
+    ASSERT_FALSE(child.output().empty());
+    pid_t holder = std::stoi(child.output());
+    EXPECT_FALSE(process_ended(holder)) << "wait_for waited for the pipe's end of file";
+    ::kill(holder, SIGKILL);
+}
