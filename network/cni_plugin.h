@@ -13,13 +13,13 @@
 namespace rkt::net {
 
 struct PluginCall {
-    std::string command;       // ADD, DEL, CHECK, VERSION
-    std::string container_id;  // the pod's UUID
-    std::string netns;         // path of the pod's network namespace
-    std::string ifname;        // eth0, eth1, ...
-    std::string args;          // CNI_ARGS
+    std::string command;                   // ADD, DEL, CHECK, VERSION
+    std::string container_id;              // the pod's UUID
+    std::string netns;                     // path of the pod's network namespace
+    std::string ifname;                    // eth0, eth1, ...
+    std::string args;                      // CNI_ARGS
     std::vector<std::string> search_path;  // CNI_PATH
-    nlohmann::json config;     // one plugin's config, with name, cniVersion (and prevResult)
+    nlohmann::json config;  // one plugin's config, with name, cniVersion (and prevResult)
     std::chrono::milliseconds timeout{30'000};
 };
 

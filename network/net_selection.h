@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rkt::net {
@@ -25,5 +26,9 @@ struct NetSelection {
 // "default"). Throws an Error with rkt's message for: host/none mixed with other networks, a
 // name given twice, a bad name, a malformed argument, an IP= that is not an address.
 NetSelection parse_net_selection(const std::vector<std::string>& values);
+
+// A CNI network name: letters, digits, '_', '.' and '-', starting with a letter or digit, at
+// most 128 characters.
+bool is_valid_network_name(std::string_view name);
 
 }  // namespace rkt::net
