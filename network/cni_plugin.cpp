@@ -69,9 +69,9 @@ std::string find_plugin(const std::string& type, const std::vector<std::string>&
 
 json run_plugin(const PluginCall& call) {
     std::string type = call.config.is_object() ? call.config.value("type", "") : "";
-    return with_context("plugin " + (type.empty() ? std::string("?") : type), [&]() -> json {
-        if (type.empty()) throw Error("the config has no \"type\"");
-        std::string path = find_plugin(type, call.search_path);
+    if (type.empty()) throw Error("plugin ?: the config has no \"type\"");
+    std::string path = find_plugin(type, call.search_path);  // its errors name the plugin
+    return with_context("plugin " + type, [&]() -> json {
         SpawnOptions opts;
         opts.env = std::vector<std::string>{"CNI_COMMAND=" + call.command,
                                             "CNI_CONTAINERID=" + call.container_id,
