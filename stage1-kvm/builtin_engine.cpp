@@ -32,6 +32,7 @@ namespace {
 constexpr int kProtocolFd = 3;
 constexpr int kConsoleFd = 4;
 constexpr int kResultFd = 5;
+constexpr int kFirstTapFd = 6;  // then 7, 8, ...: one per NIC
 constexpr size_t kMaxResult = 4096;
 
 // How the VM ended, as the VMM process tells it: "<clean 0|1>\t<reason>\t<message>".
@@ -74,6 +75,9 @@ public:
         // The VMM process's own descriptor numbers.
         c.protocol_port_fd = kProtocolFd;
         c.console_output_fd = kConsoleFd;
+        // The taps stay open here (the caller's) until the VM ends; the VMM keeps its copies.
+        for (size_t i = 0; i < launch.nics.size(); ++i)
+            c.nics.push_back({kFirstTapFd + static_cast<int>(i), launch.nics[i].mac});
 
         user_ = vmm::VmmUser::acquire();
         vmm::JailSpec spec;
@@ -103,11 +107,12 @@ public:
             return r.exit.clean() ? 0 : 1;
         };
         auto started = std::chrono::steady_clock::now();
-        process_ = vmm::VmmProcess::run(jail,
-                                        {{guest.get(), kProtocolFd},
-                                         {console.write.get(), kConsoleFd},
-                                         {result.write.get(), kResultFd}},
-                                        {-1, messages.write.get()}, build, run);
+        std::vector<vmm::VmmFd> fds = {{guest.get(), kProtocolFd},
+                                       {console.write.get(), kConsoleFd},
+                                       {result.write.get(), kResultFd}};
+        for (size_t i = 0; i < launch.nics.size(); ++i)
+            fds.push_back({launch.nics[i].tap_fd, c.nics[i].tap_fd});
+        process_ = vmm::VmmProcess::run(jail, fds, {-1, messages.write.get()}, build, run);
         log::debug("the built-in VMM's process built its VM and was jailed in " +
                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::steady_clock::now() - started)

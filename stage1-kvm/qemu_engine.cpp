@@ -70,6 +70,7 @@ public:
         for (const auto& d : launch.disks) spec.disks.push_back({d.image.string(), d.serial, true});
         for (const auto& s : launch.shares)
             spec.shares.push_back({s.tag, s.source.string(), s.read_only});
+        for (const auto& n : launch.nics) spec.nics.push_back({n.tap_fd, n.mac});
         spec.protocol_fd = guest.get();
         spec.console_on_stdout = true;
 

@@ -6,6 +6,8 @@
 // capped files (log_pump.h).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -17,6 +19,13 @@
 
 namespace rkt::kvm {
 
+// A network interface of the pod: a tap in the pod's network namespace (opened with
+// IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) and the MAC the guest's NIC carries (the CNI veth's).
+struct Nic {
+    int tap_fd = -1;  // not owned: the caller keeps it open until the VM has ended
+    std::array<uint8_t, 6> mac{};
+};
+
 struct VmLaunch {
     stdfs::path pod_dir;     // the VMM's record (vmm_record.h) goes there
     stdfs::path jail_dir;    // an empty directory: the mount point of the VMM's root (vmm/jail.h)
@@ -26,6 +35,7 @@ struct VmLaunch {
     VmSize size;
     std::vector<AppDisk> disks;
     std::vector<HostShare> shares;
+    std::vector<Nic> nics;    // eth0, eth1, ... in the guest, in this order
     stdfs::path console_log;  // the guest kernel's console (capped, common/capped_log.h)
     stdfs::path engine_log;   // the VMM's own messages, its stderr (capped)
     uint64_t log_limit = kDefaultLogLimit;  // of each of them, before it rotates

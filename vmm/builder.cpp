@@ -63,7 +63,11 @@ BuiltVm build_vm(const VmConfig& config) {
             ports.push_back({config.protocol_port_name, false, config.protocol_port_fd, -1});
         m.add_virtio_device(std::make_unique<ConsoleDevice>(ports));
     }
-    for (int tap : config.tap_fds) m.add_virtio_device(std::make_unique<NetDevice>(tap));
+    for (const auto& nic : config.nics) {
+        with_context("network interface " + format_mac(nic.mac), [&] {
+            m.add_virtio_device(std::make_unique<NetDevice>(nic.tap_fd, nic.mac));
+        });
+    }
 
     built.command_line = base_command_line(config);
     for (const auto& slot : m.virtio_slots()) built.command_line += " " + slot.command_line;

@@ -2,9 +2,15 @@
 // links the library instead.
 //   rkt-vmm --kernel K [--initrd I] [--cmdline ...] [--mem MiB] [--cpus N]
 //           [--disk PATH[,ro]]... [--serial] [--hvc] [--console-socket PATH]
+//           [--tap NAME[,mac=aa:bb:cc:dd:ee:ff]]...
 // Prints how the VM ended; exits 0 when the guest powered off or reset itself, 1 when it ended
 // any other way, 254 when the VMM could not start it.
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -57,6 +63,41 @@ DiskConfig parse_disk(const std::string& spec) {
     return d;
 }
 
+struct Tap {
+    UniqueFd fd;
+    std::array<uint8_t, 6> mac{};
+};
+
+// Opens (or creates) the tap NAME in this network namespace, with virtio-net headers so the guest
+// gets its offloads, and brings it up. Without mac=, a random locally administered address.
+Tap open_tap(const std::string& spec) {
+    Tap tap;
+    auto comma = spec.find(',');
+    std::string name = spec.substr(0, comma);
+    if (name.empty() || name.size() >= IFNAMSIZ) throw Error("bad tap name in --tap " + spec);
+    if (comma != std::string::npos) {
+        std::string option = spec.substr(comma + 1);
+        auto mac = option.rfind("mac=", 0) == 0 ? parse_mac(option.substr(4)) : std::nullopt;
+        if (!mac) throw Error("--tap takes NAME[,mac=aa:bb:cc:dd:ee:ff], not " + spec);
+        tap.mac = *mac;
+    } else {
+        if (::getrandom(tap.mac.data(), tap.mac.size(), 0) != 6) throw system_error("getrandom");
+        tap.mac[0] = static_cast<uint8_t>((tap.mac[0] & 0xfe) | 0x02);
+    }
+    tap.fd.reset(check_sys(::open("/dev/net/tun", O_RDWR | O_CLOEXEC), "open /dev/net/tun"));
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    std::copy(name.begin(), name.end(), ifr.ifr_name);
+    if (::ioctl(tap.fd.get(), TUNSETIFF, &ifr) != 0) throw system_error("cannot open tap " + name);
+    UniqueFd ctl(check_sys(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket"));
+    if (::ioctl(ctl.get(), SIOCGIFFLAGS, &ifr) != 0)
+        throw system_error("cannot read the flags of tap " + name);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (::ioctl(ctl.get(), SIOCSIFFLAGS, &ifr) != 0)
+        throw system_error("cannot bring tap " + name + " up");
+    return tap;
+}
+
 std::string ms(std::chrono::microseconds us) {
     char b[32];
     std::snprintf(b, sizeof b, "%.1f ms", static_cast<double>(us.count()) / 1000.0);
@@ -67,7 +108,7 @@ int run(int argc, char** argv) {
     CLI::App app{"Boots a guest with rkt's built-in VMM"};
     VmConfig config;
     std::string initrd, console_socket, seccomp = "enforce", boot = "auto";
-    std::vector<std::string> disks;
+    std::vector<std::string> disks, taps;
     bool hvc = false, probe = false, debug = false, keep_caps = false;
     int timeout_ms = 0;
     app.add_option("--kernel", config.kernel_path, "vmlinux or bzImage");
@@ -76,6 +117,9 @@ int run(int argc, char** argv) {
     app.add_option("--mem", config.memory_mib, "guest memory in MiB")->capture_default_str();
     app.add_option("--cpus", config.vcpus, "vCPUs")->capture_default_str();
     app.add_option("--disk", disks, "PATH[,ro][,serial=ID]: a virtio-blk disk (repeatable)");
+    app.add_option("--tap", taps,
+                   "NAME[,mac=aa:bb:cc:dd:ee:ff]: a virtio-net device on tap NAME, created if "
+                   "missing (repeatable)");
     app.add_flag("--serial", config.serial, "8250 console (ttyS0) on stdout");
     app.add_flag("--hvc", hvc, "virtio console (hvc0) on stdout");
     app.add_option("--console-socket", console_socket,
@@ -122,6 +166,12 @@ int run(int argc, char** argv) {
         config.boot_protocol = x86::BootProtocol::kPvh;
     else
         throw Error("--boot takes auto, linux64 or pvh");
+    std::vector<Tap> tap_devices;  // open until the VM ends
+    for (const auto& t : taps) {
+        tap_devices.push_back(open_tap(t));
+        config.nics.push_back({tap_devices.back().fd.get(), tap_devices.back().mac});
+        log::debug("tap " + t + ": guest MAC " + format_mac(tap_devices.back().mac));
+    }
     UniqueFd console;
     if (!console_socket.empty()) {
         console = connect_unix(console_socket);

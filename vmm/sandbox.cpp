@@ -1,6 +1,7 @@
 #include "vmm/sandbox.h"
 
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -54,9 +55,11 @@ const std::vector<std::string> kCommonSyscalls = {
 // maps code after start-up.
 const std::vector<std::string> kNoExecSyscalls = {"mmap", "mprotect"};
 
-// vCPU threads run KVM_RUN and the device register handlers (which signal eventfds).
+// vCPU threads run KVM_RUN and the device register handlers (which signal eventfds). A
+// virtio-net driver's status write sets its tap's offloads to what the driver accepted.
 const std::vector<std::string> kVcpuSyscalls = {"read", "ioctl"};
-const std::vector<unsigned long> kVcpuIoctls = {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS};
+const std::vector<unsigned long> kVcpuIoctls = {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS,
+                                                TUNSETOFFLOAD};
 
 // The event thread serves queues and host fds: disk I/O, console sockets, tap.
 const std::vector<std::string> kEventSyscalls = {

@@ -1,8 +1,9 @@
 // What a VMM gives up before it runs guest code. Each VMM thread: all capabilities (effective,
 // permitted, inheritable and the bounding set, of this thread), new privileges, and every system
 // call its role does not need (a libseccomp filter per thread; ioctl only with the KVM requests
-// used). The whole VMM process (QEMU before its exec, the built-in VMM's process before its
-// threads start): rkt's deny filter, below, on top of its jail (vmm/jail.h).
+// used and virtio-net's TUNSETOFFLOAD). The whole VMM process (QEMU before its exec, the
+// built-in VMM's process before its threads start): rkt's deny filter, below, on top of its
+// jail (vmm/jail.h).
 #pragma once
 
 #include <linux/filter.h>

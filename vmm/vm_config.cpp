@@ -13,6 +13,7 @@ namespace {
 constexpr uint32_t kMinMemoryMib = 32;
 constexpr uint32_t kMaxMemoryMib = 1u << 20;  // 1 TiB
 constexpr size_t kMaxDisks = 16;
+constexpr size_t kMaxNics = 8;
 
 void require_file(const std::string& what, const std::string& path) {
     struct stat st {};
@@ -28,6 +29,34 @@ void require_fd(const std::string& what, int fd) {
 
 }  // namespace
 
+std::string format_mac(const std::array<uint8_t, 6>& mac) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < mac.size(); ++i) {
+        if (i) out += ':';
+        out += kHex[mac[i] >> 4];
+        out += kHex[mac[i] & 15];
+    }
+    return out;
+}
+
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
+    std::array<uint8_t, 6> mac{};
+    if (text.size() != 17) return std::nullopt;
+    auto nibble = [](char ch) -> int {
+        if (ch >= '0' && ch <= '9') return ch - '0';
+        if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+        return -1;
+    };
+    for (size_t i = 0; i < 6; ++i) {
+        int hi = nibble(text[3 * i]), lo = nibble(text[3 * i + 1]);
+        if (hi < 0 || lo < 0 || (i < 5 && text[3 * i + 2] != ':')) return std::nullopt;
+        mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return mac;
+}
+
 void validate(const VmConfig& c) {
     require_file("guest kernel", c.kernel_path);
     if (c.initrd_path) require_file("initrd", *c.initrd_path);
@@ -40,16 +69,26 @@ void validate(const VmConfig& c) {
     if (c.disks.size() > kMaxDisks)
         throw Error("at most " + std::to_string(kMaxDisks) + " disks per VM");
     for (const auto& d : c.disks) require_file("disk", d.path);
-    size_t devices = c.disks.size() + c.tap_fds.size() +
+    size_t devices = c.disks.size() + c.nics.size() +
                      (c.protocol_port_fd >= 0 || c.console_output_fd >= 0 ? 1 : 0);
     if (devices > x86::kLastGsi - x86::kFirstDeviceGsi + 1)
         throw Error("too many devices for one VM (" + std::to_string(devices) + ")");
     require_fd("protocol port", c.protocol_port_fd);
     require_fd("console output", c.console_output_fd);
     if (c.serial) require_fd("serial output", c.serial_output_fd);
-    for (int fd : c.tap_fds) {
-        if (fd < 0) throw Error("invalid tap fd");
-        require_fd("tap", fd);
+    if (c.nics.size() > kMaxNics)
+        throw Error("at most " + std::to_string(kMaxNics) + " network interfaces per VM");
+    for (size_t i = 0; i < c.nics.size(); ++i) {
+        const NicConfig& n = c.nics[i];
+        if (n.tap_fd < 0) throw Error("network interface " + std::to_string(i) + " has no tap fd");
+        require_fd("tap", n.tap_fd);
+        // The guest would drop or mishandle frames for a multicast or all-zero address.
+        if ((n.mac[0] & 1) || n.mac == std::array<uint8_t, 6>{})
+            throw Error("network interface " + std::to_string(i) + " needs a unicast MAC, not " +
+                        format_mac(n.mac));
+        for (size_t j = 0; j < i; ++j)
+            if (c.nics[j].mac == n.mac)
+                throw Error("two network interfaces have the MAC " + format_mac(n.mac));
     }
     if (c.protocol_port_fd >= 0 && c.protocol_port_name.empty())
         throw Error("the protocol port needs a name");

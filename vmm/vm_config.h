@@ -2,10 +2,12 @@
 // stage1, rkt-vmm), checked by validate(), and never changed once the VM is built.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vmm/arch/x86/linux_boot.h"
@@ -17,6 +19,13 @@ struct DiskConfig {
     std::string path;
     bool read_only = true;
     std::string serial;  // what the guest reads from /sys/block/vdX/serial; default: file name
+};
+
+// One virtio-net device. The tap should be opened with IFF_VNET_HDR: then the guest gets the
+// tap's offloads (vmm/virtio/net.h); without it, none.
+struct NicConfig {
+    int tap_fd = -1;  // not owned
+    std::array<uint8_t, 6> mac{};
 };
 
 struct VmConfig {
@@ -40,12 +49,16 @@ struct VmConfig {
     bool serial = false;
     int serial_output_fd = 1;
 
-    std::vector<int> tap_fds;  // one virtio-net device per tap (not owned)
+    std::vector<NicConfig> nics;  // eth0, eth1, ... in this order
 
     x86::BootProtocol boot_protocol = x86::BootProtocol::kAuto;
     SandboxOptions sandbox;
     std::optional<std::chrono::milliseconds> timeout;
 };
+
+// "aa:bb:cc:dd:ee:ff", and back (nullopt for anything else).
+std::string format_mac(const std::array<uint8_t, 6>& mac);
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text);
 
 // Throws an Error saying what is wrong and how to fix it.
 void validate(const VmConfig& config);

@@ -165,9 +165,10 @@ public:
         uint8_t setup = in_.u8();
         if (setup & 1) {
             auto size = static_cast<uint16_t>(1u << ((setup >> 1) % 10));
-            if (driver_->initialize(driver_->device_features() & ~test::TestDriver::kNeedsReset,
-                                    queues_, size) &
-                test::TestDriver::kDriverOk)
+            uint64_t features = driver_->device_features() & ~test::TestDriver::kNeedsReset;
+            // virtio-net: one receive buffer per frame, or mergeable ones.
+            if (setup & 0x80) features &= ~virtio::kNetFeatureMrgRxbuf;
+            if (driver_->initialize(features, queues_, size) & test::TestDriver::kDriverOk)
                 set_up_ = true;
         }
         for (size_t ops = 0; ops < kMaxOperations && !in_.empty(); ++ops) step();

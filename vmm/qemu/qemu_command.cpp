@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "vmm/vm_config.h"
 
 namespace rkt::vmm::qemu {
 
@@ -121,6 +122,24 @@ std::vector<std::string> qemu_argv(const QemuVmSpec& spec) {
                                          ",security_model=passthrough,multidevs=remap" +
                                          (s.read_only ? ",readonly=on" : "")});
         a.insert(a.end(), {"-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + s.tag});
+    }
+    for (size_t i = 0; i < spec.nics.size(); ++i) {
+        const QemuNic& n = spec.nics[i];
+        if (n.tap_fd < 0)
+            throw Error("QEMU engine: network interface " + std::to_string(i) + " has no tap");
+        if ((n.mac[0] & 1) || n.mac == std::array<uint8_t, 6>{})
+            throw Error("QEMU engine: network interface " + std::to_string(i) +
+                        " needs a unicast MAC, not " + format_mac(n.mac));
+        for (size_t j = 0; j < i; ++j)
+            if (spec.nics[j].mac == n.mac)
+                throw Error("QEMU engine: two network interfaces have the MAC " +
+                            format_mac(n.mac));
+        std::string id = "net" + std::to_string(i);
+        // vhost=off: vhost-net would need /dev/vhost-net in the jail and a kernel thread
+        // outside it; QEMU serves the tap itself.
+        a.insert(a.end(),
+                 {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(n.tap_fd) + ",vhost=off",
+                  "-device", "virtio-net-device,netdev=" + id + ",mac=" + format_mac(n.mac)});
     }
     a.insert(a.end(), {"-chardev", "socket,id=proto,fd=" + std::to_string(spec.protocol_fd),
                        "-device", "virtio-serial-device", "-device",

@@ -3,6 +3,7 @@
 // arguments of `qemu-system-x86_64 -M microvm`. Pure: no process is started here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,6 +24,13 @@ struct QemuShare {  // a host directory exported over virtio-9p
     bool read_only = false;
 };
 
+// A virtio-net device on a tap QEMU inherits (opened with IFF_VNET_HDR, QEMU then uses its
+// offloads), with the guest's MAC.
+struct QemuNic {
+    int tap_fd = -1;  // as QEMU has it
+    std::array<uint8_t, 6> mac{};
+};
+
 // A descriptor QEMU takes into an fd set (-add-fd): a path /dev/fdset/<set> then opens a copy
 // of it, so QEMU needs no access to the file's path.
 struct QemuFdSet {
@@ -40,6 +48,7 @@ struct QemuVmSpec {
     uint32_t vcpus = 1;
     std::vector<QemuDisk> disks;
     std::vector<QemuShare> shares;
+    std::vector<QemuNic> nics;  // eth0, eth1, ... in this order
     // The guest protocol's port: QEMU's end of a connected unix socket, inherited by QEMU.
     int protocol_fd = -1;
     std::string port_name = "org.rkt.guest.0";
@@ -54,7 +63,8 @@ struct QemuVmSpec {
 };
 
 // The argv of QEMU (argv[0] = spec.binary). Throws rkt::Error for a spec QEMU cannot express
-// (no kernel, a tag or serial with characters QEMU's option syntax cannot carry).
+// (no kernel, a tag or serial with characters QEMU's option syntax cannot carry, a NIC without
+// a tap or with a MAC that is not unicast, or two with one MAC).
 std::vector<std::string> qemu_argv(const QemuVmSpec& spec);
 
 // A value for QEMU's "key=value,key=value" option syntax: commas are doubled.

@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kKernel = "/vm/kernel";
 constexpr const char* kInitrd = "/vm/initrd";
 constexpr const char* kShareDir = "/vm/share-";
-// QEMU's descriptors: the protocol channel, then one per disk.
+// QEMU's descriptors: the protocol channel, then one per disk, then one per tap.
 constexpr int kProtocolFd = 3;
 constexpr int kFirstDiskFd = 4;
 
@@ -67,6 +67,14 @@ QemuLaunchPlan plan_qemu_launch(const QemuVmSpec& host, const QemuJailOptions& o
         plan.fds.push_back({plan.opened.back().get(), fd});
         s.fd_sets.push_back({fd, set});
         s.disks[i].path = "/dev/fdset/" + std::to_string(set);
+    }
+    // The taps are the caller's, open until QEMU ends; QEMU gets them as they are.
+    int first_tap_fd = kFirstDiskFd + static_cast<int>(host.disks.size());
+    for (size_t i = 0; i < host.nics.size(); ++i) {
+        if (host.nics[i].tap_fd < 0) throw Error("QEMU engine: a network interface has no tap");
+        int fd = first_tap_fd + static_cast<int>(i);
+        plan.fds.push_back({host.nics[i].tap_fd, fd});
+        s.nics[i].tap_fd = fd;
     }
     for (size_t i = 0; i < host.shares.size(); ++i) {
         const QemuShare& sh = host.shares[i];

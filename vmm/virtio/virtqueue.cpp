@@ -137,8 +137,8 @@ void Virtqueue::walk_chain(uint16_t head, DescriptorChain& chain) const {
     }
 }
 
-void Virtqueue::undo_pop() {
-    --next_available_;
+void Virtqueue::undo_pop(uint16_t count) {
+    next_available_ = static_cast<uint16_t>(next_available_ - count);
 }
 
 void Virtqueue::add_used(uint16_t head, uint32_t written) {

@@ -59,8 +59,9 @@ public:
     // The next chain the guest made available, or nullopt when there is none or the queue is
     // broken. A malformed chain is returned with `error` set, already consumed.
     std::optional<DescriptorChain> pop();
-    // Gives the last popped chain back (the device could not take it yet).
-    void undo_pop();
+    // Gives the last `count` popped chains back (the device could not take them yet); they must
+    // not have been added to the used ring.
+    void undo_pop(uint16_t count = 1);
     // Hands a chain back to the guest with `written` bytes of its writable part filled.
     void add_used(uint16_t head, uint32_t written);
     // Whether the guest wants an interrupt for what was added (VRING_AVAIL_F_NO_INTERRUPT).

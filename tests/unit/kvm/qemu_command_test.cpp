@@ -114,5 +114,26 @@ TEST(QemuCommand, JailedQemuGetsItsSandboxFdSetsAndAConsolePipe) {
     EXPECT_EQ(after(qemu_argv(sample()), "-sandbox"), "");
 }
 
+TEST(QemuCommand, EachNicIsATapNetdevWithItsMac) {
+    QemuVmSpec s = sample();
+    s.nics = {{9, {0x02, 0x42, 0xac, 0x10, 0x1c, 0x05}}, {10, {0x0a, 0, 0, 0, 0, 0xff}}};
+    auto argv = qemu_argv(s);
+    EXPECT_EQ(after(argv, "-netdev"), "tap,id=net0,fd=9,vhost=off");
+    EXPECT_EQ(after(argv, "-netdev", 1), "tap,id=net1,fd=10,vhost=off");
+    EXPECT_NE(
+        std::find(argv.begin(), argv.end(), "virtio-net-device,netdev=net0,mac=02:42:ac:10:1c:05"),
+        argv.end());
+    EXPECT_NE(
+        std::find(argv.begin(), argv.end(), "virtio-net-device,netdev=net1,mac=0a:00:00:00:00:ff"),
+        argv.end());
+
+    s.nics[1].mac = s.nics[0].mac;  // two NICs, one MAC
+    EXPECT_THROW(qemu_argv(s), Error);
+    s.nics[1].mac = {0x01, 0, 0x5e, 0, 0, 1};  // multicast
+    EXPECT_THROW(qemu_argv(s), Error);
+    s.nics[1] = {-1, {0x02, 0, 0, 0, 0, 9}};
+    EXPECT_THROW(qemu_argv(s), Error);
+}
+
 }  // namespace
 }  // namespace rkt::vmm::qemu

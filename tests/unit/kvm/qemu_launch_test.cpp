@@ -131,5 +131,27 @@ TEST_F(QemuLaunchTest, KvmGetsItsDeviceAndBadInputIsRefused) {
     EXPECT_THROW(plan_qemu_launch(host_, options_), Error);
 }
 
+TEST_F(QemuLaunchTest, TapsAreHandedOverAfterTheDisks) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd a(pair[0]), b(pair[1]);
+    host_.nics = {{a.get(), {2, 0, 0, 0, 0, 1}}, {b.get(), {2, 0, 0, 0, 0, 2}}};
+    QemuLaunchPlan plan = plan_qemu_launch(host_, options_);
+    ASSERT_EQ(plan.spec.nics.size(), 2u);
+    // The protocol channel (3), the one disk (4), then the taps.
+    EXPECT_EQ(plan.spec.nics[0].tap_fd, 5);
+    EXPECT_EQ(plan.spec.nics[1].tap_fd, 6);
+    auto parent_of = [&](int child) {
+        for (const VmmFd& f : plan.fds)
+            if (f.child_fd == child) return f.parent_fd;
+        return -1;
+    };
+    EXPECT_EQ(parent_of(5), a.get());
+    EXPECT_EQ(parent_of(6), b.get());
+    EXPECT_EQ(plan.spec.nics[1].mac, host_.nics[1].mac);
+    auto argv = qemu_argv(plan.spec);
+    EXPECT_NE(std::find(argv.begin(), argv.end(), "tap,id=net1,fd=6,vhost=off"), argv.end());
+}
+
 }  // namespace
 }  // namespace rkt::vmm::qemu
