@@ -3,7 +3,8 @@
 // process) dies with the run process (parent-death signal), its jail is a mount namespace that
 // goes with the VMM, and its VMM user id is a lock the kernel released. As a safety net gc ends
 // the VMM recorded in vmm.json if it still runs (same pid, start time and VMM uid), and removes
-// a control socket a killed run left behind.
+// a control socket a killed run left behind, and gives back the pod's networks (CNI DEL, then
+// its network namespace) if run could not.
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -15,8 +16,11 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/main_wrapper.h"
+#include "common/run_options.h"
 #include "common/stage1_args.h"
 #include "common/unique_fd.h"
+#include "network/pod_network.h"
+#include "network/stage1_networking.h"
 #include "stage1-kvm/control_socket.h"
 #include "stage1-kvm/vmm_record.h"
 #include "vmm/vmm_user.h"
@@ -57,6 +61,9 @@ int gc(int argc, char** argv) {
         throw Error("the current directory is not the directory of pod " + args.uuid);
     end_leftover_vmm(pod_dir, args.uuid);
     ::unlink(kvm::kControlSocketName);
+    // After the VMM: its taps are gone, the CNI DELs find only the veths.
+    net::detach_networks(pod_dir, load_run_options(pod_dir.string()).cni_path,
+                         net::plugin_timeout());
     return 0;
 }
 

@@ -18,8 +18,11 @@
 #include "common/run_options.h"
 #include "common/stage1_args.h"
 #include "common/strings.h"
+#include "network/netns.h"
+#include "network/stage1_networking.h"
 #include "stage1-kvm/control_socket.h"
 #include "stage1-kvm/engine_choice.h"
+#include "stage1-kvm/guest_nics.h"
 #include "stage1-kvm/initramfs.h"
 #include "stage1-kvm/pod_plan.h"
 #include "stage1-kvm/pod_session.h"
@@ -107,6 +110,7 @@ int run(int argc, char** argv) {
     inputs.pod_dir = pod_dir;
     inputs.host_cpus = std::max(1u, std::thread::hardware_concurrency());
     PodPlan plan = plan_pod(inputs);
+    net::NetSelection networks = net::parse_net_selection(o.net);
     std::chrono::milliseconds watchdog = ready_timeout();
     uint64_t logs_limit = log_limit();
 
@@ -134,6 +138,28 @@ int run(int argc, char** argv) {
     ControlSocketFile remove_control_socket;
     UniqueFd control = listen_control_socket();
 
+    // The pod's networks, in a namespace of their own that the VMM's taps share with the CNI
+    // veths (guest_nics.h). The lease gives them back when this process ends; the taps close
+    // (with the VMM) before it does.
+    std::optional<net::NetworkLease> lease;
+    net::PortReservations reserved_ports;
+    std::vector<GuestNic> nics;
+    if (networks.kind == net::NetSelection::Kind::kNetworks) {
+        std::string netns = net::netns_path_for(args.uuid);
+        lease.emplace(pod_dir, o.cni_path, netns);
+        net::create_netns(netns);
+        auto attached = net::attach_networks(
+            net::pod_network_spec(o, networks, args.uuid, pod_dir, netns), reserved_ports);
+        std::vector<std::string> interfaces;
+        for (const auto& a : attached) interfaces.push_back(a.if_name);
+        nics = make_guest_nics(netns, interfaces);
+        for (const auto& nic : nics) plan.spec.interfaces.push_back(nic.spec);
+        if (o.dns.empty()) {
+            if (auto dns = net::dns_from_networks(attached, o)) plan.spec.dns = dns;
+        }
+        guest::validate_pod_spec(plan.spec);
+    }
+
     VmLaunch launch;
     launch.pod_dir = pod_dir;
     // Only ever a mount point inside the VMM's own mount namespace: empty on the host.
@@ -148,6 +174,7 @@ int run(int argc, char** argv) {
     launch.console_log = pod_dir / "console.log";
     launch.engine_log = pod_dir / choice.engine->log_file_name();
     launch.log_limit = logs_limit;
+    for (const auto& nic : nics) launch.nics.push_back({nic.tap.get(), nic.mac});
     UniqueFd guest = choice.engine->start(launch);
 
     SessionConfig config;

@@ -15,9 +15,10 @@ namespace rkt::nspawn {
 void enter_empty_root() {
     if (::unshare(CLONE_NEWNS) != 0)
         throw system_error("cannot give the pod init a mount namespace");
-    // Only the root mount needs to stop propagating: the tmpfs goes on top of it, and everything
-    // below is detached a moment later. (Not recursive: that would touch every host mount.)
-    if (::mount(nullptr, "/", nullptr, MS_PRIVATE, nullptr) != 0)
+    // Every mount of the copy, not only the root: detaching the old root below unmounts each of
+    // them, and an unmount of a mount still shared with the host's (a systemd host's, or
+    // /run/netns with the pods' network namespaces) would propagate there.
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         throw system_error("cannot make the pod init's root mount private");
     UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)));
     if (!fs) throw system_error("cannot make the pod init's root (tmpfs)");

@@ -10,37 +10,33 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "common/strings.h"
 #include "common/unique_fd.h"
+#include "network/netns.h"
 
 namespace rkt::nspawn::network {
 
 Plan plan(const std::vector<std::string>& net) {
     Plan p;
-    std::vector<std::string> names;
-    for (const auto& entry : net) {
-        for (const auto& part : strings::split(entry, ',')) {
-            std::string name = strings::trim(part);
-            if (!name.empty()) names.push_back(name);
-        }
-    }
-    if (names.empty()) names = {"default"};
-    for (const auto& n : names) {
-        if ((n == "host" || n == "none") && names.size() > 1)
-            throw Error("--net=" + n + " cannot be combined with other networks");
-    }
-    p.host = names.size() == 1 && names[0] == "host";
-    if (!p.host && !(names.size() == 1 && names[0] == "none")) p.networks = names;
+    p.selection = net::parse_net_selection(net);
+    p.host = p.selection.kind == net::NetSelection::Kind::kHost;
     return p;
 }
 
-void setup(const Pod& pod, const Plan& plan, pid_t pod_init) {
-    (void)pod_init;
+void setup(const Pod& pod, const Plan& plan, pid_t pod_init, PodNetworks& out) {
     if (plan.host) return;
-    if (!plan.networks.empty())
-        log::debug("networks " + strings::join(plan.networks, ",") +
-                   ": CNI is not wired in yet; the pod has loopback only");
-    fs::write_file_atomic(pod.dir() / "net-info.json", "[]\n", 0644, fs::Durability::kAtomicOnly);
+    if (plan.selection.kind == net::NetSelection::Kind::kNone) {
+        fs::write_file_atomic(pod.dir() / "net-info.json", "[]\n", 0644,
+                              fs::Durability::kAtomicOnly);
+        return;
+    }
+    std::string netns = net::netns_path_for(pod.uuid());
+    out.lease.emplace(pod.dir(), pod.options().cni_path, netns);
+    net::bind_netns_of(pod_init, netns);
+    out.attached = net::attach_networks(
+        net::pod_network_spec(pod.options(), plan.selection, pod.uuid(), pod.dir(), netns),
+        out.ports);
+    for (const auto& a : out.attached)
+        log::debug("network " + a.net_name + ": " + a.if_name + " " + a.ip);
 }
 
 void bring_up_loopback() {
@@ -55,7 +51,8 @@ void bring_up_loopback() {
 }
 
 void teardown(const Pod& pod) {
-    (void)pod;
+    net::detach_networks(pod.dir(), pod.options().cni_path, net::plugin_timeout());
+    net::remove_netns(net::netns_path_for(pod.uuid()));
 }
 
 }  // namespace rkt::nspawn::network

@@ -276,9 +276,10 @@ int run(int argc, char** argv) {
     stdin_r.reset();
     for (auto& launch : config.apps) launch.release();  // the pod init has them now
 
+    network::PodNetworks networks;  // given back when `run` returns
     try {
         if (read_byte(report_r.get()) == kReportNamespaces) {
-            network::setup(pod, net, pid);
+            network::setup(pod, net, pid, networks);
             if (::write(go_w.get(), "G", 1) != 1) throw system_error("cannot start the pod");
             if (read_byte(report_r.get()) == kReportRunning) {
                 fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644,

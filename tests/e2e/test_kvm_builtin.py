@@ -32,7 +32,8 @@ def test_builtin_engine_pods_in_the_kvm_test_host(build_dir):
          "test_stage1_scenarios.py",
          "test_kvm.py",
          "test_kvm_confinement.py",
-         "test_kvm_limits.py"],
+         "test_kvm_limits.py",
+         "test_network.py"],
         timeout=2400, cwd=REPO / "tests" / "e2e", shares=hidden_in_l1(REPO, build_dir),
         env={"RKT_BUILD_DIR": str(build_dir)})
     tail = out[-8000:]

@@ -111,10 +111,16 @@ TEST(Hostname, Validation) {
 TEST(Network, Plans) {
     EXPECT_TRUE(network::plan({"host"}).host);
     EXPECT_FALSE(network::plan({"none"}).host);
-    EXPECT_TRUE(network::plan({"none"}).networks.empty());
-    EXPECT_EQ(network::plan({}).networks, std::vector<std::string>{"default"});
-    EXPECT_EQ(network::plan({"default,foo:IP=1.2.3.4"}).networks,
-              (std::vector<std::string>{"default", "foo:IP=1.2.3.4"}));
+    EXPECT_EQ(network::plan({"none"}).selection.kind, net::NetSelection::Kind::kNone);
+    EXPECT_TRUE(network::plan({"none"}).selection.networks.empty());
+    auto defaults = network::plan({}).selection.networks;
+    ASSERT_EQ(defaults.size(), 1u);
+    EXPECT_EQ(defaults[0].name, "default");
+    auto two = network::plan({"default,foo:IP=1.2.3.4"}).selection.networks;
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[1].name, "foo");
+    EXPECT_EQ(two[1].args, "IP=1.2.3.4");
+    EXPECT_EQ(two[1].ip, "1.2.3.4");
     EXPECT_THROW(network::plan({"host", "default"}), Error);
     EXPECT_THROW(network::plan({"none,default"}), Error);
 }
