@@ -145,8 +145,11 @@ def assert_nothing_left(rkt, uuid: str, links_before: set) -> None:
 
 def test_default_network_gives_an_address_and_a_default_route(rkt, stage1, inspect_image):
     links = host_links()
-    res, uuid = run(rkt, stage1, inspect_image, "--print-ipv4=eth0", "--print-defaultgwv4")
+    res, uuid = run(rkt, stage1, inspect_image, "--print-ipv4=eth0", "--print-defaultgwv4",
+                    "--print-iface-count")
     res.expect(0)
+    # lo and eth0: nothing of the host's, nothing of the pod namespace's taps (kvm)
+    assert line(res.out, "Interface count:") == "2"
     ip = line(res.out, "eth0 IPv4:")
     assert ipaddress.ip_address(ip) in DEFAULT_SUBNET, res.out
     assert line(res.out, "DefaultGWv4:") == DEFAULT_GATEWAY
