@@ -255,31 +255,39 @@ std::vector<guest::HostsEntry> hosts_entries(const std::vector<std::string>& val
     return out;
 }
 
-std::optional<guest::DnsConfig> dns_config(const std::vector<std::string>& values,
-                                           const stdfs::path& host_resolv_conf) {
-    if (values.empty() || (values.size() == 1 && values[0] == "none")) return std::nullopt;
+std::optional<guest::DnsConfig> dns_config(const RunOptions& o, const stdfs::path& host_resolv_conf,
+                                           const std::optional<ResolvConf>& network_dns,
+                                           const std::string& network_name) {
+    // A VM has no host network: "no flag" never means the host's file here.
+    DnsChoice choice = choose_dns(o, false, network_dns, network_name);
+    if (choice.source == DnsChoice::Source::kImage) return std::nullopt;
     guest::DnsConfig dns;
-    if (values.size() == 1 && values[0] == "host") {
-        auto text = fs::read_file_if_exists(host_resolv_conf);
-        if (!text) return std::nullopt;
-        if (text->size() > kMaxHostsFile)
-            throw Error(host_resolv_conf.string() + " is larger than 1 MiB");
-        for (const auto& line : strings::split(*text, '\n')) {
-            auto w = words(line);
-            if (w.size() < 2) continue;
-            std::vector<std::string>* list = w[0] == "nameserver" ? &dns.nameservers
-                                             : w[0] == "search"   ? &dns.search
-                                             : w[0] == "options"  ? &dns.options
-                                                                  : nullptr;
-            if (!list) continue;
-            for (size_t i = 1; i < w.size(); ++i)
-                if (is_token(w[i])) list->push_back(w[i]);
-        }
+    if (choice.source == DnsChoice::Source::kGenerated) {
+        dns.nameservers = choice.conf.nameservers;
+        dns.search = choice.conf.search;
+        dns.options = choice.conf.options;
+        dns.domain = choice.conf.domain;
         return dns;
     }
-    for (const auto& v : values) {
-        if (!is_ip(v)) throw Error("bad --dns server \"" + v + "\" (use an IP address)");
-        dns.nameservers.push_back(v);
+    // --dns=host: the host's file, as its values (the guest writes the file itself).
+    auto text = fs::read_file_if_exists(host_resolv_conf);
+    if (!text) return std::nullopt;
+    if (text->size() > kMaxHostsFile)
+        throw Error(host_resolv_conf.string() + " is larger than 1 MiB");
+    for (const auto& line : strings::split(*text, '\n')) {
+        auto w = words(line);
+        if (w.size() < 2) continue;
+        if (w[0] == "domain") {
+            if (is_token(w[1])) dns.domain = w[1];
+            continue;
+        }
+        std::vector<std::string>* list = w[0] == "nameserver" ? &dns.nameservers
+                                         : w[0] == "search"   ? &dns.search
+                                         : w[0] == "options"  ? &dns.options
+                                                              : nullptr;
+        if (!list) continue;
+        for (size_t i = 1; i < w.size(); ++i)
+            if (is_token(w[i])) list->push_back(w[i]);
     }
     return dns;
 }
@@ -303,7 +311,7 @@ PodPlan plan_pod(const PlanInputs& in) {
     spec.hostname = o.hostname.empty() ? default_hostname(in.uuid) : o.hostname;
     spec.debug = o.debug;
     spec.hosts_entries = hosts_entries(o.hosts_entries, in.host_etc / "hosts");
-    spec.dns = dns_config(o.dns, in.host_etc / "resolv.conf");
+    spec.dns = dns_config(o, in.host_etc / "resolv.conf");
 
     for (const auto& vol : in.manifest->volumes) check_volume(vol);
     auto insecure = isolation::InsecureOptions::from_names(o.insecure_options);

@@ -12,6 +12,7 @@
 
 #include "common/guest_protocol.h"
 #include "common/pod_manifest.h"
+#include "common/resolv_conf.h"
 #include "common/run_options.h"
 
 namespace rkt::kvm {
@@ -67,10 +68,13 @@ VmSize vm_size(const RunOptions& options, unsigned host_cpus);
 // the single value "host" for the entries of the host's hosts file.
 std::vector<guest::HostsEntry> hosts_entries(const std::vector<std::string>& values,
                                              const stdfs::path& host_hosts_file);
-// resolv.conf from --dns values: nameserver IPs, "host" (the host's file), "none" or nothing
-// (the image's own file: nullopt).
-std::optional<guest::DnsConfig> dns_config(const std::vector<std::string>& values,
-                                           const stdfs::path& host_resolv_conf);
+// resolv.conf from the --dns flags (common/resolv_conf.h's rules): nameserver IPs with
+// --dns-search/--dns-opt/--dns-domain, "host" (the host's file, parsed), "none" or no flag (the
+// image's own file: nullopt; or `network_dns`, a CNI network's, when given).
+std::optional<guest::DnsConfig> dns_config(
+    const RunOptions& o, const stdfs::path& host_resolv_conf,
+    const std::optional<ResolvConf>& network_dns = std::nullopt,
+    const std::string& network_name = "");
 
 // "rkt-<uuid>".
 std::string default_hostname(const std::string& uuid);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/resolv_conf.h"
 #include "stage1-nspawn/pod.h"
 
 namespace rkt::nspawn {
@@ -25,12 +26,14 @@ struct EtcFiles {
     std::optional<EtcFile> resolv_conf;  // nullopt: the image's own file
 };
 
-// Writes the generated files into pod.etc_dir() and decides what each app gets. Throws an Error
-// naming a malformed --hosts-entry or --dns value.
-EtcFiles prepare_etc_files(const Pod& pod, const std::string& hostname, bool host_network);
+// Writes the generated files into pod.etc_dir() and decides what each app gets. `network_dns` is
+// what a CNI network returned (used when no --dns flag is given, common/resolv_conf.h). Throws an
+// Error naming a malformed --hosts-entry or --dns value.
+EtcFiles prepare_etc_files(const Pod& pod, const std::string& hostname, bool host_network,
+                           const std::optional<ResolvConf>& network_dns = std::nullopt,
+                           const std::string& network_name = "");
 
-// The text of the generated files (exposed for tests).
+// The text of the generated hosts file (exposed for tests; resolv.conf: common/resolv_conf.h).
 std::string hosts_text(const std::string& hostname, const std::vector<std::string>& entries);
-std::string resolv_conf_text(const std::vector<std::string>& nameservers);
 
 }  // namespace rkt::nspawn

@@ -350,21 +350,55 @@ TEST(HostsEntries, FromTheHostsFile) {
     EXPECT_EQ(e[1].ip, "::1");
 }
 
+RunOptions dns_flags(std::vector<std::string> dns, std::vector<std::string> search = {},
+                     std::vector<std::string> options = {}, std::string domain = "") {
+    RunOptions o;
+    o.dns = std::move(dns);
+    o.dns_search = std::move(search);
+    o.dns_options = std::move(options);
+    o.dns_domain = std::move(domain);
+    return o;
+}
+
 TEST(DnsConfig, FromFlagsAndTheHost) {
-    EXPECT_FALSE(dns_config({}, "/nonexistent").has_value());
-    EXPECT_FALSE(dns_config({"none"}, "/nonexistent").has_value());
-    auto d = dns_config({"10.0.0.2", "10.0.0.3"}, "/nonexistent");
+    EXPECT_FALSE(dns_config(dns_flags({}), "/nonexistent").has_value());
+    EXPECT_FALSE(dns_config(dns_flags({"none"}), "/nonexistent").has_value());
+    auto d = dns_config(dns_flags({"10.0.0.2", "10.0.0.3"}), "/nonexistent");
     ASSERT_TRUE(d.has_value());
     EXPECT_EQ(d->nameservers.size(), 2u);
-    EXPECT_THROW(dns_config({"example.com"}, "/nonexistent"), Error);
+    EXPECT_THROW(dns_config(dns_flags({"example.com"}), "/nonexistent"), Error);
     auto file = fs::temp_directory_path() / ("rkt-resolv-" + std::to_string(::getpid()));
-    std::ofstream(file) << "nameserver 10.9.9.9\nsearch a.example b.example\noptions ndots:2\n";
-    auto h = dns_config({"host"}, file);
+    std::ofstream(file) << "nameserver 10.9.9.9\nsearch a.example b.example\noptions ndots:2\n"
+                           "domain corp.example\n";
+    auto h = dns_config(dns_flags({"host"}), file);
     fs::remove(file);
     ASSERT_TRUE(h.has_value());
     EXPECT_EQ(h->nameservers, std::vector<std::string>{"10.9.9.9"});
     EXPECT_EQ(h->search, (std::vector<std::string>{"a.example", "b.example"}));
     EXPECT_EQ(h->options, std::vector<std::string>{"ndots:2"});
+    EXPECT_EQ(h->domain, "corp.example");
+}
+
+TEST(DnsConfig, SearchOptionsAndDomain) {
+    auto d =
+        dns_config(dns_flags({"10.0.0.2"}, {"a.example"}, {"ndots:2", "rotate"}, "example.com"),
+                   "/nonexistent");
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(
+        *d, (guest::DnsConfig{{"10.0.0.2"}, {"a.example"}, {"ndots:2", "rotate"}, "example.com"}));
+    // Without --dns, rkt wrote a file of just the other lines.
+    auto s = dns_config(dns_flags({}, {"corp.example"}), "/nonexistent");
+    ASSERT_TRUE(s.has_value());
+    EXPECT_TRUE(s->nameservers.empty());
+    EXPECT_EQ(s->search, std::vector<std::string>{"corp.example"});
+    // A network's DNS only when no flag says otherwise.
+    ResolvConf net{{"172.16.28.1"}, {"pod.example"}, {}, ""};
+    auto n = dns_config(dns_flags({}), "/nonexistent", net, "default");
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(n->nameservers, std::vector<std::string>{"172.16.28.1"});
+    EXPECT_FALSE(dns_config(dns_flags({"none"}), "/nonexistent", net, "default").has_value());
+    EXPECT_THROW(dns_config(dns_flags({}, {"bad domain"}), "/nonexistent"), Error);
+    EXPECT_THROW(dns_config(dns_flags({"host"}, {"a.example"}), "/nonexistent"), Error);
 }
 
 }  // namespace
