@@ -34,6 +34,8 @@ struct GlobalOptions {
     std::string system_config = "/usr/lib/rkt";
     std::string user_config;
     std::string insecure_options;
+    // Where the stage1s look for CNI plugins, in order (--cni-plugin-dir).
+    std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
     bool debug = false;
 };
 

@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
         })
         ->multi_option_policy(CLI::MultiOptionPolicy::Join)
         ->delimiter(',');
+    app.add_option("--cni-plugin-dir", ctx.global.cni_plugin_dirs,
+                   "directories of CNI plugins, searched in order (colon-separated or repeated; "
+                   "default /usr/lib/cni)")
+        ->delimiter(':');
     app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr")
         ->each([](const std::string&) { rkt::log::set_debug(true); });
     app.add_flag("--trust-keys-from-https")

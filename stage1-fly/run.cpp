@@ -105,6 +105,16 @@ int main(int argc, char** argv) {
         rkt::PodManifest pod = rkt::pod_files::read_manifest(pod_dir);
         rkt::RunOptions options = rkt::load_run_options(pod_dir.string());
         if (args.interactive) options.interactive = true;
+        // stage0 refuses these before the pod is prepared; a pod directory that asks for them
+        // anyway must not start with its network silently other than asked.
+        if (!(args.net.empty() || (args.net.size() == 1 && args.net[0] == "host")))
+            throw rkt::Error(
+                "the fly stage1 has no network of its own: it shares the host's (drop --net, or "
+                "use --net=host)");
+        if (!options.ports.empty())
+            throw rkt::Error(
+                "--port does not work with the fly stage1: its app shares the host's network "
+                "(drop --port)");
         if (pod.apps.size() != 1)
             throw rkt::Error("the fly stage1 runs exactly one app; this pod has " +
                              std::to_string(pod.apps.size()));

@@ -5,6 +5,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "stage0/commands/commands.h"
+#include "stage0/pod/network_flags.h"
 #include "stage0/pod/pod_preparer.h"
 #include "stage0/pod/stage1_launch.h"
 
@@ -39,12 +40,34 @@ void add_stage1_flags(CLI::App* cmd, Stage1Selection& s) {
                     "name of a stage1 in this installation's stage1 directory");
 }
 
+// Help without a flag's built-in default value ("--net{default}" reads "--net [=LIST]").
+class PodFlagsFormatter : public CLI::Formatter {
+public:
+    std::string make_option_name(const CLI::Option* opt, bool positional) const override {
+        std::string name = CLI::Formatter::make_option_name(opt, positional);
+        if (auto b = name.find('{'), e = name.find('}'); b != std::string::npos && e > b)
+            name.erase(b, e - b + 1);
+        return name;
+    }
+};
+
 void add_network_flags(CLI::App* cmd, PodFlags& f) {
-    single(cmd->add_option("--net", f.net,
-                           "networks: default, none, host, or NAME[:K=V;...]; comma-separated"))
-        ->delimiter(',');
+    // A flag that may take a value: a bare --net (rkt's "default") must not swallow the image
+    // that follows, so a value comes only as --net=LIST.
+    cmd->add_flag("--net{default}", f.net,
+                  "networks: default, none, host, or NAME[:K=V;...]; comma-separated (a bare "
+                  "--net is default)")
+        ->option_text("[=LIST]")
+        ->allow_extra_args(false);
+    cmd->formatter(std::make_shared<PodFlagsFormatter>());
     single(cmd->add_option("--dns", f.dns, "name servers for the pod (IP, host or none)"))
         ->delimiter(',');
+    single(cmd->add_option("--dns-search", f.dns_search, "DNS search domains for the pod"))
+        ->delimiter(',');
+    single(cmd->add_option("--dns-opt", f.dns_options,
+                           "DNS resolver options for the pod (e.g. ndots:2)"))
+        ->delimiter(',');
+    cmd->add_option("--dns-domain", f.dns_domain, "DNS local domain for the pod");
     single(cmd->add_option("--hosts-entry", f.hosts_entries,
                            "entries for /etc/hosts: IP=HOST, or host to copy the host's"));
     cmd->add_option("--hostname", f.hostname, "pod hostname (default rkt-$UUID)");
@@ -125,22 +148,33 @@ void do_prepare(Context& ctx, RunCommandState& st, const std::vector<std::string
 [[noreturn]] void do_run_prepared(Context& ctx, RunCommandState& st) {
     Context::ensure_superuser();
     check_hostname_flag(st.flags.hostname);
+    std::vector<std::string> net = normalize_net_flag(st.flags.net);
     pod::Pod p = ctx.pods().resolve(st.uuid);
     if (p.state() != pod::State::kPrepared)
         throw Error("pod " + p.uuid() + " is not prepared (it is " + pod::state_name(p.state()) +
                     ")");
     FileLock lock = FileLock::try_acquire(p.path(), FileLock::Mode::kExclusive);
     if (!lock.valid()) throw Error("pod " + p.uuid() + " is being started by another rkt");
-    stdfs::path run_path = ctx.pods().move(p.uuid(), pod::StateDir::kPrepared, pod::StateDir::kRun);
-    Stage1 stage1 = load_pod_stage1(run_path);
-    RunOptions options = load_run_options(run_path.string());
+    Stage1 stage1 = load_pod_stage1(p.path());
+    RunOptions options = load_run_options(p.path().string());
     // run-prepared may set the pod's network, name and interactivity anew.
     if (!st.flags.hostname.empty()) options.hostname = st.flags.hostname;
-    if (!st.flags.net.empty()) options.net = st.flags.net;
+    if (!net.empty()) options.net = net;
     if (!st.flags.dns.empty()) options.dns = st.flags.dns;
+    if (!st.flags.dns_search.empty()) options.dns_search = st.flags.dns_search;
+    if (!st.flags.dns_options.empty()) options.dns_options = st.flags.dns_options;
+    if (!st.flags.dns_domain.empty()) options.dns_domain = st.flags.dns_domain;
     if (!st.flags.hosts_entries.empty()) options.hosts_entries = st.flags.hosts_entries;
     if (st.flags.interactive) options.interactive = true;
     options.debug = options.debug || ctx.global.debug;
+    // The same checks as prepare's, on the merged options, while the pod is still prepared.
+    check_network_flags(options.net, {}, options);
+    if (std::string special = special_net(options.net); !special.empty() && !options.ports.empty())
+        throw Error("the pod was prepared with --port, which does not work with '" + special +
+                    "' networking");
+    if (stage1.name == "fly" && net.empty()) options.net = {"host"};
+    check_stage1_network(stage1, options.net, !net.empty(), !options.ports.empty(), options);
+    stdfs::path run_path = ctx.pods().move(p.uuid(), pod::StateDir::kPrepared, pod::StateDir::kRun);
     fs::write_file_atomic(run_path / "run-options.json", options.to_json().dump(2), 0644,
                           fs::Durability::kAtomicOnly);
     exec_stage1_run(stage1, run_path, p.uuid(), lock.release(), options);

@@ -16,8 +16,11 @@ struct PodFlags {
     std::vector<std::string> volumes;
     std::vector<std::string> ports;
     std::string hostname;
-    std::vector<std::string> net;
+    std::vector<std::string> net;  // as given ("" for a bare --net); empty: not given
     std::vector<std::string> dns;
+    std::vector<std::string> dns_search;
+    std::vector<std::string> dns_options;
+    std::string dns_domain;
     std::vector<std::string> hosts_entries;
     bool interactive = false;
     std::string uuid_file_save;

@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "stage0/image_source.h"
 #include "stage0/pod/app_rootfs.h"
+#include "stage0/pod/network_flags.h"
 #include "stage0/pod/pod_manifest_input.h"
 #include "stage0/pod/pod_spec_builder.h"
 #include "stage0/store/out_of_space.h"
@@ -31,10 +32,13 @@ void validate_pod_flags(const PodFlags& flags, const std::vector<AppRequest>& ap
     }
     if (apps.empty() && flags.pod_manifest.empty())
         throw Error("must provide at least one image or specify the pod manifest");
-    for (const auto& n : flags.net) {
-        if ((n == "none" || n == "host") && !flags.ports.empty())
-            throw Error("--port flag does not work with '" + n + "' networking");
-    }
+    RunOptions dns_and_hosts;
+    dns_and_hosts.dns = flags.dns;
+    dns_and_hosts.dns_search = flags.dns_search;
+    dns_and_hosts.dns_options = flags.dns_options;
+    dns_and_hosts.dns_domain = flags.dns_domain;
+    dns_and_hosts.hosts_entries = flags.hosts_entries;
+    check_network_flags(normalize_net_flag(flags.net), flags.ports, dns_and_hosts);
     parse_pull_policy(flags.pull_policy);
     check_hostname_flag(flags.hostname);
 }
@@ -49,9 +53,19 @@ void check_hostname_flag(const std::string& hostname) {
 RunOptions make_run_options(Context& ctx, const PodFlags& flags, const Stage1& stage1) {
     RunOptions o;
     o.hostname = flags.hostname;
-    if (!flags.net.empty()) o.net = flags.net;
+    // fly has only the host's network: that is its default, not rkt's "default" network.
+    if (!flags.net.empty())
+        o.net = normalize_net_flag(flags.net);
+    else if (stage1.name == "fly")
+        o.net = {"host"};
     o.dns = flags.dns;
+    o.dns_search = flags.dns_search;
+    o.dns_options = flags.dns_options;
+    o.dns_domain = flags.dns_domain;
     o.hosts_entries = flags.hosts_entries;
+    o.local_config = ctx.global.local_config;
+    o.system_config = ctx.global.system_config;
+    o.cni_path = ctx.global.cni_plugin_dirs;
     o.insecure_options = ctx.insecure().names();
     o.interactive = flags.interactive;
     o.debug = ctx.global.debug;
@@ -142,6 +156,8 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
     stage1.entrypoint("run");  // fail early, before any image work, when it is not built
     check_stage1_supports(flags, stage1);
     check_stage1_isolators(intent, stage1);
+    RunOptions options = make_run_options(ctx, flags, stage1);
+    check_stage1_network(stage1, options.net, !flags.net.empty(), !flags.ports.empty(), options);
 
     // Image gc waits while any pod is being prepared, so images cannot vanish under us before
     // the pod file that names them exists.
@@ -169,8 +185,10 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
         images.push_back(std::move(img));
     }
     PodManifest manifest = build_pod_manifest(intent, images);
+    // The ports the apps expose are known now; a --port naming none fails before the pod exists.
+    options.ports = resolve_port_flags(flags.ports, manifest);
 
-    PreparedPod p{ctx.pods().create(), stage1, make_run_options(ctx, flags, stage1)};
+    PreparedPod p{ctx.pods().create(), stage1, std::move(options)};
     p.run_options.memory = total_memory_limit(manifest);
     p.run_options.cpu_millis = total_cpu_limit(manifest);
     try {

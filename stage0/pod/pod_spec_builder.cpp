@@ -1,5 +1,6 @@
 #include "stage0/pod/pod_spec_builder.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/app_environment.h"
@@ -8,6 +9,7 @@
 #include "common/isolation.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "stage0/pod/network_flags.h"
 
 extern char** environ;
 
@@ -354,7 +356,15 @@ PodManifest build_pod_manifest(const PodIntent& intent, const std::vector<PodApp
             isolation::resource_limits(app.isolators);
         });
         app.mount_points = want.mount_points;
+        // The image's exposed ports join those asked for (a --pod-manifest's), as docker2aci
+        // named them, so that --port can name them.
         app.ports = want.ports;
+        for (PortSpec& p : ports_from_exposed(cfg.exposed_ports)) {
+            bool known = std::any_of(app.ports.begin(), app.ports.end(), [&](const PortSpec& o) {
+                return o.name == p.name || (o.port == p.port && o.protocol == p.protocol);
+            });
+            if (!known) app.ports.push_back(std::move(p));
+        }
         app.user_annotations = want.user_annotations;
         app.user_labels = want.user_labels;
         for (const AppMount& mount : want.mounts) {

@@ -526,3 +526,131 @@ def test_kill_during_run_leaves_nothing_gc_cannot_clean(rkt, fly, inspect_binary
     res, _ = rkt.run_pod(FLY, img.arg, "--", "--print-msg=after")
     res.expect(0)
     assert "after" in res.out
+
+
+# ---- networking flags (stage0 checks them before any pod exists) -------------------------------
+
+def pod_dirs(rkt):
+    return [p for p in (rkt.data_dir / "pods").glob("*/*") if p.is_dir()]
+
+
+def test_bad_dns_and_hosts_flags_are_refused_before_any_pod(rkt, fly, inspect_image):
+    for flag, needle in (("--dns=example.com", "is not an IP address"),
+                         ("--dns=host,8.8.8.8", "--dns=host cannot be combined"),
+                         ("--dns=none,host", "cannot be combined"),
+                         ("--dns-search=bad domain", "--dns-search"),
+                         ("--dns-search=-x.example", "is not a domain name"),
+                         ("--dns-opt=nd ots", "--dns-opt"),
+                         ("--dns-domain=a..b", "--dns-domain"),
+                         ("--hosts-entry=128.66.0.99", "IP=HOSTNAME"),
+                         ("--hosts-entry=300.1.1.1=x", "IP=HOSTNAME"),
+                         ("--hosts-entry=1.2.3.4=bad name", "IP=HOSTNAME")):
+        for cmd in ("prepare", "run"):
+            one_error_line(rkt.run(cmd, FLY, flag, inspect_image.arg), needle)
+    one_error_line(rkt.run("run", FLY, "--dns=host", "--dns-search=a.example", inspect_image.arg),
+                   "do not work with --dns=host")
+    assert no_pods(rkt)
+    uuid = rkt.run("prepare", "--quiet", FLY, inspect_image.arg).expect(0).out.strip()
+    one_error_line(rkt.run("run-prepared", "--dns=not-an-ip", uuid), "is not an IP address")
+    assert rkt.status(uuid)["state"] == "prepared"
+
+
+def test_net_flag_combinations(rkt, fly, inspect_image):
+    one_error_line(rkt.run("run", "--net=host,default", FLY, inspect_image.arg),
+                   "--net=host cannot be combined with other networks")
+    one_error_line(rkt.run("run", "--net=none", "--net=mynet", FLY, inspect_image.arg),
+                   "--net=none cannot be combined")
+    one_error_line(rkt.run("run", "--net=a,a", FLY, inspect_image.arg), "twice")
+    one_error_line(rkt.run("run", "--net=mynet:IP=1.2.3", FLY, inspect_image.arg),
+                   "is not an IP address")
+    one_error_line(rkt.run("run", "--net=host", "--port=x:80", FLY, inspect_image.arg),
+                   "--port flag does not work with 'host' networking")
+    assert no_pods(rkt)
+
+
+def test_fly_shares_the_hosts_network_only(rkt, fly, inspect_image):
+    msg = "the fly stage1 has no network of its own: it shares the host's"
+    for net in ("--net=default", "--net=none", "--net=mynet", "--net"):
+        for cmd in ("prepare", "run"):
+            one_error_line(rkt.run(cmd, FLY, net, inspect_image.arg), msg, "--net=host")
+    one_error_line(rkt.run("run", FLY, "--port=x:80", inspect_image.arg),
+                   "--port does not work with the fly stage1")
+    one_error_line(rkt.run("run", FLY, "--dns=128.66.0.53", inspect_image.arg),
+                   "do not work with the fly stage1")
+    assert no_pods(rkt)
+    # No --net, or --net=host: the host's network, which the stage1 is told.
+    res, uuid = rkt.run_pod(FLY, inspect_image.arg)
+    res.expect(0)
+    opts = json.loads(next(p for p in pod_dirs(rkt) if p.name == uuid)
+                      .joinpath("run-options.json").read_text())
+    assert opts["net"] == ["host"]
+    rkt.run_pod(FLY, "--net=host", inspect_image.arg)[0].expect(0)
+    uuid = rkt.run("prepare", "--quiet", FLY, inspect_image.arg).expect(0).out.strip()
+    one_error_line(rkt.run("run-prepared", "--net=default", uuid), msg)
+    assert rkt.status(uuid)["state"] == "prepared"
+
+
+def test_list_and_status_networks_from_net_info(rkt, fly, inspect_image):
+    res, uuid = rkt.run_pod(FLY, inspect_image.arg)
+    res.expect(0)
+    st = rkt.run("status", uuid).expect(0).out.splitlines()
+    assert "networks=" in st, st
+    assert json.loads(rkt.run("status", "--format=json", uuid).expect(0).out)["networks"] == []
+    # What a stage1 with CNI networks leaves in the pod directory (rkt's fields).
+    pod_dir = next(p for p in pod_dirs(rkt) if p.name == uuid)
+    nets = [{"netName": "default", "netConf": "built-in", "pluginPath": "/usr/lib/cni/ptp",
+             "ifName": "eth0", "ip": "172.16.28.7", "args": "", "mask": "255.255.255.0"},
+            {"netName": "other", "netConf": "/etc/rkt/net.d/10-other.conf",
+             "pluginPath": "/usr/lib/cni/bridge", "ifName": "eth1", "ip": "10.1.0.5",
+             "args": "IP=10.1.0.5", "mask": "255.255.0.0", "gateway": "10.1.0.1"}]
+    (pod_dir / "net-info.json").write_text(json.dumps(nets))
+    st = rkt.run("status", uuid).expect(0).out.splitlines()
+    assert "networks=default:ip4=172.16.28.7,other:ip4=10.1.0.5" in st, st
+    assert st.index("networks=default:ip4=172.16.28.7,other:ip4=10.1.0.5") == 3, st
+    row = rkt.run("list", "--no-legend").expect(0).out.splitlines()[0]
+    assert row.rstrip().endswith("default:ip4=172.16.28.7, other:ip4=10.1.0.5"), row
+    want = [{k: n[k] for k in ("netName", "netConf", "pluginPath", "ifName", "ip", "args", "mask")}
+            for n in nets]
+    assert json.loads(rkt.run("status", "--format=json", uuid).expect(0).out)["networks"] == want
+    assert json.loads(rkt.run("list", "--format=json").expect(0).out)[0]["networks"] == want
+    # A garbled file shows no networks, and breaks nothing.
+    (pod_dir / "net-info.json").write_text("{not json")
+    assert "networks=" in rkt.run("status", uuid).expect(0).out.splitlines()
+    rkt.run("list").expect(0)
+
+
+def test_port_flags_are_resolved_against_the_apps(rkt, build_dir, inspect_binary, tmp_path):
+    require_stage1(build_dir, "nspawn")
+    web = pack(op.Image(layers=[images.inspect_entries(inspect_binary)], entrypoint=["/inspect"],
+                        env=["PATH=/"], exposed_ports=["80/tcp", "53/udp"],
+                        labels={"name": "web"}), tmp_path / "web")
+    nspawn = "--stage1=nspawn"
+    one_error_line(rkt.run("prepare", nspawn, "--port=http:8080", web.arg),
+                   'port name "http" is not exposed by any app of the pod',
+                   "exposed: 53-udp, 80-tcp")  # ExposedPorts is a JSON object: sorted
+    for bad in ("--port=80-tcp", "--port=80-tcp:0", "--port=80-tcp:70000",
+                "--port=80-tcp:1.2.3:8080", "--port=80-tcp:x"):
+        one_error_line(rkt.run("prepare", nspawn, bad, web.arg), "NAME:[HOSTIP:]HOSTPORT")
+    one_error_line(rkt.run("prepare", nspawn, "--port=80-tcp:8080", "--port=53-udp:8080",
+                           "--port=80-tcp:127.0.0.1:8080", web.arg),
+                   "host port 8080/tcp on 127.0.0.1 is already forwarded")
+    one_error_line(rkt.run("prepare", nspawn, "--net=none", "--port=80-tcp:8080", web.arg),
+                   "--port flag does not work with 'none' networking")
+    assert no_pods(rkt)
+    # A bare --net (rkt's default) before the image does not take the image as its value.
+    uuid = rkt.run("prepare", "--quiet", nspawn, "--net", "--port=80-tcp:8080",
+                   "--port=53-udp:127.0.0.1:5353", web.arg).expect(0).out.strip()
+    opts = json.loads(next(p for p in pod_dirs(rkt) if p.name == uuid)
+                      .joinpath("run-options.json").read_text())
+    assert opts["net"] == ["default"]
+    assert opts["ports"] == [
+        {"name": "80-tcp", "protocol": "tcp", "podPort": 80, "hostIP": "", "hostPort": 8080},
+        {"name": "53-udp", "protocol": "udp", "podPort": 53, "hostIP": "127.0.0.1",
+         "hostPort": 5353}]
+    manifest = json.loads(rkt.run("cat-manifest", uuid).expect(0).out)
+    assert {"name": "80-tcp", "protocol": "tcp", "port": 80} in \
+        [{k: p[k] for k in ("name", "protocol", "port")} for p in manifest["apps"][0]["app"]["ports"]]
+    one_error_line(rkt.run("run-prepared", "--net=none", uuid),
+                   "prepared with --port, which does not work with 'none' networking")
+    assert rkt.status(uuid)["state"] == "prepared"
+    rkt.run("rm", uuid).expect(0)

@@ -6,6 +6,7 @@ seccomp, masked paths, user, stop, enter) are in test_stage1_scenarios.py. Needs
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -86,3 +87,16 @@ def test_memory_limit_and_gc_removes_cgroups(rkt, inspect_image):
     proc.communicate(timeout=30)
     rkt.run("rm", uuid).expect(0)
     assert not any(d.exists() for d in dirs)
+
+
+def test_list_and_status_show_no_networks_for_net_none(rkt, inspect_image):
+    res, uuid = run(rkt, inspect_image, flags=("--net=none",))
+    res.expect(0)
+    status = rkt.run("status", uuid).expect(0).out.splitlines()
+    assert "networks=" in status, status
+    assert status.index("networks=") == 3 and status[2].startswith("started="), status
+    header, row = rkt.run("list").expect(0).out.splitlines()[:2]
+    assert row[header.index("NETWORKS"):].strip() == "", (header, row)
+    pod = json.loads(rkt.run("status", "--format=json", uuid).expect(0).out)
+    assert pod["networks"] == []
+

@@ -80,6 +80,27 @@ def test_etc_hosts(rkt, stage1, inspect_image):
     assert "128.66.0.99 host1" in res.out.splitlines(), repr(res)
 
 
+# ---- 15: /etc/resolv.conf from --dns, --dns-search, --dns-opt, --dns-domain ----
+
+def test_resolv_conf_from_dns_flags(rkt, stage1, inspect_image):
+    res, _ = run(rkt, stage1, inspect_image, "--read-file=/etc/resolv.conf",
+                 flags=("--net=none", "--dns=128.66.0.53,128.66.0.54",
+                        "--dns-search=a.example", "--dns-search=b.example",
+                        "--dns-opt=ndots:2,rotate", "--dns-domain=example.com"))
+    res.expect(0)
+    lines = res.out.splitlines()
+    assert "nameserver 128.66.0.53" in lines and "nameserver 128.66.0.54" in lines, repr(res)
+    assert "search a.example b.example" in lines, repr(res)
+    assert "options ndots:2 rotate" in lines, repr(res)
+    assert "domain example.com" in lines, repr(res)
+    # Without --dns, rkt wrote a file of just the other lines.
+    res, _ = run(rkt, stage1, inspect_image, "--read-file=/etc/resolv.conf",
+                 flags=("--net=none", "--dns-search=only.example"))
+    res.expect(0)
+    assert "search only.example" in res.out.splitlines(), repr(res)
+    assert "nameserver" not in res.out, repr(res)
+
+
 # ---- 23: volumes ----
 
 def test_host_volume(rkt, stage1, inspect_image, tmp_path):

@@ -191,3 +191,24 @@ TEST_F(RootfsTest, BuilderRefusesWhatNoAppCanRun) {
     file = rkt::parse_pod_manifest_input(manifest_with_app(R"({"user":"nobody"})"));
     EXPECT_THROW(rkt::build_pod_manifest(file.intent, images), rkt::Error);  // not in /etc/passwd
 }
+
+TEST_F(RootfsTest, ExposedPortsBecomeAppcPorts) {
+    auto img = fake_image(root);
+    img.image.config.exposed_ports = {"80/tcp", "53/udp", "8080", "80/tcp", "x/tcp", "9/sctp"};
+    std::vector<rkt::PodAppImage> images{img};
+    auto cli = rkt::pod_intent_from_flags({}, rkt::parse_app_args({"example.com/app:1.0"}, {}));
+    const auto ports = rkt::build_pod_manifest(cli, images).apps[0].app.ports;
+    ASSERT_EQ(ports.size(), 3u);
+    EXPECT_EQ(ports[0].name, "80-tcp");
+    EXPECT_EQ(ports[0].port, 80);
+    EXPECT_EQ(ports[1].name, "53-udp");
+    EXPECT_EQ(ports[1].protocol, "udp");
+    EXPECT_EQ(ports[2].name, "8080-tcp");
+    // A pod manifest's own port for 80/tcp stays; the image adds only the others.
+    auto file = rkt::parse_pod_manifest_input(
+        manifest_with_app(R"({"ports":[{"name":"http","protocol":"tcp","port":80}]})"));
+    const auto mine = rkt::build_pod_manifest(file.intent, images).apps[0].app.ports;
+    ASSERT_EQ(mine.size(), 3u);
+    EXPECT_EQ(mine[0].name, "http");
+    EXPECT_EQ(mine[1].name, "53-udp");
+}
