@@ -1,12 +1,12 @@
 #include "stage0/pod/network_flags.h"
 
 #include <algorithm>
-#include <set>
 #include <tuple>
 
 #include "common/error.h"
 #include "common/resolv_conf.h"
 #include "common/strings.h"
+#include "network/net_selection.h"
 
 namespace rkt {
 
@@ -14,40 +14,6 @@ namespace {
 
 std::string in_quotes(std::string_view s) {
     return "\"" + strings::printable(s, 80) + "\"";
-}
-
-bool is_net_name(std::string_view s) {
-    if (s.empty() || s.size() > 64 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-    });
-}
-
-// One --net entry: NAME[:K=V;K2=V2]; throws on a malformed one, returns its name.
-std::string check_net_entry(const std::string& entry) {
-    auto colon = entry.find(':');
-    std::string name = entry.substr(0, colon);
-    if (!is_net_name(name))
-        throw Error("--net " + in_quotes(entry) +
-                    ": a network name is letters, digits, '-', '_' and '.' (e.g. default, "
-                    "mynet:IP=10.1.2.3)");
-    if (colon == std::string::npos) return name;
-    if (name == "host" || name == "none") throw Error("--net=" + name + " takes no arguments");
-    for (const auto& arg : strings::split(entry.substr(colon + 1), ';')) {
-        auto eq = arg.find('=');
-        bool printable = std::all_of(arg.begin(), arg.end(), [](char c) {
-            auto u = static_cast<unsigned char>(c);
-            return u > 0x20 && u != 0x7f;
-        });
-        if (eq == std::string::npos || eq == 0 || !printable)
-            throw Error("--net " + in_quotes(entry) +
-                        ": arguments are K=V pairs separated by ';' (e.g. " + name +
-                        ":IP=10.1.2.3)");
-        if (arg.substr(0, eq) == "IP" && !is_ip_address(arg.substr(eq + 1)))
-            throw Error("--net " + in_quotes(entry) + ": IP=" +
-                        strings::printable(arg.substr(eq + 1), 80) + " is not an IP address");
-    }
-    return name;
 }
 
 bool only(const std::vector<std::string>& v, std::string_view word) {
@@ -64,25 +30,14 @@ bool only(const std::vector<std::string>& v, std::string_view word) {
 }  // namespace
 
 std::vector<std::string> normalize_net_flag(const std::vector<std::string>& values) {
+    if (values.empty()) return {};
     std::vector<std::string> out;
-    for (const auto& value : values) {
-        // A bare --net (or --net=) means rkt's default network.
-        if (value.empty()) {
-            out.push_back("default");
-            continue;
-        }
-        for (const auto& e : strings::split(value, ',')) {
-            if (e.empty()) throw Error("--net " + in_quotes(value) + " has an empty entry");
-            out.push_back(e);
-        }
-    }
-    std::set<std::string> names;
-    for (const auto& e : out) {
-        std::string name = check_net_entry(e);
-        if ((name == "host" || name == "none") && out.size() != 1)
-            throw Error("--net=" + name + " cannot be combined with other networks");
-        if (!names.insert(name).second) throw Error("--net names network \"" + name + "\" twice");
-    }
+    for (const auto& value : values)
+        for (auto& e : strings::split(value, ','))
+            if (!e.empty()) out.push_back(std::move(e));
+    // A bare --net (or --net=) means rkt's default network.
+    if (out.empty()) return {"default"};
+    net::parse_net_selection(out);  // rkt's checks, the same the nspawn and kvm stage1s run
     return out;
 }
 

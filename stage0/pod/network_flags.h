@@ -13,9 +13,10 @@
 
 namespace rkt {
 
-// --net values as given (each may hold a comma list; "" is a bare --net) → the list the stage1
-// gets: "default" for a bare --net, host/none alone, no name twice, names and their K=V
-// arguments well-formed. An empty input stays empty ("not given").
+// --net values as given (each may hold a comma list) → the list the stage1 gets, checked by
+// network/net_selection.h (host/none alone, no name twice, names and K=V arguments
+// well-formed); "default" when only empty values were given. No value at all stays empty ("not
+// given").
 std::vector<std::string> normalize_net_flag(const std::vector<std::string>& values);
 
 // "host" or "none" when that is the whole selection, else "".

@@ -562,7 +562,7 @@ def test_net_flag_combinations(rkt, fly, inspect_image):
                    "--net=none cannot be combined")
     one_error_line(rkt.run("run", "--net=a,a", FLY, inspect_image.arg), "twice")
     one_error_line(rkt.run("run", "--net=mynet:IP=1.2.3", FLY, inspect_image.arg),
-                   "is not an IP address")
+                   "IP=1.2.3 is not an")
     one_error_line(rkt.run("run", "--net=host", "--port=x:80", FLY, inspect_image.arg),
                    "--port flag does not work with 'host' networking")
     assert no_pods(rkt)

@@ -20,7 +20,8 @@ std::string error_of(const std::function<void()>& f) {
 TEST(NetFlag, Normalized) {
     using V = std::vector<std::string>;
     EXPECT_EQ(normalize_net_flag({}), V{});
-    EXPECT_EQ(normalize_net_flag({""}), V{"default"});  // a bare --net
+    EXPECT_EQ(normalize_net_flag({""}), V{"default"});  // --net=
+    EXPECT_EQ(normalize_net_flag({"a,,b,"}), (V{"a", "b"}));
     EXPECT_EQ(normalize_net_flag({"default,mynet:IP=10.1.2.3;K=V", "other"}),
               (V{"default", "mynet:IP=10.1.2.3;K=V", "other"}));
     EXPECT_EQ(normalize_net_flag({"host"}), V{"host"});
@@ -34,8 +35,8 @@ TEST(NetFlag, Refused) {
                   normalize_net_flag({"default", "none"});
               }),
               "--net=none cannot be combined with other networks");
-    EXPECT_EQ(error_of([] { normalize_net_flag({"a,a"}); }), "--net names network \"a\" twice");
-    for (const char* bad : {"a,", "-x", "a b", "a:IP", "a:IP=1.2.3", "a:=1", "host:K=V", "a;b"})
+    EXPECT_NE(error_of([] { normalize_net_flag({"a,a"}); }).find("twice"), std::string::npos);
+    for (const char* bad : {"-x", "a b", "a:IP", "a:IP=1.2.3", "a:=1", "host:K=V", "a;b"})
         EXPECT_THROW(normalize_net_flag({bad}), Error) << bad;
     EXPECT_EQ(special_net({"host"}), "host");
     EXPECT_EQ(special_net({"default"}), "");
