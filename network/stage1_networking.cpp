@@ -40,22 +40,17 @@ PodNetworkSpec pod_network_spec(const RunOptions& options, const NetSelection& s
     return spec;
 }
 
-std::optional<guest::DnsConfig> dns_from_networks(const std::vector<AttachedNetwork>& networks,
-                                                  const RunOptions& options) {
-    guest::DnsConfig dns;
+std::optional<NetworkDns> dns_of_networks(const std::vector<AttachedNetwork>& networks) {
     for (const auto& n : networks) {
         if (n.result.dns.nameservers.empty()) continue;
-        dns.nameservers = n.result.dns.nameservers;
-        dns.search = n.result.dns.search;
-        dns.options = n.result.dns.options;
-        dns.domain = n.result.dns.domain;
-        break;
+        ResolvConf conf;
+        conf.nameservers = n.result.dns.nameservers;
+        conf.search = n.result.dns.search;
+        conf.options = n.result.dns.options;
+        conf.domain = n.result.dns.domain;
+        return NetworkDns{std::move(conf), n.net_name};
     }
-    if (!options.dns_search.empty()) dns.search = options.dns_search;
-    if (!options.dns_options.empty()) dns.options = options.dns_options;
-    if (!options.dns_domain.empty()) dns.domain = options.dns_domain;
-    if (dns == guest::DnsConfig{}) return std::nullopt;
-    return dns;
+    return std::nullopt;
 }
 
 NetworkLease::NetworkLease(std::filesystem::path pod_dir, std::vector<std::string> cni_path,

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/guest_protocol.h"
+#include "common/resolv_conf.h"
 #include "common/run_options.h"
 #include "network/net_selection.h"
 #include "network/pod_network.h"
@@ -26,11 +26,13 @@ PodNetworkSpec pod_network_spec(const RunOptions& options, const NetSelection& s
                                 const std::string& uuid, const std::filesystem::path& pod_dir,
                                 const std::string& netns);
 
-// resolv.conf's content for a pod whose --dns is not given: the DNS the networks' results carry
-// (the first that has name servers), with --dns-search, --dns-opt and --dns-domain on top.
-// nullopt when no network gave name servers and no DNS flag was given.
-std::optional<guest::DnsConfig> dns_from_networks(const std::vector<AttachedNetwork>& networks,
-                                                  const RunOptions& options);
+// The DNS of the first network whose result carries name servers, and that network's name
+// (common/resolv_conf.h decides whether the pod uses it); nullopt when none does.
+struct NetworkDns {
+    ResolvConf conf;
+    std::string network;
+};
+std::optional<NetworkDns> dns_of_networks(const std::vector<AttachedNetwork>& networks);
 
 class NetworkLease {
 public:

@@ -119,6 +119,27 @@ int run(int argc, char** argv) {
     stdfs::path initramfs =
         cached_initramfs(stage1_dir / "guest-init", {stage1_dir, data_dir / "cache" / "kvm"});
 
+    // The pod's networks, in a namespace of their own that the VMM's taps share with the CNI
+    // veths (guest_nics.h). The lease gives them back when this process ends; the taps close
+    // (with the VMM) before it does.
+    std::optional<net::NetworkLease> lease;
+    net::PortReservations reserved_ports;
+    std::vector<GuestNic> nics;
+    if (networks.kind == net::NetSelection::Kind::kNetworks) {
+        std::string netns = net::netns_path_for(args.uuid);
+        lease.emplace(pod_dir, o.cni_path, netns);
+        net::create_netns(netns);
+        auto attached = net::attach_networks(
+            net::pod_network_spec(o, networks, args.uuid, pod_dir, netns), reserved_ports);
+        std::vector<std::string> interfaces;
+        for (const auto& a : attached) interfaces.push_back(a.if_name);
+        nics = make_guest_nics(netns, interfaces);
+        for (const auto& nic : nics) plan.spec.interfaces.push_back(nic.spec);
+        if (auto dns = net::dns_of_networks(attached))
+            plan.spec.dns = dns_config(o, inputs.host_etc / "resolv.conf", dns->conf, dns->network);
+        guest::validate_pod_spec(plan.spec);
+    }
+
     EngineChoice choice = choose_engine(o.engine, !plan.shares.empty());
     if (!choice.notice.empty()) log::info(choice.notice);
     log::debug("running the pod with " + choice.engine->name() + ": " +
@@ -137,28 +158,6 @@ int run(int argc, char** argv) {
 
     ControlSocketFile remove_control_socket;
     UniqueFd control = listen_control_socket();
-
-    // The pod's networks, in a namespace of their own that the VMM's taps share with the CNI
-    // veths (guest_nics.h). The lease gives them back when this process ends; the taps close
-    // (with the VMM) before it does.
-    std::optional<net::NetworkLease> lease;
-    net::PortReservations reserved_ports;
-    std::vector<GuestNic> nics;
-    if (networks.kind == net::NetSelection::Kind::kNetworks) {
-        std::string netns = net::netns_path_for(args.uuid);
-        lease.emplace(pod_dir, o.cni_path, netns);
-        net::create_netns(netns);
-        auto attached = net::attach_networks(
-            net::pod_network_spec(o, networks, args.uuid, pod_dir, netns), reserved_ports);
-        std::vector<std::string> interfaces;
-        for (const auto& a : attached) interfaces.push_back(a.if_name);
-        nics = make_guest_nics(netns, interfaces);
-        for (const auto& nic : nics) plan.spec.interfaces.push_back(nic.spec);
-        if (o.dns.empty()) {
-            if (auto dns = net::dns_from_networks(attached, o)) plan.spec.dns = dns;
-        }
-        guest::validate_pod_spec(plan.spec);
-    }
 
     VmLaunch launch;
     launch.pod_dir = pod_dir;

@@ -280,11 +280,14 @@ def plugin_dir(rkt, plugins: dict) -> Path:
     return d
 
 
+# Each misbehaves on ADD only: a DEL (the stage1 undoing the failed ADD) succeeds, as a plugin's
+# DEL must even for what it never added.
+_ON_DEL = 'if [ "$CNI_COMMAND" != ADD ]; then cat >/dev/null; exit 0; fi\n'
 BAD_PLUGINS = {
-    "fails": 'cat >/dev/null; echo \'{"cniVersion":"1.0.0","code":7,"msg":"told to fail"}\'; '
+    "fails": _ON_DEL + 'cat >/dev/null; echo \'{"cniVersion":"1.0.0","code":7,"msg":"told to fail"}\'; '
              "exit 1\n",
-    "garbage": "cat >/dev/null; printf 'not json \\001\\002'; exit 0\n",
-    "hangs": "exec sleep 600\n",
+    "garbage": _ON_DEL + "cat >/dev/null; printf 'not json \\001\\002'; exit 0\n",
+    "hangs": _ON_DEL + "exec sleep 600\n",
 }
 
 
