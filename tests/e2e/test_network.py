@@ -63,6 +63,14 @@ def host_links() -> set:
     return set(os.listdir("/sys/class/net"))
 
 
+def host_addresses() -> list:
+    """The host's global IPv4 addresses (the host's end of the pods' veths among them)."""
+    out = subprocess.run(["ip", "-j", "-4", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True, check=True).stdout
+    return [a["local"] for link in json.loads(out) for a in link.get("addr_info", [])
+            if "local" in a]
+
+
 def rkt_netns() -> set:
     d = Path("/run/netns")
     return {p.name for p in d.iterdir() if p.name.startswith("rkt-")} if d.exists() else set()
@@ -203,8 +211,9 @@ def test_port_forward_from_the_host(rkt, stage1, web_image):
     proc, uuid = spawn_pod(rkt, stage1, web_image, "--serve-http=:8080", "--content=forwarded",
                            flags=(f"--port=8080-tcp:{host_port}",))
     assert http_get(f"http://127.0.0.1:{host_port}/") == "forwarded"
-    # and through an address of the host's own
-    assert http_get(f"http://{DEFAULT_GATEWAY}:{host_port}/") == "forwarded"
+    # and through the host's own addresses
+    for address in host_addresses():
+        assert http_get(f"http://{address}:{host_port}/") == "forwarded", address
     assert any("DNAT" in r for r in nat_rules_of(uuid)) or nat_rules_of(uuid)
 
 
@@ -343,3 +352,15 @@ def test_bad_network_input(rkt, stage1, web_image, case):
     assert rkt_netns() <= netns, rkt_netns() - netns
     assert host_links() <= links, host_links() - links
     assert not leases(rkt), leases(rkt)
+
+
+def test_run_prepared_takes_the_network_flags(rkt, stage1, inspect_image):
+    res = rkt.run("prepare", "--quiet", stage1.flag, inspect_image.arg, "--",
+                  "--print-ipv4=eth0", "--print-defaultgwv4").expect(0)
+    uuid = res.out.strip().splitlines()[-1]
+    res = rkt.run("run-prepared", "--net=default-restricted", "--dns=10.0.0.53", uuid)
+    res.expect(0)
+    assert ipaddress.ip_address(line(res.out, "eth0 IPv4:")) in \
+        ipaddress.ip_network("172.31.0.0/16")
+    assert line(res.out, "DefaultGWv4:") == "none"
+    assert [n["netName"] for n in net_info(rkt, uuid)] == ["default-restricted"]

@@ -70,7 +70,7 @@ def test_fifty_pods_leave_nothing(rkt, build_dir, inspect_image):
         if i % 10 == 9:
             # The pods' own gc, a batch at a time (as a timer would run it).
             deadline = time.monotonic() + 60
-            while any((rkt.data_dir / "pods" / "run" / u).exists() for u in uuids):
+            while any(rkt.pod_dir(u) and rkt.status(u)["state"] == "running" for u in uuids):
                 assert time.monotonic() < deadline, "pods still running after they ended"
                 time.sleep(0.2)
             rkt.run("gc", "--grace-period=0s").expect(0)
