@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -98,6 +99,12 @@ void create_netns(const std::string& path) {
         ::unlink(path.c_str());
         std::rethrow_exception(failure);
     }
+}
+
+bool is_bound_netns(const std::string& path) {
+    constexpr long kNsfsMagic = 0x6e736673;  // NSFS_MAGIC
+    struct statfs st {};
+    return ::statfs(path.c_str(), &st) == 0 && st.f_type == kNsfsMagic;
 }
 
 void remove_netns(const std::string& path) {

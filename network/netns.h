@@ -18,6 +18,9 @@ std::string netns_path_for(const std::string& uuid);
 void bind_netns_of(pid_t pid, const std::string& path);
 // Creates a new network namespace, with lo up, bound at `path` (kvm: the VMM's tap lives there).
 void create_netns(const std::string& path);
+// Whether `path` holds a namespace (an nsfs mount): not after a reboot left the file behind on a
+// disk-backed /run.
+bool is_bound_netns(const std::string& path);
 // Unmounts and removes `path`; nothing when it is not there.
 void remove_netns(const std::string& path);
 

@@ -147,9 +147,9 @@ std::vector<std::string> del_network(const NetPlan& plan, const PlannedNetwork& 
                                      std::chrono::milliseconds timeout) {
     std::vector<std::string> failures;
     PluginCall call = make_call("DEL", plan, n, cni_path, timeout);
-    std::error_code ec;
-    // The namespace is optional for DEL; a path that is gone would only make plugins fail.
-    if (!call.netns.empty() && !stdfs::exists(call.netns, ec)) call.netns.clear();
+    // The namespace is optional for DEL; a path that is gone (or, after a reboot, an empty file)
+    // would only make plugins fail.
+    if (!call.netns.empty() && !is_bound_netns(call.netns)) call.netns.clear();
     for (auto plugin = n.plugins.rbegin(); plugin != n.plugins.rend(); ++plugin) {
         call.config = *plugin;
         if (!n.result.is_null()) call.config["prevResult"] = n.result;
