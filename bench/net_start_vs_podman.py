@@ -206,39 +206,39 @@ def measure(args, base: list, layout: Path, podman: Podman, inspect: Path,
         return 0
 
     gc = base + ["gc", "--grace-period=0s"]
-    gc_time, pods = 0.0, 0
 
-    def rkt_gc():
-        nonlocal gc_time
+    def rkt_gc() -> float:
         start = time.perf_counter()
         subprocess.run(gc, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        gc_time += time.perf_counter() - start
+        return time.perf_counter() - start
 
     rkt_gc()  # the probe's pod
-    gc_time = 0.0
     cases = [("default", PODMAN_NET)] + ([("none", "none")] if args.with_none else [])
     for rkt_net, podman_net in cases:
         run = base + ["run", "--stage1=nspawn", f"--net={rkt_net}", str(layout)]
         prun = podman.base + ["run", "--rm", f"--network={podman_net}", image]
         rkt_samples, podman_samples = [], []
-        done = 0
-        while done < args.runs:  # in rounds, so the leases of exited pods are freed
-            n = min(args.runs - done, GC_EVERY // 2)
+        gc_time, pods = 0.0, 0
+        while len(rkt_samples) < args.runs:  # in rounds: gc frees the exited pods' leases
+            n = min(args.runs - len(rkt_samples), GC_EVERY // 2)
             r, p = interleaved(run, prun, n, b_kw={"env": podman.env})
             rkt_samples += r
             podman_samples += p
-            done += n
             pods += 2 * n  # each sample follows an untimed run
-            rkt_gc()
+            gc_time += rkt_gc()
         what = ("pod start to exit, app exits at once, with a CNI network "
                 "(nspawn --net=default vs podman --network=bridge)"
                 if rkt_net == "default" else
                 "pod start to exit, app exits at once, no network "
                 "(nspawn --net=none vs podman --network=none)")
         benchlib.report(what, rkt_samples, "podman", podman_samples)
-    print(f"  then rkt gc of the {pods} exited pods: {gc_time * 1000:.0f} ms, "
-          f"{gc_time * 1000 / pods:.1f} ms per pod (not in the figures above)")
+        per_pod = gc_time * 1000 / pods
+        with_gc = benchlib.median_ms(rkt_samples) + per_pod
+        print(f"  then rkt gc of the {pods} exited --net={rkt_net} pods: {per_pod:.1f} ms per "
+              f"pod (not in the figures above; counted in, rkt {with_gc:.1f} ms, ratio "
+              f"{with_gc / benchlib.median_ms(podman_samples):.2f})")
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

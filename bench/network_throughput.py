@@ -27,7 +27,10 @@ kvm-builtin against kvm-qemu, both with `-accel kvm`, is meant for the KVM test 
 with real KVM, docs/kvm-test-host.md; the kvm stage1's QEMU engine picks -accel kvm where KVM
 runs Linux); both pods run side by side, and the ratio is builtin/qemu:
 
-    tests/kvm-host/run-in-l1.sh python3 bench/network_throughput.py --builtin-vs-qemu
+    RKT_BUILD_DIR=$PWD/build tests/kvm-host/run-in-l1.sh --timeout 1200 -- \\
+        /usr/bin/python3 bench/network_throughput.py --builtin-vs-qemu [--mib 64 --pings 500]
+
+(run-in-l1.sh runs it directly where this host's KVM already runs Linux.)
 """
 
 from __future__ import annotations
@@ -162,10 +165,10 @@ def pod(base: list, data: Path, layout: Path, stage1: str, ports: dict, mib: int
     script = SERVERS.format(busybox="/bin/busybox", mib=mib, **ports)
     uuid_file = work / f"uuid-{stage1}"
     log = open(work / f"pod-{stage1}.log", "w+")
-    proc = subprocess.Popen(base + ["run", f"--uuid-file-save={uuid_file}", f"--stage1={stage1}",
-                                    "--net=default", str(layout), "--exec=/bin/sh", "--", "-c",
-                                    script],
-                            start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
+    debug = ["--debug"] if stage1 == "kvm-qemu" else []  # for the engine's TCG notice
+    argv = base + debug + ["run", f"--uuid-file-save={uuid_file}", f"--stage1={stage1}",
+                           "--net=default", str(layout), "--exec=/bin/sh", "--", "-c", script]
+    proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT)
     uuid = ""
 
@@ -206,6 +209,10 @@ def pod(base: list, data: Path, layout: Path, stage1: str, ports: dict, mib: int
             time.sleep(0.1)
         target = Target(stage1, ip, ports, stop)
         wait_ready(target, 180, lambda: proc.poll() is None)
+        if stage1 == "kvm-qemu":
+            log.flush()
+            log.seek(0)
+            target.name += " (TCG)" if "TCG" in log.read() else " (KVM)"
         return target
     except BaseException:
         stop()
@@ -289,6 +296,9 @@ def main() -> int:
             for stage1 in args.stage1 or ["nspawn", "kvm-qemu"]:
                 if not built(stage1):
                     print(f"{stage1}: skipped, stage1 not built")
+                    continue
+                if stage1 == "kvm-builtin" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+                    print(f"{stage1}: skipped, no /dev/kvm (the built-in VMM needs KVM)")
                     continue
                 try:
                     target = pod(base, data, layout, stage1, ports, args.mib, tmp)
