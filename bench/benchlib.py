@@ -54,15 +54,21 @@ def report(what: str, ours: list[float], peer_name: str, peer: list[float]) -> f
     return ratio
 
 
-def cached_inspect_pod_base(rkt: Path, inspect: Path, tmp: Path) -> tuple[list[str], Path]:
-    """Packs the `inspect` fixture into an OCI layout under `tmp`, imports it into a fresh store
-    there, and returns the `rkt` argv prefix for that store and the layout's path."""
+def cached_pod_base(rkt: Path, image, tmp: Path) -> tuple[list[str], Path]:
+    """Writes `image` (an oci_pack.Image) as an OCI layout under `tmp`, imports it into a fresh
+    store there, and returns the `rkt` argv prefix for that store and the layout's path. The
+    store's data directory is tmp/data."""
     layout = tmp / "image"
-    oci_pack.write_layout(layout, images.inspect_image(inspect))
+    oci_pack.write_layout(layout, image)
     base = [str(rkt), f"--dir={tmp / 'data'}", f"--local-config={tmp / 'etc'}",
             "--insecure-options=image"]
     subprocess.run(base + ["fetch", str(layout)], check=True, stdout=subprocess.DEVNULL)
     return base, layout
+
+
+def cached_inspect_pod_base(rkt: Path, inspect: Path, tmp: Path) -> tuple[list[str], Path]:
+    """cached_pod_base of the `inspect` fixture's image."""
+    return cached_pod_base(rkt, images.inspect_image(inspect), tmp)
 
 
 def require(cond: bool, reason: str) -> None:

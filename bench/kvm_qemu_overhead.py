@@ -3,7 +3,8 @@
 whose app exits at once, against a bare `qemu-system-x86_64 -M microvm` boot of the same guest
 kernel, with the same machine options, to a trivial init that powers off at once. The ratio is
 what the runtime adds (stage0, the pod directory, the stage1, the initramfs with guest-init, the
-app's disk and overlay, the guest protocol). Also prints boot-to-init as each guest sees it:
+app's disk and overlay, the guest protocol); the pod has no network (`--net=none`: no NIC, as
+the bare boot). Also prints boot-to-init as each guest sees it:
 guest-init's Ready (its CLOCK_MONOTONIC, rkt --debug prints it) and the trivial init's clock.
 
     python3 bench/kvm_qemu_overhead.py [--runs 10]
@@ -70,7 +71,7 @@ def bare_boot(qemu_args: list, initramfs: Path, kernel: Path, cmdline: str):
 def rkt_pod(base: list, layout: Path):
     """(seconds, guest ms to guest-init's Ready, stderr) of one pod."""
     start = time.perf_counter()
-    res = subprocess.run(base + ["--debug", "run", "--stage1=kvm-qemu", str(layout)],
+    res = subprocess.run(base + ["--debug", "run", "--stage1=kvm-qemu", "--net=none", str(layout)],
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - start
     m = READY_RE.search(res.stderr)

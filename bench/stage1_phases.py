@@ -93,7 +93,10 @@ def main() -> int:
         tmp = Path(tmp)
         base, layout = benchlib.cached_inspect_pod_base(rkt, inspect, tmp)
         for stage1 in args.stage1 or ["fly", "nspawn"]:
-            run = base + ["run", f"--stage1={stage1}", str(layout)]
+            # nspawn without a network, as runc's (a namespace with loopback only); fly has
+            # only the host's.
+            net = ["--net=none"] if stage1 == "nspawn" else []
+            run = base + ["run", f"--stage1={stage1}", *net, str(layout)]
             samples: list[dict[str, float]] = []
             for i in range(args.runs + 1):
                 out = tmp / "trace"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`rkt run --stage1=fly|nspawn` of a cached image whose app exits at once, against `runc run` of
-the same root filesystem. Prints the medians and their ratio, one line per stage1.
+the same root filesystem. Prints the medians and their ratio, one line per stage1. nspawn pods
+run with `--net=none` (a network namespace with loopback only, as runc's `runc spec` gives);
+bench/net_start_vs_podman.py measures a start with a network.
 
 Each timed run follows an untimed run of the same command (benchlib.time_command), so each side
 pays for the deferred kernel work (namespaces freed, cgroups) of its own previous run, not the
@@ -54,7 +56,10 @@ def main() -> int:
             if not (build / "lib" / "rkt" / "stage1" / stage1 / "run").exists():
                 print(f"{stage1}: skipped, stage1 not built")
                 continue
-            run = base + ["run", f"--stage1={stage1}", str(layout)]
+            # nspawn without a network, as runc's (a namespace with loopback only); fly has
+            # only the host's.
+            net = ["--net=none"] if stage1 == "nspawn" else []
+            run = base + ["run", f"--stage1={stage1}", *net, str(layout)]
             # Interleave the two so that load from elsewhere hits both alike; alternate which
             # goes first.
             rkt_samples, runc_samples = [], []

@@ -11,7 +11,7 @@ packages=(
   qemu-system-x86 erofs-utils busybox-static e2fsprogs
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4
   runc skopeo docker-registry apache2-utils umoci swtpm swtpm-tools tpm2-tools containernetworking-plugins
-  iproute2 python3 python3-pytest hyperfine zstd
+  iproute2 iptables podman python3 python3-pytest hyperfine zstd
 )
 missing=()
 for p in "${packages[@]}"; do
