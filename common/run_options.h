@@ -13,10 +13,10 @@ namespace rkt {
 
 // A --port of the pod, resolved by stage0 against the ports its apps' images expose.
 struct PortForward {
-    std::string name;             // the appc port name (an OCI "80/tcp" is "80-tcp")
-    std::string protocol = "tcp"; // tcp or udp
-    uint16_t pod_port = 0;        // the port the app listens on
-    std::string host_ip;          // empty: every address of the host
+    std::string name;              // the appc port name (an OCI "80/tcp" is "80-tcp")
+    std::string protocol = "tcp";  // tcp or udp
+    uint16_t pod_port = 0;         // the port the app listens on
+    std::string host_ip;           // empty: every address of the host
     uint16_t host_port = 0;
     bool operator==(const PortForward&) const = default;
 };
