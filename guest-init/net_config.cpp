@@ -125,6 +125,7 @@ void configure_interfaces(const std::vector<InterfaceSpec>& interfaces,
     if (interfaces.empty()) return;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::vector<Netdev> devs;
+    devs.reserve(interfaces.size());
     for (const auto& spec : interfaces)
         devs.push_back(await_netdev(spec, sys_class_net, deadline, timeout));
 

@@ -136,7 +136,7 @@ bool NetlinkSocket::request(NetlinkMessage& message, const std::string& what, in
     if (static_cast<size_t>(sent) != m.bytes().size())
         throw Error(what + ": the netlink request was cut short");
 
-    std::vector<char> buffer(64 * 1024);
+    std::vector<char> buffer(size_t{64} * 1024);
     for (;;) {
         sockaddr_nl from{};
         socklen_t from_len = sizeof from;

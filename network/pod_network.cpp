@@ -79,6 +79,7 @@ void check_plugins_exist(const json& plugin, const std::vector<std::string>& cni
 std::string unknown_network_message(const std::string& name, const PodNetworkSpec& spec,
                                     const std::map<std::string, NetworkConfig>& configs) {
     std::vector<std::string> known;
+    known.reserve(configs.size());
     for (const auto& [n, c] : configs) known.push_back(n);
     return "network \"" + name + "\" is not configured: add " + name + ".conf or " + name +
            ".conflist to " + (spec.configs.local_config / "net.d").string() +

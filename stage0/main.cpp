@@ -6,7 +6,10 @@
 #include "stage0/commands/commands.h"
 #include "stage0/context.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// The command line and its commands; every escaped Error reaches run_main below.
+int rkt_main(int argc, char** argv) {
     rkt::Context ctx;
     CLI::App app{"rkt - a KVM-first pod runtime: runs pods of container images in their own VM",
                  "rkt"};
@@ -56,18 +59,22 @@ int main(int argc, char** argv) {
     add_enter(app, ctx);
     add_trust(app, ctx);
 
-    return rkt::run_main("rkt", [&] {
-        try {
-            app.parse(argc, argv);
-        } catch (const CLI::CallForHelp& e) {
-            return app.exit(e);
-        } catch (const CLI::CallForAllHelp& e) {
-            return app.exit(e);
-        } catch (const CLI::Success& e) {
-            return app.exit(e);
-        } catch (const CLI::ParseError& e) {
-            throw rkt::Error(e.what() + std::string(" (see --help)"));
-        }
-        return ctx.exit_code;
-    });
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        throw rkt::Error(e.what() + std::string(" (see --help)"));
+    }
+    return ctx.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return rkt::run_main("rkt", [&] { return rkt_main(argc, argv); });
 }

@@ -132,6 +132,7 @@ int run(int argc, char** argv) {
         auto attached = net::attach_networks(
             net::pod_network_spec(o, networks, args.uuid, pod_dir, netns), reserved_ports);
         std::vector<std::string> interfaces;
+        interfaces.reserve(attached.size());
         for (const auto& a : attached) interfaces.push_back(a.if_name);
         nics = make_guest_nics(netns, interfaces);
         for (const auto& nic : nics) plan.spec.interfaces.push_back(nic.spec);

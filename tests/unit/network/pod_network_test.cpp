@@ -90,7 +90,7 @@ protected:
                        R"({"cniVersion":"1.0.0","name":")" + name + R"(","plugins":)" +
                            conflist_plugins + "}");
     }
-    PodNetworkSpec spec(std::vector<std::string> nets) {
+    PodNetworkSpec spec(const std::vector<std::string>& nets) {
         PodNetworkSpec s;
         s.uuid = "5e3c1a2b-0000-4000-8000-000000000001";
         s.pod_dir = dir_ / "pod";
