@@ -1,5 +1,6 @@
 #include "common/strings.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -265,6 +266,28 @@ std::string image_name_to_app_name(std::string_view image_name) {
     while (!out.empty() && out.front() == '-') out.erase(out.begin());
     while (!out.empty() && out.back() == '-') out.pop_back();
     return out.empty() ? "app" : out;
+}
+
+size_t json_nesting_depth(std::string_view text) {
+    size_t depth = 0, deepest = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
 }
 
 }  // namespace rkt::strings

@@ -47,4 +47,8 @@ std::string_view image_repository(std::string_view ref);
 // Turns an image name ("registry/library/redis:7") into an app name ("redis").
 std::string image_name_to_app_name(std::string_view image_name);
 
+// The deepest nesting of JSON arrays and objects in `text`, counted outside strings: what a
+// reader of hostile JSON checks before it parses (the parser recurses per level).
+size_t json_nesting_depth(std::string_view text);
+
 }  // namespace rkt::strings

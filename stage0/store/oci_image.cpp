@@ -2,6 +2,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace rkt::store::oci {
 namespace {
@@ -9,35 +10,15 @@ namespace {
 using nlohmann::json;
 
 // Real documents nest a handful of levels; anything deeper is an attack on the parser.
-constexpr int kMaxJsonDepth = 64;
+constexpr size_t kMaxJsonDepth = 64;
 // Docker caps images at 127 layers; leave room but stay bounded.
 constexpr size_t kMaxLayers = 1000;
 constexpr size_t kMaxIndexEntries = 10'000;
 
 void check_json_depth(std::string_view text, std::string_view what) {
-    int depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (char c : text) {
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > kMaxJsonDepth)
-                throw Error(std::string(what) + " nests deeper than " +
-                            std::to_string(kMaxJsonDepth) + " levels");
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
-    }
+    if (strings::json_nesting_depth(text) > kMaxJsonDepth)
+        throw Error(std::string(what) + " nests deeper than " + std::to_string(kMaxJsonDepth) +
+                    " levels");
 }
 
 const json* member(const json& obj, std::string_view key) {
