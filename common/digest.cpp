@@ -2,6 +2,8 @@
 
 #include <nettle/sha2.h>
 
+#include "common/strings.h"
+
 // Nettle's names are macros (sha256_digest -> nettle_sha256_digest): ours keep theirs.
 #undef sha256_init
 #undef sha256_update
@@ -29,13 +31,7 @@ void Sha256::update(const void* data, size_t size) {
 std::string Sha256::hex_digest() {
     uint8_t md[SHA256_DIGEST_SIZE];
     nettle_sha256_digest(&state_->ctx, sizeof md, md);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (uint8_t byte : md) {
-        out.push_back(hex[byte >> 4]);
-        out.push_back(hex[byte & 0xf]);
-    }
-    return out;
+    return strings::to_hex(md, sizeof md);
 }
 
 std::string sha256_hex(std::string_view data) {

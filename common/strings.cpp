@@ -44,6 +44,36 @@ std::string hex(uint64_t value) {
     return buf;
 }
 
+std::string to_hex(const void* data, size_t size) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    std::string out;
+    out.reserve(size * 2);
+    for (size_t i = 0; i < size; ++i) {
+        out.push_back(kDigits[bytes[i] >> 4]);
+        out.push_back(kDigits[bytes[i] & 0xf]);
+    }
+    return out;
+}
+
+std::optional<std::vector<uint8_t>> from_hex(std::string_view hex) {
+    if (hex.size() % 2) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::vector<uint8_t> out;
+    out.reserve(hex.size() / 2);
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+    }
+    return out;
+}
+
 bool is_decimal(std::string_view s) {
     if (s.empty()) return false;
     for (char c : s)

@@ -17,6 +17,13 @@ bool is_decimal(std::string_view s);
 std::string to_lower(std::string_view s);
 // "0x3f8": lower-case hexadecimal with the prefix, as addresses appear in messages.
 std::string hex(uint64_t value);
+// Bytes as lower-case hexadecimal without a prefix (digests, PCR values), and back: nullopt for
+// an odd length or a character that is not a hex digit.
+std::string to_hex(const void* data, size_t size);
+inline std::string to_hex(std::string_view bytes) {
+    return to_hex(bytes.data(), bytes.size());
+}
+std::optional<std::vector<uint8_t>> from_hex(std::string_view hex);
 
 // Go-style durations as rkt's flags take them: "30m", "24h", "1h30m", "100ms", "0", "5s".
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);

@@ -94,6 +94,16 @@ FileLock Context::lock_prepare(FileLock::Mode mode) {
     return FileLock::acquire(locks / "prepare", mode);
 }
 
+tpm::TpmSettings Context::tpm_settings() const {
+    return tpm::load_tpm_settings(global.system_config, global.local_config, global.tpm,
+                                  global.tpm_tcti);
+}
+
+tpm::TpmPaths Context::tpm_paths() {
+    open_data_dir();
+    return {stdfs::path(global.dir) / "tpm"};
+}
+
 void Context::ensure_superuser() {
     if (::geteuid() != 0) throw Error("cannot run as unprivileged user");
 }

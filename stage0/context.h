@@ -9,6 +9,8 @@
 #include "common/file_lock.h"
 #include "stage0/pod/pod_dir.h"
 #include "stage0/store/image_store.h"
+#include "stage0/tpm/measured_log.h"
+#include "stage0/tpm/tpm_settings.h"
 
 namespace rkt {
 
@@ -37,6 +39,8 @@ struct GlobalOptions {
     // Where the stage1s look for CNI plugins, in order (--cni-plugin-dir).
     std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
     bool debug = false;
+    std::string tpm;       // --tpm: off, auto, required ("" = the configured default)
+    std::string tpm_tcti;  // --tpm-tcti
 };
 
 class Context {
@@ -51,6 +55,9 @@ public:
     pod::PodStore& pods();
     // <data-dir>/locks/prepare: shared while a pod is prepared, exclusive during image gc.
     FileLock lock_prepare(FileLock::Mode mode);
+    // The TPM settings (flags over tpm.d files) and <data-dir>/tpm/.
+    tpm::TpmSettings tpm_settings() const;
+    tpm::TpmPaths tpm_paths();
     // Fails with rkt's message when not running as root (run, prepare, gc, rm, ...).
     static void ensure_superuser();
 

@@ -32,7 +32,7 @@ struct Part {
 
 // Parents before children. Everything below these is made by root inside directories no other
 // user can write, so checking these levels covers what rkt opens by path.
-constexpr std::array<Part, 18> kParts = {{
+constexpr std::array<Part, 19> kParts = {{
     {"", Access::kReaders, true},
     {"pods", Access::kReaders, true},
     {"pods/embryo", Access::kReaders, true},
@@ -51,6 +51,8 @@ constexpr std::array<Part, 18> kParts = {{
     {"cas/locks", Access::kRootOnly, true},
     {"cache", Access::kRootOnly, false},
     {"cache/kvm", Access::kRootOnly, false},
+    // The measured-launch event log and the attestation key (docs/tpm.md).
+    {"tpm", Access::kRootOnly, false},
 }};
 
 std::string owner_name(uid_t uid) {

@@ -40,6 +40,12 @@ int rkt_main(int argc, char** argv) {
         ->delimiter(':');
     app.add_flag("--debug", ctx.global.debug, "print out more debug information to stderr")
         ->each([](const std::string&) { rkt::log::set_debug(true); });
+    app.add_option("--tpm", ctx.global.tpm,
+                   "measure pods into the TPM: off, auto (when one is reachable; the default), "
+                   "required (refuse to run unmeasured)");
+    app.add_option("--tpm-tcti", ctx.global.tpm_tcti,
+                   "the TPM to use, as a tss2 TCTI: device:/dev/tpmrm0 (the default), tabrmd, "
+                   "swtpm:host=H,port=P");
     app.add_flag("--trust-keys-from-https")
         ->description("accepted for compatibility; has no effect");
 
@@ -58,6 +64,7 @@ int rkt_main(int argc, char** argv) {
     add_image(app, ctx);
     add_enter(app, ctx);
     add_trust(app, ctx);
+    add_tpm(app, ctx);
 
     try {
         app.parse(argc, argv);

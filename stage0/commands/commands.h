@@ -22,5 +22,6 @@ void add_image(CLI::App& app, Context& ctx);
 void add_enter(CLI::App& app, Context& ctx);
 void add_trust(CLI::App& app, Context& ctx);
 void add_image_sign(CLI::App& image, Context& ctx);
+void add_tpm(CLI::App& app, Context& ctx);
 
 }  // namespace rkt::commands

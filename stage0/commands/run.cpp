@@ -5,6 +5,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "stage0/commands/commands.h"
+#include "stage0/pod/measure_launch.h"
 #include "stage0/pod/network_flags.h"
 #include "stage0/pod/pod_preparer.h"
 #include "stage0/pod/stage1_launch.h"
@@ -130,6 +131,13 @@ void save_uuid(const std::string& path, const std::string& uuid) {
     Context::ensure_superuser();
     auto apps = parse_app_args(rest, st.flags.app_defaults);
     PreparedPod p = prepare_pod(ctx, st.flags, apps);
+    try {
+        measure_pod_launch(ctx, p.stage1, p.pod.path, p.pod.uuid, p.run_options);
+    } catch (const Error&) {
+        // A pod that must not start unmeasured is not left behind either.
+        fs::remove_tree(p.pod.path);
+        throw;
+    }
     stdfs::path run_path =
         ctx.pods().move(p.pod.uuid, pod::StateDir::kPrepare, pod::StateDir::kRun);
     save_uuid(st.flags.uuid_file_save, p.pod.uuid);
@@ -174,6 +182,8 @@ void do_prepare(Context& ctx, RunCommandState& st, const std::vector<std::string
                     "' networking");
     if (stage1.name == "fly" && net.empty()) options.net = {"host"};
     check_stage1_network(stage1, options.net, !net.empty(), !options.ports.empty(), options);
+    // Measured while still prepared: a pod that fails its measurement stays prepared.
+    measure_pod_launch(ctx, stage1, p.path(), p.uuid(), options);
     stdfs::path run_path = ctx.pods().move(p.uuid(), pod::StateDir::kPrepared, pod::StateDir::kRun);
     fs::write_file_atomic(run_path / "run-options.json", options.to_json().dump(2), 0644,
                           fs::Durability::kAtomicOnly);

@@ -229,6 +229,13 @@ class Rkt:
         for d in (self.data_dir, self.local_config, self.system_config, self.user_config,
                   self.scratch):
             d.mkdir(parents=True, exist_ok=True)
+        # Pods are measured only by the tests of measured launches (test_tpm.py): elsewhere a
+        # TPM of the machine's would be extended, and "pods are not measured" said, by tests
+        # that are about something else.
+        tpm_d = self.system_config / "tpm.d"
+        tpm_d.mkdir(exist_ok=True)
+        (tpm_d / "00-tests.json").write_text(
+            '{"rktKind": "tpm", "rktVersion": "v1", "mode": "off"}\n')
         self.insecure_options = insecure_options
         self.debug = debug
         self.env = dict(os.environ)

@@ -9,6 +9,7 @@
 
 #include "common/guest_protocol.h"
 #include "common/main_wrapper.h"
+#include "common/strings.h"
 
 namespace {
 
@@ -16,13 +17,7 @@ using nlohmann::json;
 using namespace rkt::guest;
 
 std::string hex(const std::string& bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out.push_back(kDigits[c >> 4]);
-        out.push_back(kDigits[c & 0xf]);
-    }
-    return out;
+    return rkt::strings::to_hex(bytes);
 }
 
 json describe() {

@@ -1,0 +1,142 @@
+#include "stage0/tpm/launch_measurements.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/pod_manifest.h"
+#include "common/strings.h"
+
+namespace rkt::tpm {
+
+namespace {
+
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+stdfs::path resolved(const stdfs::path& p) {
+    std::error_code ec;
+    stdfs::path c = stdfs::canonical(p, ec);
+    return ec ? p : c;
+}
+
+json file_measurement(const char* kind, const stdfs::path& path) {
+    stdfs::path real = resolved(path);
+    return {{"kind", kind}, {"path", real.string()}, {"digest", file_digest(real)}};
+}
+
+// The dm-verity parameters the guest mounts the app's disk with (appsinfo/<app>/image.verity):
+// the root hash is the disk's measurement, and the salt and geometry are part of it.
+json app_disk_measurement(const std::string& app, const stdfs::path& info_dir) {
+    stdfs::path file = info_dir / "image.verity";
+    auto text = fs::read_file_if_exists(file);
+    if (!text)
+        throw Error("app \"" + app + "\" has no dm-verity parameters for its disk (" +
+                    file.string() + "): the disk cannot be measured");
+    json verity = json::parse(*text, nullptr, false);
+    if (verity.is_discarded() || !verity.is_object() || !verity.contains("root_hash") ||
+        !verity["root_hash"].is_string())
+        throw Error(file.string() + " is not dm-verity parameters with a root_hash");
+    return {{"kind", "app-disk"},
+            {"app", app},
+            {"disk", resolved(info_dir / "image.erofs").string()},
+            {"verity", verity}};
+}
+
+// The rendered tree's digest, computed by the store (appsinfo/<app>/tree.digest).
+json app_tree_measurement(const std::string& app, const stdfs::path& info_dir) {
+    stdfs::path file = info_dir / "tree.digest";
+    auto text = fs::read_file_if_exists(file);
+    if (!text)
+        throw Error("app \"" + app + "\" has no tree digest (" + file.string() +
+                    "): its tree cannot be measured");
+    std::string digest = strings::trim(*text);
+    if (!is_valid_sha256_digest(digest)) throw Error(file.string() + " is not a sha256 digest");
+    return {{"kind", "app-tree"},
+            {"app", app},
+            {"tree", resolved(info_dir / "rootfs").string()},
+            {"digest", digest}};
+}
+
+}  // namespace
+
+std::string file_digest(const stdfs::path& path) {
+    UniqueFd fd = fs::open_file(path, O_RDONLY | O_CLOEXEC);
+    Sha256 h;
+    std::vector<char> buf(size_t{1} << 20);
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("reading " + path.string());
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+    }
+    return "sha256:" + h.hex_digest();
+}
+
+json isolation_measurement(const Stage1& stage1, const RunOptions& options) {
+    std::vector<std::string> insecure = options.insecure_options;
+    std::sort(insecure.begin(), insecure.end());
+    insecure.erase(std::unique(insecure.begin(), insecure.end()), insecure.end());
+    return {{"kind", "isolation"},
+            {"stage1", stage1.name},
+            {"engine", options.engine.empty() ? stage1.engine : options.engine},
+            {"insecure_options", insecure},
+            {"private_users", options.private_users},
+            {"net", options.net},
+            {"interactive", options.interactive}};
+}
+
+std::vector<json> launch_measurements(const Stage1& stage1, const stdfs::path& pod_dir,
+                                      const RunOptions& options) {
+    std::vector<json> out;
+    json s = file_measurement("stage1", stage1.entrypoint("run"));
+    s["stage1"] = stage1.name;
+    out.push_back(std::move(s));
+    const bool disks = stage1.image_format == "erofs";
+    if (disks) {
+        for (const char* kernel : {"vmlinux", "bzImage"}) {
+            std::error_code ec;
+            if (stdfs::exists(stage1.dir / kernel, ec))
+                out.push_back(file_measurement("kernel", stage1.dir / kernel));
+        }
+        out.push_back(file_measurement("guest-init", stage1.dir / "guest-init"));
+    }
+    std::string manifest_text = fs::read_file_limited(pod_dir / "pod", 16 << 20);
+    PodManifest manifest = PodManifest::parse(manifest_text);
+    for (const auto& app : manifest.apps) {
+        stdfs::path info = pod_dir / "appsinfo" / app.name;
+        out.push_back({{"kind", "image"},
+                       {"app", app.name},
+                       {"image", app.image.name},
+                       {"image_id", app.image.id}});
+        out.push_back(disks ? app_disk_measurement(app.name, info)
+                            : app_tree_measurement(app.name, info));
+    }
+    out.push_back({{"kind", "pod-manifest"}, {"digest", sha256_digest(manifest_text)}});
+    out.push_back(isolation_measurement(stage1, options));
+    return out;
+}
+
+Recheck recheck_measurement(const json& content) {
+    const std::string kind = content.value("kind", "");
+    if (kind == "stage1" || kind == "kernel" || kind == "guest-init") {
+        if (!content.contains("path") || !content["path"].is_string() ||
+            !content.contains("digest") || !content["digest"].is_string())
+            return {Recheck::Outcome::kNotFileBacked, "", ""};
+        stdfs::path path = content["path"].get<std::string>();
+        std::string what = "the file " + path.string();
+        std::error_code ec;
+        if (!stdfs::is_regular_file(path, ec)) return {Recheck::Outcome::kGone, what, ""};
+        std::string now = file_digest(path);
+        if (now == content["digest"].get<std::string>()) return {Recheck::Outcome::kSame, what, ""};
+        return {Recheck::Outcome::kChanged, what, now};
+    }
+    return {Recheck::Outcome::kNotFileBacked, "", ""};
+}
+
+}  // namespace rkt::tpm

@@ -1,0 +1,187 @@
+#include "stage0/tpm/measured_log.h"
+
+#include <sys/stat.h>
+
+#include "common/error.h"
+#include "common/file_lock.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "stage0/tpm/bank_hash.h"
+#include "stage0/tpm/event_log.h"
+#include "stage0/tpm/tpm_child.h"
+
+namespace rkt::tpm {
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+std::string boot_id() {
+    auto id = fs::read_file_if_exists("/proc/sys/kernel/random/boot_id");
+    return id ? strings::trim(*id) : "";
+}
+
+// Once per boot, not once per pod: a host without a TPM runs many pods.
+void note_unmeasured(const TpmPaths& paths, const std::string& why) {
+    std::string boot = boot_id();
+    auto noted = fs::read_file_if_exists(paths.unmeasured_note());
+    if (noted && strings::trim(*noted) == boot) return;
+    log::warn("pods are not measured: " + why +
+              " (--tpm=off says nothing; --tpm=required refuses to run; docs/tpm.md)");
+    try {
+        fs::write_file_atomic(paths.unmeasured_note(), boot + "\n", 0600,
+                              fs::Durability::kAtomicOnly);
+    } catch (const Error&) {
+        // Saying it again next time is the only harm.
+    }
+}
+
+std::vector<std::string> algs_of(const std::vector<BankValue>& v) {
+    std::vector<std::string> out;
+    for (const auto& b : v) out.push_back(b.alg);
+    return out;
+}
+
+bool same_values(const std::vector<BankValue>& a, const std::vector<BankValue>& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& v : a) {
+        auto other = find_bank(b, v.alg);
+        if (!other || *other != v.bytes) return false;
+    }
+    return true;
+}
+
+// The PCR's value after the log's last record, replayed from its header.
+std::vector<BankValue> replay_end(const EventLog& log) {
+    std::vector<BankValue> pcr = log.header.pcr_start;
+    for (const auto& e : log.events)
+        for (auto& v : pcr)
+            if (auto d = find_bank(e.digests, v.alg)) v.bytes = extended(v.alg, v.bytes, *d);
+    return pcr;
+}
+
+// Moves the old log aside as log-<N>.cel, keeping it for whoever wants to verify it later.
+void keep_old_log(const TpmPaths& paths, const std::string& why) {
+    for (int n = 1; n < 100000; ++n) {
+        stdfs::path kept = paths.dir / ("log-" + std::to_string(n) + ".cel");
+        std::error_code ec;
+        if (stdfs::exists(kept, ec)) continue;
+        stdfs::rename(paths.log(), kept, ec);
+        if (ec) throw Error("cannot move the old event log aside: " + ec.message());
+        log::warn("a new TPM event log begins (" + why + "); the old one is kept as " +
+                  kept.string());
+        return;
+    }
+    throw Error("too many old event logs in " + paths.dir.string());
+}
+
+// The log this launch appends to: the current one, or a new one when the PCR was reset (a new
+// boot) or changed by someone other than rkt. A log that cannot be read, or that belongs to
+// another TPM, is an error: rkt never overwrites what a verifier may still need.
+void prepare_log(const TpmPaths& paths, unsigned pcr, const std::string& identity,
+                 const BootCounters& boot, const std::vector<BankValue>& pcr_now) {
+    if (fs::read_file_if_exists(paths.log())) {
+        EventLog log = with_context("the TPM event log is unusable; move " + paths.log().string() +
+                                        " aside to start a new one",
+                                    [&] { return read_log(paths.log()); });
+        if (log.header.tpm != identity)
+            throw Error("the TPM event log " + paths.log().string() + " belongs to another TPM (" +
+                        log.header.tpm + ", this one is " + identity +
+                        "); move it aside to start a new one");
+        std::string why;
+        if (log.header.boot.reset_count != boot.reset_count ||
+            log.header.boot.restart_count != boot.restart_count)
+            why = "the TPM was reset or restarted since the log began";
+        else if (log.header.pcr != pcr)
+            why = "the PCR changed from " + std::to_string(log.header.pcr) + " to " +
+                  std::to_string(pcr);
+        else if (!same_values(replay_end(log), pcr_now))
+            why = "PCR " + std::to_string(pcr) + " was extended outside rkt";
+        if (why.empty()) return;
+        keep_old_log(paths, why);
+    }
+    create_log(paths.log(), LogHeader{pcr, identity, boot, pcr_now});
+}
+
+}  // namespace
+
+MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths,
+                              const std::string& uuid,
+                              const std::function<std::vector<nlohmann::json>()>& measure) {
+    if (settings.mode == TpmMode::kOff) return MeasureOutcome::kOff;
+    const bool required = settings.mode == TpmMode::kRequired;
+    std::string tcti = effective_tcti(settings);
+    if (tcti.empty()) {
+        if (required)
+            throw Error(
+                "--tpm=required, but there is no TPM: no /dev/tpmrm0, and no --tpm-tcti "
+                "or tcti in tpm.d");
+        fs::make_dirs(paths.dir, 0700);
+        note_unmeasured(paths, "there is no TPM (no /dev/tpmrm0)");
+        return MeasureOutcome::kNoTpm;
+    }
+    fs::make_dirs(paths.dir, 0700);
+    ::chmod(paths.dir.c_str(), 0700);
+    FileLock lock = FileLock::acquire(paths.lock(), FileLock::Mode::kExclusive);
+
+    // Reaching the TPM is the part auto may skip; from the first extend on, nothing is.
+    std::optional<TpmChild> tpm;
+    std::vector<BankValue> pcr_now;
+    std::string identity;
+    BootCounters boot;
+    try {
+        tpm.emplace(tcti, settings.timeout);
+        pcr_now = tpm->read(settings.pcr);
+        if (pcr_now.empty())
+            throw Error("the TPM has no sha1/sha256/sha384/sha512 bank for PCR " +
+                        std::to_string(settings.pcr));
+        identity = tpm->identity();
+        boot = tpm->boot_counters();
+    } catch (const Error& e) {
+        if (required) throw e.with_context("--tpm=required, but the TPM at " + tcti + " failed");
+        note_unmeasured(paths, "the TPM at " + tcti + " cannot be used: " + e.what());
+        return MeasureOutcome::kNoTpm;
+    }
+
+    std::vector<nlohmann::json> measurements = measure();
+    prepare_log(paths, settings.pcr, identity, boot, pcr_now);
+    EventLog log = read_log(paths.log());
+    uint64_t recnum = log.events.size() + 1;
+    std::vector<std::string> banks = algs_of(log.header.pcr_start);
+    std::vector<BankValue> expected = pcr_now;
+    std::string records;
+    auto flush = [&] {
+        if (!records.empty()) append_record(paths.log(), records);
+        records.clear();
+    };
+    try {
+        for (const auto& m : measurements) {
+            LogEvent e;
+            e.recnum = recnum++;
+            e.pcr = settings.pcr;
+            e.content = m;
+            e.content["pod"] = uuid;
+            e.digests = content_digests(e.content, banks);
+            tpm->extend(settings.pcr, e.digests);
+            for (auto& v : expected)
+                v.bytes = extended(v.alg, v.bytes, *find_bank(e.digests, v.alg));
+            e.pcr_after = expected;
+            records += event_record(e);
+        }
+        flush();
+        if (!same_values(tpm->read(settings.pcr), expected))
+            throw Error("PCR " + std::to_string(settings.pcr) +
+                        " was extended by someone else while rkt measured");
+    } catch (const Error& e) {
+        // What the TPM took is logged, so that the log still tells what happened.
+        try {
+            flush();
+        } catch (const Error&) {
+        }
+        throw e.with_context("measuring pod " + uuid + " into the TPM at " + tcti);
+    }
+    return MeasureOutcome::kMeasured;
+}
+
+}  // namespace rkt::tpm
