@@ -40,6 +40,7 @@ bench kvm_qemu_overhead.py --runs 2
 bench vmm_vs_qemu.py --runs 1 --kernel vmlinux
 bench network_throughput.py --runs 1 --mib 16 --pings 200
 bench net_start_vs_podman.py --runs 3
+bench tpm_overhead.py --runs 3
 
 echo
 echo "==> benchmark figures (quick mode, printed, not asserted)"
