@@ -24,9 +24,9 @@ stdfs::path resolved(const stdfs::path& p) {
     return ec ? p : c;
 }
 
-json file_measurement(const char* kind, const stdfs::path& path) {
+json file_measurement(const char* kind, const stdfs::path& path, FileDigestCache& files) {
     stdfs::path real = resolved(path);
-    return {{"kind", kind}, {"path", real.string()}, {"digest", file_digest(real)}};
+    return {{"kind", kind}, {"path", real.string()}, {"digest", files.digest(real)}};
 }
 
 // The dm-verity parameters the guest mounts the app's disk with (appsinfo/<app>/image.verity):
@@ -66,10 +66,14 @@ json app_tree_measurement(const std::string& app, const stdfs::path& info_dir) {
 
 std::string file_digest(const stdfs::path& path) {
     UniqueFd fd = fs::open_file(path, O_RDONLY | O_CLOEXEC);
+    return fd_digest(fd.get(), path);
+}
+
+std::string fd_digest(int fd, const stdfs::path& path) {
     Sha256 h;
     std::vector<char> buf(size_t{1} << 20);
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw system_error("reading " + path.string());
         if (n == 0) break;
@@ -92,9 +96,9 @@ json isolation_measurement(const Stage1& stage1, const RunOptions& options) {
 }
 
 std::vector<json> launch_measurements(const Stage1& stage1, const stdfs::path& pod_dir,
-                                      const RunOptions& options) {
+                                      const RunOptions& options, FileDigestCache& files) {
     std::vector<json> out;
-    json s = file_measurement("stage1", stage1.entrypoint("run"));
+    json s = file_measurement("stage1", stage1.entrypoint("run"), files);
     s["stage1"] = stage1.name;
     out.push_back(std::move(s));
     const bool disks = stage1.image_format == "erofs";
@@ -102,9 +106,9 @@ std::vector<json> launch_measurements(const Stage1& stage1, const stdfs::path& p
         for (const char* kernel : {"vmlinux", "bzImage"}) {
             std::error_code ec;
             if (stdfs::exists(stage1.dir / kernel, ec))
-                out.push_back(file_measurement("kernel", stage1.dir / kernel));
+                out.push_back(file_measurement("kernel", stage1.dir / kernel, files));
         }
-        out.push_back(file_measurement("guest-init", stage1.dir / "guest-init"));
+        out.push_back(file_measurement("guest-init", stage1.dir / "guest-init", files));
     }
     std::string manifest_text = fs::read_file_limited(pod_dir / "pod", 16 << 20);
     PodManifest manifest = PodManifest::parse(manifest_text);

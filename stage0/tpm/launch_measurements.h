@@ -13,6 +13,7 @@
 
 #include "common/run_options.h"
 #include "stage0/stage1.h"
+#include "stage0/tpm/file_digest_cache.h"
 
 namespace rkt::tpm {
 
@@ -20,7 +21,8 @@ namespace rkt::tpm {
 // run-options are written). Throws Error when something the pod will read cannot be measured.
 std::vector<nlohmann::json> launch_measurements(const Stage1& stage1,
                                                 const std::filesystem::path& pod_dir,
-                                                const RunOptions& options);
+                                                const RunOptions& options,
+                                                FileDigestCache& files);
 
 // The isolation part alone: every option that weakens or changes the pod's isolation.
 nlohmann::json isolation_measurement(const Stage1& stage1, const RunOptions& options);
@@ -33,7 +35,8 @@ struct Recheck {
 };
 Recheck recheck_measurement(const nlohmann::json& content);
 
-// "sha256:<hex>" of a file's bytes, read in chunks.
+// "sha256:<hex>" of a file's bytes, read in chunks (of an open file: `path` names it in errors).
 std::string file_digest(const std::filesystem::path& path);
+std::string fd_digest(int fd, const std::filesystem::path& path);
 
 }  // namespace rkt::tpm

@@ -78,30 +78,37 @@ void keep_old_log(const TpmPaths& paths, const std::string& why) {
 
 // The log this launch appends to: the current one, or a new one when the PCR was reset (a new
 // boot) or changed by someone other than rkt. A log that cannot be read, or that belongs to
-// another TPM, is an error: rkt never overwrites what a verifier may still need.
-void prepare_log(const TpmPaths& paths, unsigned pcr, const std::string& identity,
-                 const BootCounters& boot, const std::vector<BankValue>& pcr_now) {
+// another TPM, is an error: rkt never overwrites what a verifier may still need. The TPM's
+// identity costs a key derivation (tens of milliseconds on some TPMs), so it is asked for only
+// when the log does not simply continue: the same boot counters and the PCR at the log's replay
+// cannot come from another TPM but by a hash collision.
+EventLog prepare_log(const TpmPaths& paths, unsigned pcr, const std::function<std::string()>& identity,
+                     const BootCounters& boot, const std::vector<BankValue>& pcr_now) {
     if (fs::read_file_if_exists(paths.log())) {
         EventLog log = with_context("the TPM event log is unusable; move " + paths.log().string() +
                                         " aside to start a new one",
                                     [&] { return read_log(paths.log()); });
-        if (log.header.tpm != identity)
+        const bool same_boot = log.header.boot.reset_count == boot.reset_count &&
+                               log.header.boot.restart_count == boot.restart_count;
+        if (same_boot && log.header.pcr == pcr && same_values(replay_end(log), pcr_now))
+            return log;
+        std::string id = identity();
+        if (log.header.tpm != id)
             throw Error("the TPM event log " + paths.log().string() + " belongs to another TPM (" +
-                        log.header.tpm + ", this one is " + identity +
+                        log.header.tpm + ", this one is " + id +
                         "); move it aside to start a new one");
-        std::string why;
-        if (log.header.boot.reset_count != boot.reset_count ||
-            log.header.boot.restart_count != boot.restart_count)
-            why = "the TPM was reset or restarted since the log began";
-        else if (log.header.pcr != pcr)
-            why = "the PCR changed from " + std::to_string(log.header.pcr) + " to " +
-                  std::to_string(pcr);
-        else if (!same_values(replay_end(log), pcr_now))
-            why = "PCR " + std::to_string(pcr) + " was extended outside rkt";
-        if (why.empty()) return;
-        keep_old_log(paths, why);
+        keep_old_log(paths, !same_boot ? "the TPM was reset or restarted since the log began"
+                            : log.header.pcr != pcr
+                                ? "the PCR changed from " + std::to_string(log.header.pcr) +
+                                      " to " + std::to_string(pcr)
+                                : "PCR " + std::to_string(pcr) + " was extended outside rkt");
+        EventLog fresh{LogHeader{pcr, id, boot, pcr_now}, {}};
+        create_log(paths.log(), fresh.header);
+        return fresh;
     }
-    create_log(paths.log(), LogHeader{pcr, identity, boot, pcr_now});
+    EventLog fresh{LogHeader{pcr, identity(), boot, pcr_now}, {}};
+    create_log(paths.log(), fresh.header);
+    return fresh;
 }
 
 }  // namespace
@@ -128,7 +135,6 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
     // Reaching the TPM is the part auto may skip; from the first extend on, nothing is.
     std::optional<TpmChild> tpm;
     std::vector<BankValue> pcr_now;
-    std::string identity;
     BootCounters boot;
     try {
         tpm.emplace(tcti, settings.timeout);
@@ -136,7 +142,6 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
         if (pcr_now.empty())
             throw Error("the TPM has no sha1/sha256/sha384/sha512 bank for PCR " +
                         std::to_string(settings.pcr));
-        identity = tpm->identity();
         boot = tpm->boot_counters();
     } catch (const Error& e) {
         if (required) throw e.with_context("--tpm=required, but the TPM at " + tcti + " failed");
@@ -145,8 +150,8 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
     }
 
     std::vector<nlohmann::json> measurements = measure();
-    prepare_log(paths, settings.pcr, identity, boot, pcr_now);
-    EventLog log = read_log(paths.log());
+    EventLog log = prepare_log(
+        paths, settings.pcr, [&] { return tpm->identity(); }, boot, pcr_now);
     uint64_t recnum = log.events.size() + 1;
     std::vector<std::string> banks = algs_of(log.header.pcr_start);
     std::vector<BankValue> expected = pcr_now;

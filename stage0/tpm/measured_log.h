@@ -19,6 +19,7 @@ struct TpmPaths {
     std::filesystem::path log() const { return dir / "log.cel"; }
     std::filesystem::path lock() const { return dir / "lock"; }
     std::filesystem::path key_dir() const { return dir / "ak"; }
+    std::filesystem::path file_digests() const { return dir / "file-digests.json"; }
     // Holds the boot ID of the last boot on which rkt said that pods are not measured.
     std::filesystem::path unmeasured_note() const { return dir / "unmeasured-noted"; }
 };
