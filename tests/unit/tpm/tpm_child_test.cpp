@@ -1,0 +1,152 @@
+// TpmChild: the TPM through a forked child, with a deadline that holds against a TPM that never
+// answers.
+#include "stage0/tpm/tpm_child.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <memory>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "tests/unit/tpm/tpm_test_support.h"
+
+namespace rkt::tpm::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr unsigned kPcr = 16;
+constexpr milliseconds kDeadline{10000};
+constexpr milliseconds kShortDeadline{500};
+
+bool no_children_left() {
+    int status = 0;
+    return ::waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD;
+}
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }
+
+class TpmChildTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!have_swtpm()) GTEST_SKIP() << "swtpm is not installed";
+        swtpm_ = std::make_unique<Swtpm>();
+    }
+    void TearDown() override { swtpm_.reset(); }
+
+    std::unique_ptr<Swtpm> swtpm_;
+};
+
+TEST_F(TpmChildTest, AnswersAsTheDeviceDoes) {
+    ScratchDir dir;
+    std::string identity;
+    std::string pem;
+    {
+        // swtpm serves one connection at a time: the device and the child take turns.
+        TpmDevice tpm(swtpm_->tcti());
+        identity = tpm.identity();
+        pem = tpm.attestation_key(dir.path());
+    }
+    pid_t pid = -1;
+    {
+        TpmChild child(swtpm_->tcti(), kDeadline);
+        pid = child.pid();
+        EXPECT_GT(pid, 0);
+        EXPECT_EQ(child.identity(), identity);
+        EXPECT_EQ(child.attestation_key(dir.path()), pem);
+        const auto banks = child.banks(kPcr);
+        const auto before = child.read(kPcr);
+        ASSERT_EQ(before.size(), banks.size());
+        std::vector<BankValue> digests;
+        for (const auto& v : before) digests.push_back({v.alg, digest(v.alg, bytes("x"))});
+        child.extend(kPcr, digests);
+        const auto after = child.read(kPcr);
+        for (size_t i = 0; i < after.size(); ++i) {
+            std::vector<uint8_t> joined = before[i].bytes;
+            joined.insert(joined.end(), digests[i].bytes.begin(), digests[i].bytes.end());
+            EXPECT_EQ(after[i].bytes, digest(after[i].alg, joined));
+        }
+        const BootCounters counters = child.boot_counters();
+        EXPECT_EQ(child.boot_counters().reset_count, counters.reset_count);
+        const QuoteFiles q = child.quote(dir.path(), kPcr, "sha256", bytes("nonce"));
+        EXPECT_FALSE(q.message.empty());
+        EXPECT_FALSE(q.signature.empty());
+        EXPECT_EQ(q.pcrs.size(), 668U);
+    }
+    EXPECT_TRUE(process_gone(pid));
+}
+
+TEST_F(TpmChildTest, TheChildsErrorsComeBackAndItCarriesOn) {
+    TpmChild child(swtpm_->tcti(), kDeadline);
+    try {
+        child.extend(kPcr, {{"sha256", std::vector<uint8_t>(3, 0)}});
+        FAIL() << "a 3-byte digest was taken";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("32 bytes, not 3"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(child.quote("/nonexistent-dir/\xff", kPcr, "sha256", std::vector<uint8_t>(65)),
+                 Error);
+    EXPECT_FALSE(child.read(kPcr).empty());
+}
+
+TEST_F(TpmChildTest, ATpmThatStopsAnsweringTimesOutAndTheChildIsReaped) {
+    TpmChild child(swtpm_->tcti(), kShortDeadline);
+    const pid_t pid = child.pid();
+    EXPECT_FALSE(child.banks(kPcr).empty());
+    swtpm_->pause();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        child.read(kPcr);
+        FAIL() << "a paused TPM answered";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("did not answer within 0.5 s"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_EQ(child.pid(), -1);
+    EXPECT_TRUE(process_gone(pid));
+    EXPECT_THROW(child.identity(), Error);  // and it stays unusable
+    swtpm_->resume();
+}
+
+TEST(TpmChildDeadline, ATpmThatAcceptsButNeverAnswersTimesOut) {
+    const ListeningPorts silent = listen_on_free_ports();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        TpmChild child(silent.tcti(), kShortDeadline);
+        FAIL() << "a TPM that never answers was opened";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "the TPM at " + silent.tcti() +
+                                             " did not answer within 0.5 s; check it, or run "
+                                             "with --tpm=off");
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_TRUE(no_children_left());
+}
+
+TEST(TpmChildOpen, AMissingTctiIsAClearErrorFromTheChild) {
+    try {
+        TpmChild child("nosuchtcti:x", kDeadline);
+        FAIL() << "opened a TCTI that does not exist";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot open the TPM at nosuchtcti:x"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_TRUE(no_children_left());
+}
+
+TEST(TpmChildOpen, ANothingListeningPortIsAnError) {
+    std::string tcti;
+    {
+        const ListeningPorts closed = listen_on_free_ports();
+        tcti = closed.tcti();
+    }
+    EXPECT_THROW(TpmChild(tcti, kDeadline), Error);
+    EXPECT_TRUE(no_children_left());
+}
+
+}  // namespace
+}  // namespace rkt::tpm::test

@@ -1,0 +1,132 @@
+#include "tests/unit/tpm/tpm_test_support.h"
+
+#include <arpa/inet.h>
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace rkt::tpm::test {
+namespace {
+
+// A loopback socket listening on `port` (0: any free one); no CLOEXEC, so swtpm inherits it.
+UniqueFd listen_tcp(uint16_t port) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    if (!fd) throw std::runtime_error("socket failed");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0 ||
+        ::listen(fd.get(), 8) < 0)
+        return UniqueFd();
+    return fd;
+}
+
+uint16_t port_of(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0)
+        throw std::runtime_error("getsockname failed");
+    return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+bool have_swtpm() { return find_executable("swtpm").has_value(); }
+
+std::string ListeningPorts::tcti() const {
+    return "swtpm:host=127.0.0.1,port=" + std::to_string(port);
+}
+
+ListeningPorts listen_on_free_ports() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        ListeningPorts ports;
+        ports.server = listen_tcp(0);
+        if (!ports.server) continue;
+        ports.port = port_of(ports.server.get());
+        if (ports.port == 65535) continue;
+        ports.ctrl = listen_tcp(static_cast<uint16_t>(ports.port + 1));
+        if (ports.ctrl) return ports;
+    }
+    throw std::runtime_error("no two consecutive free loopback ports");
+}
+
+Swtpm::Swtpm(Startup startup) {
+    // swtpm takes the sockets already listening: no port can be taken between our choice and
+    // its start, and a client may connect at once (the backlog holds it).
+    const ListeningPorts ports = listen_on_free_ports();
+    process_ = ChildProcess::spawn(
+        {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_.path().string(), "--server",
+         "type=tcp,fd=" + std::to_string(ports.server.get()), "--ctrl",
+         "type=tcp,fd=" + std::to_string(ports.ctrl.get()), "--flags",
+         startup == Startup::kClear ? "not-need-init,startup-clear" : "not-need-init"});
+    tcti_ = ports.tcti();
+}
+
+Swtpm::~Swtpm() = default;  // the process is killed and reaped, then its state removed
+
+void Swtpm::pause() { process_.kill(SIGSTOP); }
+void Swtpm::resume() { process_.kill(SIGCONT); }
+
+std::vector<uint8_t> digest(const std::string& alg, const std::vector<uint8_t>& data) {
+    std::vector<uint8_t> out;
+    if (alg == "sha1") {
+        sha1_ctx ctx{};
+        sha1_init(&ctx);
+        sha1_update(&ctx, data.size(), data.data());
+        out.resize(SHA1_DIGEST_SIZE);
+        sha1_digest(&ctx, out.size(), out.data());
+    } else if (alg == "sha256") {
+        sha256_ctx ctx{};
+        sha256_init(&ctx);
+        sha256_update(&ctx, data.size(), data.data());
+        out.resize(SHA256_DIGEST_SIZE);
+        sha256_digest(&ctx, out.size(), out.data());
+    } else if (alg == "sha384") {
+        sha384_ctx ctx{};
+        sha384_init(&ctx);
+        sha384_update(&ctx, data.size(), data.data());
+        out.resize(SHA384_DIGEST_SIZE);
+        sha384_digest(&ctx, out.size(), out.data());
+    } else if (alg == "sha512") {
+        sha512_ctx ctx{};
+        sha512_init(&ctx);
+        sha512_update(&ctx, data.size(), data.data());
+        out.resize(SHA512_DIGEST_SIZE);
+        sha512_digest(&ctx, out.size(), out.data());
+    } else {
+        throw std::runtime_error("no digest " + alg);
+    }
+    return out;
+}
+
+std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+std::string hex(const std::vector<uint8_t>& data) {
+    std::string out;
+    for (uint8_t b : data) {
+        static const char* const kDigits = "0123456789abcdef";
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0xf];
+    }
+    return out;
+}
+
+ScratchDir::ScratchDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "rkt-tpm-test-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace rkt::tpm::test
