@@ -14,18 +14,29 @@
 namespace rkt::tpm::test {
 namespace {
 
-// A loopback socket listening on `port` (0: any free one); no CLOEXEC, so swtpm inherits it.
-UniqueFd listen_tcp(uint16_t port) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
-    if (!fd) throw std::runtime_error("socket failed");
+sockaddr_in loopback(uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+// A loopback socket listening on `port` (0: any free one).
+UniqueFd listen_tcp(uint16_t port) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw std::runtime_error("socket failed");
+    const sockaddr_in addr = loopback(port);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0 ||
         ::listen(fd.get(), 8) < 0)
         return UniqueFd();
     return fd;
+}
+
+bool accepts(uint16_t port) {
+    const UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const sockaddr_in addr = loopback(port);
+    return fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 
 uint16_t port_of(int fd) {
@@ -58,15 +69,36 @@ ListeningPorts listen_on_free_ports() {
 }
 
 Swtpm::Swtpm(Startup startup) {
-    // swtpm takes the sockets already listening: no port can be taken between our choice and
-    // its start, and a client may connect at once (the backlog holds it).
-    const ListeningPorts ports = listen_on_free_ports();
-    process_ = ChildProcess::spawn(
-        {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_.path().string(), "--server",
-         "type=tcp,fd=" + std::to_string(ports.server.get()), "--ctrl",
-         "type=tcp,fd=" + std::to_string(ports.ctrl.get()), "--flags",
-         startup == Startup::kClear ? "not-need-init,startup-clear" : "not-need-init"});
-    tcti_ = ports.tcti();
+    // swtpm binds its ports itself (an fd it is given for --server is read as a connection, not
+    // accepted on): free ports are chosen, released, and if swtpm then finds one taken it
+    // exits and the next pair is tried.
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        uint16_t port = 0;
+        {
+            const ListeningPorts free_ports = listen_on_free_ports();
+            port = free_ports.port;
+        }
+        SpawnOptions opts;
+        opts.capture_stdout = true;
+        opts.capture_stderr = true;
+        process_ = ChildProcess::spawn(
+            {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_.path().string(),
+             "--server", "type=tcp,bindaddr=127.0.0.1,port=" + std::to_string(port), "--ctrl",
+             "type=tcp,bindaddr=127.0.0.1,port=" + std::to_string(port + 1), "--flags",
+             startup == Startup::kClear ? "not-need-init,startup-clear" : "not-need-init"},
+            opts);
+        // Ready once both ports take connections (swtpm serves one client at a time and goes
+        // back to accepting when a client leaves).
+        for (int wait = 0; wait < 500; ++wait) {
+            if (accepts(port) && accepts(static_cast<uint16_t>(port + 1))) {
+                tcti_ = "swtpm:host=127.0.0.1,port=" + std::to_string(port);
+                return;
+            }
+            if (process_.wait_for(std::chrono::milliseconds(10))) break;
+        }
+        process_ = ChildProcess();
+    }
+    throw std::runtime_error("swtpm did not start");
 }
 
 Swtpm::~Swtpm() = default;  // the process is killed and reaped, then its state removed
