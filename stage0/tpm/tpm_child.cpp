@@ -88,7 +88,8 @@ json bank_values_json(const std::vector<BankValue>& values) {
 
 std::vector<BankValue> bank_values(const json& j) {
     std::vector<BankValue> out;
-    for (const auto& v : j) out.push_back(BankValue{v.at("alg").get<std::string>(), hex_field(v, "hex")});
+    for (const auto& v : j)
+        out.push_back(BankValue{v.at("alg").get<std::string>(), hex_field(v, "hex")});
     return out;
 }
 
@@ -121,10 +122,9 @@ json answer(TpmDevice& tpm, const json& request) {
     }
     if (op == "attestation_key") return tpm.attestation_key(hex_path(request, "key_dir"));
     if (op == "quote") {
-        const QuoteFiles q = tpm.quote(hex_path(request, "key_dir"),
-                                       request.at("pcr").get<unsigned>(),
-                                       request.at("alg").get<std::string>(),
-                                       hex_field(request, "nonce"));
+        const QuoteFiles q =
+            tpm.quote(hex_path(request, "key_dir"), request.at("pcr").get<unsigned>(),
+                      request.at("alg").get<std::string>(), hex_field(request, "nonce"));
         return {{"message", to_hex(q.message)},
                 {"signature", to_hex(q.signature)},
                 {"pcrs", to_hex(q.pcrs)}};
@@ -243,7 +243,9 @@ TpmChild::TpmChild(const std::string& tcti, std::chrono::milliseconds deadline)
     }
 }
 
-TpmChild::~TpmChild() { reap(kExitGrace); }
+TpmChild::~TpmChild() {
+    reap(kExitGrace);
+}
 
 int TpmChild::reap(std::chrono::milliseconds grace) noexcept {
     if (pid_ < 0) return -1;

@@ -129,7 +129,8 @@ std::string marshal(const T& value, Marshal<T> fn, const char* what) {
     std::string out(sizeof(T) + 16, '\0');
     size_t offset = 0;
     TSS2_RC rc = fn(&value, reinterpret_cast<uint8_t*>(out.data()), out.size(), &offset);
-    if (rc != TSS2_RC_SUCCESS) throw Error(std::string("cannot marshal ") + what + ": " + rc_text(rc));
+    if (rc != TSS2_RC_SUCCESS)
+        throw Error(std::string("cannot marshal ") + what + ": " + rc_text(rc));
     out.resize(offset);
     return out;
 }
@@ -141,8 +142,7 @@ template <typename T>
 T unmarshal(const std::string& bytes, Unmarshal<T> fn, const std::filesystem::path& file) {
     T value{};
     size_t offset = 0;
-    TSS2_RC rc =
-        fn(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &offset, &value);
+    TSS2_RC rc = fn(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &offset, &value);
     if (rc != TSS2_RC_SUCCESS || offset != bytes.size())
         throw Error(file.string() + " is not a TPM key blob (" + rc_text(rc) + ")");
     return value;
@@ -299,8 +299,8 @@ struct TpmDevice::Impl {
             UINT32 counter = 0;
             TPML_PCR_SELECTION* out_raw = nullptr;
             TPML_DIGEST* digests_raw = nullptr;
-            TSS2_RC rc = Esys_PCR_Read(esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                       &want, &counter, &out_raw, &digests_raw);
+            TSS2_RC rc = Esys_PCR_Read(esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &want,
+                                       &counter, &out_raw, &digests_raw);
             EsysOut<TPML_PCR_SELECTION> out(out_raw);
             EsysOut<TPML_DIGEST> digests(digests_raw);
             check(rc, "TPM2_PCR_Read");
@@ -319,9 +319,9 @@ struct TpmDevice::Impl {
                     for (size_t i = 0; i < algs.size(); ++i) {
                         if (bit != pcr || algs[i]->id != s.hash || values[i]) continue;
                         if (d.size != algs[i]->size)
-                            throw Error("the TPM at " + tcti + " read a " +
-                                        std::to_string(d.size) + "-byte " + algs[i]->name +
-                                        " value of PCR " + std::to_string(pcr));
+                            throw Error("the TPM at " + tcti + " read a " + std::to_string(d.size) +
+                                        "-byte " + algs[i]->name + " value of PCR " +
+                                        std::to_string(pcr));
                         values[i].emplace(d.buffer, d.buffer + d.size);
                         progress = true;
                     }
@@ -349,10 +349,9 @@ struct TpmDevice::Impl {
         const TPML_PCR_SELECTION creation_pcr{};
         ESYS_TR handle = ESYS_TR_NONE;
         TPM2B_PUBLIC* pub_raw = nullptr;
-        TSS2_RC rc = Esys_CreatePrimary(esys.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
-                                        ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside,
-                                        &creation_pcr, &handle, &pub_raw, nullptr, nullptr,
-                                        nullptr);
+        TSS2_RC rc = Esys_CreatePrimary(
+            esys.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+            &tmpl, &outside, &creation_pcr, &handle, &pub_raw, nullptr, nullptr, nullptr);
         EsysOut<TPM2B_PUBLIC> pub(pub_raw);
         check(rc, "TPM2_CreatePrimary(storage key)");
         Primary primary{std::make_unique<Transient>(esys.get(), handle), *pub};
@@ -382,8 +381,7 @@ struct TpmDevice::Impl {
             if (pub_file->size() > kMaxBlob || priv_file->size() > kMaxBlob)
                 throw Error(key_dir.string() + " holds key blobs too big to be TPM keys");
             pub = unmarshal<TPM2B_PUBLIC>(*pub_file, Tss2_MU_TPM2B_PUBLIC_Unmarshal, pub_path);
-            priv =
-                unmarshal<TPM2B_PRIVATE>(*priv_file, Tss2_MU_TPM2B_PRIVATE_Unmarshal, priv_path);
+            priv = unmarshal<TPM2B_PRIVATE>(*priv_file, Tss2_MU_TPM2B_PRIVATE_Unmarshal, priv_path);
         } else {
             const TPM2B_SENSITIVE_CREATE sensitive{};
             const TPM2B_PUBLIC tmpl = ak_template();
@@ -393,8 +391,7 @@ struct TpmDevice::Impl {
             TPM2B_PUBLIC* pub_raw = nullptr;
             TSS2_RC rc = Esys_Create(esys.get(), primary.handle->get(), ESYS_TR_PASSWORD,
                                      ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside,
-                                     &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr,
-                                     nullptr);
+                                     &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
             EsysOut<TPM2B_PRIVATE> priv_out(priv_raw);
             EsysOut<TPM2B_PUBLIC> pub_out(pub_raw);
             check(rc, "TPM2_Create(attestation key)");
@@ -413,9 +410,10 @@ struct TpmDevice::Impl {
                                ESYS_TR_NONE, &priv, &pub, &handle);
         if (rc != TSS2_RC_SUCCESS)
             throw Error("the TPM at " + tcti + " cannot load the attestation key in " +
-                        key_dir.string() + " (made by another TPM, or before a TPM2_Clear?): " +
-                        rc_text(rc));
-        Key key{std::make_unique<Transient>(esys.get(), handle), p256_pem(pub.publicArea, pub_path)};
+                        key_dir.string() +
+                        " (made by another TPM, or before a TPM2_Clear?): " + rc_text(rc));
+        Key key{std::make_unique<Transient>(esys.get(), handle),
+                p256_pem(pub.publicArea, pub_path)};
         if (fs::read_file_if_exists(pem_path) != key.pem)
             fs::write_file_atomic(pem_path, key.pem, 0600);
         return key;
@@ -495,8 +493,7 @@ std::string TpmDevice::identity() {
 
 BootCounters TpmDevice::boot_counters() {
     TPMS_TIME_INFO* raw = nullptr;
-    TSS2_RC rc =
-        Esys_ReadClock(impl_->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &raw);
+    TSS2_RC rc = Esys_ReadClock(impl_->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &raw);
     EsysOut<TPMS_TIME_INFO> time(raw);
     impl_->check(rc, "TPM2_ReadClock");
     return BootCounters{time->clockInfo.resetCount, time->clockInfo.restartCount};
@@ -538,9 +535,9 @@ QuoteFiles TpmDevice::quote(const std::filesystem::path& key_dir, unsigned pcr,
         const auto before = impl_->read(pcr, {&bank}).at(0);
         TPM2B_ATTEST* quoted_raw = nullptr;
         TPMT_SIGNATURE* sig_raw = nullptr;
-        TSS2_RC rc = Esys_Quote(impl_->esys.get(), key.handle->get(), ESYS_TR_PASSWORD,
-                                ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &selection,
-                                &quoted_raw, &sig_raw);
+        TSS2_RC rc =
+            Esys_Quote(impl_->esys.get(), key.handle->get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                       ESYS_TR_NONE, &qualifying, &scheme, &selection, &quoted_raw, &sig_raw);
         EsysOut<TPM2B_ATTEST> quoted(quoted_raw);
         EsysOut<TPMT_SIGNATURE> sig(sig_raw);
         impl_->check(rc, "TPM2_Quote");

@@ -59,10 +59,10 @@ void* lib_symbol(Lib lib, const char* name) {
 }  // namespace
 
 // Defines `name` with the library's own prototype; it forwards to the library's function.
-#define RKT_TSS2(lib, ret, name, params, args)                                             \
-    extern "C" ret name params {                                                           \
+#define RKT_TSS2(lib, ret, name, params, args)                                            \
+    extern "C" ret name params {                                                          \
         static const auto real = reinterpret_cast<ret(*) params>(lib_symbol(lib, #name)); \
-        return real args;                                                                  \
+        return real args;                                                                 \
     }
 
 #define RKT_ESYS(name, params, args) RKT_TSS2(Lib::kEsys, TSS2_RC, name, params, args)
@@ -119,8 +119,7 @@ RKT_ESYS(Esys_Load,
 RKT_ESYS(Esys_Quote,
          (ESYS_CONTEXT * ctx, ESYS_TR key, ESYS_TR s1, ESYS_TR s2, ESYS_TR s3,
           const TPM2B_DATA* qualifying, const TPMT_SIG_SCHEME* scheme,
-          const TPML_PCR_SELECTION* selection, TPM2B_ATTEST** quoted,
-          TPMT_SIGNATURE** signature),
+          const TPML_PCR_SELECTION* selection, TPM2B_ATTEST** quoted, TPMT_SIGNATURE** signature),
          (ctx, key, s1, s2, s3, qualifying, scheme, selection, quoted, signature))
 
 RKT_MU(Tss2_MU_TPMT_PUBLIC_Marshal,

@@ -26,7 +26,9 @@ bool no_children_left() {
     return ::waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD;
 }
 
-bool process_gone(pid_t pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }
+bool process_gone(pid_t pid) {
+    return ::kill(pid, 0) < 0 && errno == ESRCH;
+}
 
 class TpmChildTest : public ::testing::Test {
 protected:

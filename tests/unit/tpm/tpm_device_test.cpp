@@ -153,7 +153,8 @@ TEST_F(TpmDeviceTest, AKeyDirWithGarbageIsAnError) {
 }
 
 // tpm2_checkquote's verdict on the three files.
-int checkquote(const std::filesystem::path& dir, const QuoteFiles& q, const std::string& nonce_hex) {
+int checkquote(const std::filesystem::path& dir, const QuoteFiles& q,
+               const std::string& nonce_hex) {
     fs::write_file(dir / "msg", std::string(q.message.begin(), q.message.end()));
     fs::write_file(dir / "sig", std::string(q.signature.begin(), q.signature.end()));
     fs::write_file(dir / "pcrs", std::string(q.pcrs.begin(), q.pcrs.end()));
@@ -191,12 +192,12 @@ TEST_F(TpmDeviceTest, QuotePcrFileHoldsTheValueInTpm2ToolsLayout) {
     const QuoteFiles q = tpm.quote(dir.path() / "keys", kPcr, "sha256", {});
     // TPML_PCR_SELECTION (4 + 16 * 8), UINT32 1, TPML_DIGEST (4 + 8 * 66).
     ASSERT_EQ(q.pcrs.size(), 132U + 4 + 532);
-    EXPECT_EQ(q.pcrs[0], 1);              // one bank
-    EXPECT_EQ(q.pcrs[4], 0x0b);           // TPM2_ALG_SHA256, little-endian
+    EXPECT_EQ(q.pcrs[0], 1);     // one bank
+    EXPECT_EQ(q.pcrs[4], 0x0b);  // TPM2_ALG_SHA256, little-endian
     EXPECT_EQ(q.pcrs[7 + kPcr / 8], 1U << (kPcr % 8));
-    EXPECT_EQ(q.pcrs[132], 1);            // one TPML_DIGEST
-    EXPECT_EQ(q.pcrs[136], 1);            // holding one digest
-    EXPECT_EQ(q.pcrs[140], 32);           // of 32 bytes
+    EXPECT_EQ(q.pcrs[132], 1);   // one TPML_DIGEST
+    EXPECT_EQ(q.pcrs[136], 1);   // holding one digest
+    EXPECT_EQ(q.pcrs[140], 32);  // of 32 bytes
     for (const auto& v : values) {
         if (v.alg == "sha256") {
             EXPECT_EQ(std::vector<uint8_t>(q.pcrs.begin() + 142, q.pcrs.begin() + 174), v.bytes);

@@ -1,9 +1,9 @@
 #include "tests/unit/tpm/tpm_test_support.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nettle/sha1.h>
 #include <nettle/sha2.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,7 +49,9 @@ uint16_t port_of(int fd) {
 
 }  // namespace
 
-bool have_swtpm() { return find_executable("swtpm").has_value(); }
+bool have_swtpm() {
+    return find_executable("swtpm").has_value();
+}
 
 std::string ListeningPorts::tcti() const {
     return "swtpm:host=127.0.0.1,port=" + std::to_string(port);
@@ -82,8 +84,8 @@ Swtpm::Swtpm(Startup startup) {
         opts.capture_stdout = true;
         opts.capture_stderr = true;
         process_ = ChildProcess::spawn(
-            {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_.path().string(),
-             "--server", "type=tcp,bindaddr=127.0.0.1,port=" + std::to_string(port), "--ctrl",
+            {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_.path().string(), "--server",
+             "type=tcp,bindaddr=127.0.0.1,port=" + std::to_string(port), "--ctrl",
              "type=tcp,bindaddr=127.0.0.1,port=" + std::to_string(port + 1), "--flags",
              startup == Startup::kClear ? "not-need-init,startup-clear" : "not-need-init"},
             opts);
@@ -103,8 +105,12 @@ Swtpm::Swtpm(Startup startup) {
 
 Swtpm::~Swtpm() = default;  // the process is killed and reaped, then its state removed
 
-void Swtpm::pause() { process_.kill(SIGSTOP); }
-void Swtpm::resume() { process_.kill(SIGCONT); }
+void Swtpm::pause() {
+    process_.kill(SIGSTOP);
+}
+void Swtpm::resume() {
+    process_.kill(SIGCONT);
+}
 
 std::vector<uint8_t> digest(const std::string& alg, const std::vector<uint8_t>& data) {
     std::vector<uint8_t> out;
@@ -138,7 +144,9 @@ std::vector<uint8_t> digest(const std::string& alg, const std::vector<uint8_t>& 
     return out;
 }
 
-std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> bytes(const std::string& s) {
+    return {s.begin(), s.end()};
+}
 
 std::string hex(const std::vector<uint8_t>& data) {
     std::string out;
