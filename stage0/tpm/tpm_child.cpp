@@ -27,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 // Answers are a few KiB at most (a quote); a longer line is not one of ours.
-constexpr size_t kMaxLine = 256 * 1024;
+constexpr size_t kMaxLine = size_t{256} * 1024;
 // Our messages nest three levels; a deeper one is garbage (and the parser recurses per level).
 constexpr size_t kMaxDepth = 8;
 constexpr std::chrono::milliseconds kExitGrace{2000};

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -105,9 +106,13 @@ struct EsysFinalize {
 class Transient {
 public:
     Transient(ESYS_CONTEXT* ctx, ESYS_TR handle) : ctx_(ctx), handle_(handle) {}
+    Transient(Transient&& other) noexcept
+        : ctx_(other.ctx_), handle_(std::exchange(other.handle_, ESYS_TR_NONE)) {}
     Transient(const Transient&) = delete;
     Transient& operator=(const Transient&) = delete;
+    Transient& operator=(Transient&&) = delete;
     ~Transient() {
+        if (handle_ == ESYS_TR_NONE) return;
         try {
             Esys_FlushContext(ctx_, handle_);
         } catch (const Error&) {
@@ -338,7 +343,7 @@ struct TpmDevice::Impl {
     }
 
     struct Primary {
-        std::unique_ptr<Transient> handle;
+        Transient handle;
         TPM2B_PUBLIC pub;
     };
 
@@ -354,12 +359,12 @@ struct TpmDevice::Impl {
             &tmpl, &outside, &creation_pcr, &handle, &pub_raw, nullptr, nullptr, nullptr);
         EsysOut<TPM2B_PUBLIC> pub(pub_raw);
         check(rc, "TPM2_CreatePrimary(storage key)");
-        Primary primary{std::make_unique<Transient>(esys.get(), handle), *pub};
+        Primary primary{Transient(esys.get(), handle), *pub};
         return primary;
     }
 
     struct Key {
-        std::unique_ptr<Transient> handle;
+        Transient handle;
         std::string pem;
     };
 
@@ -389,7 +394,7 @@ struct TpmDevice::Impl {
             const TPML_PCR_SELECTION creation_pcr{};
             TPM2B_PRIVATE* priv_raw = nullptr;
             TPM2B_PUBLIC* pub_raw = nullptr;
-            TSS2_RC rc = Esys_Create(esys.get(), primary.handle->get(), ESYS_TR_PASSWORD,
+            TSS2_RC rc = Esys_Create(esys.get(), primary.handle.get(), ESYS_TR_PASSWORD,
                                      ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside,
                                      &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
             EsysOut<TPM2B_PRIVATE> priv_out(priv_raw);
@@ -406,14 +411,13 @@ struct TpmDevice::Impl {
         }
 
         ESYS_TR handle = ESYS_TR_NONE;
-        TSS2_RC rc = Esys_Load(esys.get(), primary.handle->get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+        TSS2_RC rc = Esys_Load(esys.get(), primary.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                ESYS_TR_NONE, &priv, &pub, &handle);
         if (rc != TSS2_RC_SUCCESS)
             throw Error("the TPM at " + tcti + " cannot load the attestation key in " +
                         key_dir.string() +
                         " (made by another TPM, or before a TPM2_Clear?): " + rc_text(rc));
-        Key key{std::make_unique<Transient>(esys.get(), handle),
-                p256_pem(pub.publicArea, pub_path)};
+        Key key{Transient(esys.get(), handle), p256_pem(pub.publicArea, pub_path)};
         if (fs::read_file_if_exists(pem_path) != key.pem)
             fs::write_file_atomic(pem_path, key.pem, 0600);
         return key;
@@ -536,7 +540,7 @@ QuoteFiles TpmDevice::quote(const std::filesystem::path& key_dir, unsigned pcr,
         TPM2B_ATTEST* quoted_raw = nullptr;
         TPMT_SIGNATURE* sig_raw = nullptr;
         TSS2_RC rc =
-            Esys_Quote(impl_->esys.get(), key.handle->get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+            Esys_Quote(impl_->esys.get(), key.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
                        ESYS_TR_NONE, &qualifying, &scheme, &selection, &quoted_raw, &sig_raw);
         EsysOut<TPM2B_ATTEST> quoted(quoted_raw);
         EsysOut<TPMT_SIGNATURE> sig(sig_raw);

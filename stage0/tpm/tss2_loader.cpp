@@ -59,10 +59,10 @@ void* lib_symbol(Lib lib, const char* name) {
 }  // namespace
 
 // Defines `name` with the library's own prototype; it forwards to the library's function.
-#define RKT_TSS2(lib, ret, name, params, args)                                            \
-    extern "C" ret name params {                                                          \
-        static const auto real = reinterpret_cast<ret(*) params>(lib_symbol(lib, #name)); \
-        return real args;                                                                 \
+#define RKT_TSS2(lib, ret, name, params, args)                                              \
+    extern "C" ret name params {                                                            \
+        static const auto real = reinterpret_cast<ret(*) params>(lib_symbol((lib), #name)); \
+        return real args;                                                                   \
     }
 
 #define RKT_ESYS(name, params, args) RKT_TSS2(Lib::kEsys, TSS2_RC, name, params, args)

@@ -2,6 +2,7 @@
 // answers.
 #include "stage0/tpm/tpm_child.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@ namespace rkt::tpm::test {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 constexpr unsigned kPcr = 16;
 constexpr milliseconds kDeadline{10000};
@@ -62,6 +64,7 @@ TEST_F(TpmChildTest, AnswersAsTheDeviceDoes) {
         const auto before = child.read(kPcr);
         ASSERT_EQ(before.size(), banks.size());
         std::vector<BankValue> digests;
+        digests.reserve(before.size());
         for (const auto& v : before) digests.push_back({v.alg, digest(v.alg, bytes("x"))});
         child.extend(kPcr, digests);
         const auto after = child.read(kPcr);
@@ -82,12 +85,10 @@ TEST_F(TpmChildTest, AnswersAsTheDeviceDoes) {
 
 TEST_F(TpmChildTest, TheChildsErrorsComeBackAndItCarriesOn) {
     TpmChild child(swtpm_->tcti(), kDeadline);
-    try {
-        child.extend(kPcr, {{"sha256", std::vector<uint8_t>(3, 0)}});
-        FAIL() << "a 3-byte digest was taken";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("32 bytes, not 3"), std::string::npos) << e.what();
-    }
+    EXPECT_THAT(error_of([&] {
+                    child.extend(kPcr, {{"sha256", std::vector<uint8_t>(3, 0)}});
+                }),
+                HasSubstr("32 bytes, not 3"));
     EXPECT_THROW(child.quote("/nonexistent-dir/\xff", kPcr, "sha256", std::vector<uint8_t>(65)),
                  Error);
     EXPECT_FALSE(child.read(kPcr).empty());
@@ -99,13 +100,7 @@ TEST_F(TpmChildTest, ATpmThatStopsAnsweringTimesOutAndTheChildIsReaped) {
     EXPECT_FALSE(child.banks(kPcr).empty());
     swtpm_->pause();
     const auto start = std::chrono::steady_clock::now();
-    try {
-        child.read(kPcr);
-        FAIL() << "a paused TPM answered";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("did not answer within 0.5 s"), std::string::npos)
-            << e.what();
-    }
+    EXPECT_THAT(error_of([&] { child.read(kPcr); }), HasSubstr("did not answer within 0.5 s"));
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
     EXPECT_EQ(child.pid(), -1);
     EXPECT_TRUE(process_gone(pid));
@@ -116,27 +111,16 @@ TEST_F(TpmChildTest, ATpmThatStopsAnsweringTimesOutAndTheChildIsReaped) {
 TEST(TpmChildDeadline, ATpmThatAcceptsButNeverAnswersTimesOut) {
     const ListeningPorts silent = listen_on_free_ports();
     const auto start = std::chrono::steady_clock::now();
-    try {
-        TpmChild child(silent.tcti(), kShortDeadline);
-        FAIL() << "a TPM that never answers was opened";
-    } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "the TPM at " + silent.tcti() +
-                                             " did not answer within 0.5 s; check it, or run "
-                                             "with --tpm=off");
-    }
+    EXPECT_EQ(error_of([&] { TpmChild child(silent.tcti(), kShortDeadline); }),
+              "the TPM at " + silent.tcti() +
+                  " did not answer within 0.5 s; check it, or run with --tpm=off");
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
     EXPECT_TRUE(no_children_left());
 }
 
 TEST(TpmChildOpen, AMissingTctiIsAClearErrorFromTheChild) {
-    try {
-        TpmChild child("nosuchtcti:x", kDeadline);
-        FAIL() << "opened a TCTI that does not exist";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("cannot open the TPM at nosuchtcti:x"),
-                  std::string::npos)
-            << e.what();
-    }
+    EXPECT_THAT(error_of([] { TpmChild child("nosuchtcti:x", kDeadline); }),
+                HasSubstr("cannot open the TPM at nosuchtcti:x"));
     EXPECT_TRUE(no_children_left());
 }
 

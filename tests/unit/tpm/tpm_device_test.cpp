@@ -1,6 +1,7 @@
 // TpmDevice against a real software TPM (swtpm), checked by tpm2-tools where they are installed.
 #include "stage0/tpm/tpm_device.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -18,6 +19,8 @@ namespace {
 
 // PCR 16 is the debug PCR: resettable, and zero after TPM2_Startup(CLEAR).
 constexpr unsigned kPcr = 16;
+
+using ::testing::HasSubstr;
 
 class TpmDeviceTest : public ::testing::Test {
 protected:
@@ -55,6 +58,7 @@ TEST_F(TpmDeviceTest, ExtendMakesEachBankTheHashOfOldValueAndDigest) {
     for (int round = 0; round < 2; ++round) {
         const auto before = tpm.read(kPcr);
         std::vector<BankValue> digests;
+        digests.reserve(before.size());
         for (const auto& v : before)
             digests.push_back({v.alg, digest(v.alg, bytes("event " + std::to_string(round)))});
         tpm.extend(kPcr, digests);
@@ -71,12 +75,10 @@ TEST_F(TpmDeviceTest, ExtendMakesEachBankTheHashOfOldValueAndDigest) {
 TEST_F(TpmDeviceTest, ExtendRefusesADigestOfTheWrongSizeOrBank) {
     TpmDevice tpm(swtpm_->tcti());
     const auto before = tpm.read(kPcr);
-    try {
-        tpm.extend(kPcr, {{"sha256", std::vector<uint8_t>(20, 1)}});
-        FAIL() << "a 20-byte sha256 digest was taken";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("32 bytes, not 20"), std::string::npos) << e.what();
-    }
+    EXPECT_THAT(error_of([&] {
+                    tpm.extend(kPcr, {{"sha256", std::vector<uint8_t>(20, 1)}});
+                }),
+                HasSubstr("32 bytes, not 20"));
     EXPECT_THROW(tpm.extend(kPcr, {{"md5", std::vector<uint8_t>(16, 1)}}), Error);
     EXPECT_THROW(tpm.extend(kPcr, {}), Error);
     EXPECT_THROW(tpm.extend(32, {{"sha256", digest("sha256", {})}}), Error);
@@ -113,12 +115,8 @@ TEST(TpmDeviceStartup, StartsATpmThatWasNotStarted) {
 }
 
 TEST(TpmDeviceOpen, AMissingTctiIsAClearError) {
-    try {
-        TpmDevice tpm("nosuchtcti:x");
-        FAIL() << "opened a TCTI that does not exist";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("nosuchtcti:x"), std::string::npos) << e.what();
-    }
+    EXPECT_THAT(error_of([] { TpmDevice tpm("nosuchtcti:x"); }),
+                HasSubstr("cannot open the TPM at nosuchtcti:x"));
 }
 
 TEST_F(TpmDeviceTest, AttestationKeyIsMadeOnceThenLoaded) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "common/process.h"
 #include "common/unique_fd.h"
 
@@ -61,5 +62,16 @@ private:
 std::vector<uint8_t> digest(const std::string& alg, const std::vector<uint8_t>& data);
 std::vector<uint8_t> bytes(const std::string& s);
 std::string hex(const std::vector<uint8_t>& data);
+
+// The message of the Error that fn throws, or "(no error)".
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
 
 }  // namespace rkt::tpm::test
