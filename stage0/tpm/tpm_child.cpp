@@ -132,16 +132,20 @@ json answer(TpmDevice& tpm, const json& request) {
     throw Error("the TPM child has no operation \"" + strings::printable(op, 40) + "\"");
 }
 
+// Takes the first whole line out of `pending`, if it holds one.
+std::optional<std::string> take_line(std::string& pending) {
+    const auto nl = pending.find('\n');
+    if (nl == std::string::npos) return std::nullopt;
+    std::string line = pending.substr(0, nl);
+    pending.erase(0, nl + 1);
+    return line;
+}
+
 // Reads one request line; nullopt at the end of the channel (the parent is done) or on a line
 // no parent of ours sends.
 std::optional<std::string> next_request(int fd, std::string& pending) {
     for (;;) {
-        const auto nl = pending.find('\n');
-        if (nl != std::string::npos) {
-            std::string line = pending.substr(0, nl);
-            pending.erase(0, nl + 1);
-            return line;
-        }
+        if (auto line = take_line(pending)) return line;
         if (pending.size() > kMaxLine) return std::nullopt;
         std::array<char, 4096> buf{};
         const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -286,12 +290,7 @@ void TpmChild::abandon(const std::string& why) {
 std::string TpmChild::read_line() {
     const auto end = std::chrono::steady_clock::now() + deadline_;
     for (;;) {
-        const auto nl = pending_.find('\n');
-        if (nl != std::string::npos) {
-            std::string line = pending_.substr(0, nl);
-            pending_.erase(0, nl + 1);
-            return line;
-        }
+        if (auto line = take_line(pending_)) return *line;
         if (pending_.size() > kMaxLine)
             abandon("the TPM child for " + tcti_ + " sent an answer longer than " +
                     std::to_string(kMaxLine) + " bytes");

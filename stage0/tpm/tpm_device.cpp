@@ -153,43 +153,42 @@ T unmarshal(const std::string& bytes, Unmarshal<T> fn, const std::filesystem::pa
     return value;
 }
 
-// The TCG's default storage root key (TCG TPM v2.0 Provisioning Guidance): ECC P-256,
-// restricted decrypt, AES-128-CFB, empty auth. The TPM derives it from its owner seed, so the
-// same template gives the same key, and public area, every time on one TPM.
-TPM2B_PUBLIC srk_template() {
+// An ECC P-256 key with SHA-256 names, fixed to this TPM, made inside it, used with its (empty)
+// auth value: what both keys rkt makes share.
+TPM2B_PUBLIC p256_template(TPMA_OBJECT attributes) {
     TPM2B_PUBLIC t{};
     TPMT_PUBLIC& p = t.publicArea;
     p.type = TPM2_ALG_ECC;
     p.nameAlg = TPM2_ALG_SHA256;
     p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                          TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
-    TPMS_ECC_PARMS& ecc = p.parameters.eccDetail;
+                         TPMA_OBJECT_RESTRICTED | attributes;
+    p.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    p.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    return t;
+}
+
+// The TCG's default storage root key (TCG TPM v2.0 Provisioning Guidance): restricted decrypt,
+// AES-128-CFB, no dictionary-attack lockout. The TPM derives it from its owner seed, so the
+// same template gives the same key, and public area, every time on one TPM.
+TPM2B_PUBLIC srk_template() {
+    TPM2B_PUBLIC t = p256_template(TPMA_OBJECT_NODA | TPMA_OBJECT_DECRYPT);
+    TPMS_ECC_PARMS& ecc = t.publicArea.parameters.eccDetail;
     ecc.symmetric.algorithm = TPM2_ALG_AES;
     ecc.symmetric.keyBits.aes = 128;
     ecc.symmetric.mode.aes = TPM2_ALG_CFB;
     ecc.scheme.scheme = TPM2_ALG_NULL;
-    ecc.curveID = TPM2_ECC_NIST_P256;
-    ecc.kdf.scheme = TPM2_ALG_NULL;
     return t;
 }
 
 // The attestation key: a restricted signing key, so it signs only what the TPM itself produced
 // (quotes), never a forged TPMS_ATTEST.
 TPM2B_PUBLIC ak_template() {
-    TPM2B_PUBLIC t{};
-    TPMT_PUBLIC& p = t.publicArea;
-    p.type = TPM2_ALG_ECC;
-    p.nameAlg = TPM2_ALG_SHA256;
-    p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
-    TPMS_ECC_PARMS& ecc = p.parameters.eccDetail;
+    TPM2B_PUBLIC t = p256_template(TPMA_OBJECT_SIGN_ENCRYPT);
+    TPMS_ECC_PARMS& ecc = t.publicArea.parameters.eccDetail;
     ecc.symmetric.algorithm = TPM2_ALG_NULL;
     ecc.scheme.scheme = TPM2_ALG_ECDSA;
     ecc.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-    ecc.curveID = TPM2_ECC_NIST_P256;
-    ecc.kdf.scheme = TPM2_ALG_NULL;
     return t;
 }
 

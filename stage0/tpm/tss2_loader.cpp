@@ -58,11 +58,12 @@ void* lib_symbol(Lib lib, const char* name) {
 
 }  // namespace
 
-// Defines `name` with the library's own prototype; it forwards to the library's function.
-#define RKT_TSS2(lib, ret, name, params, args)                                              \
-    extern "C" ret name params {                                                            \
-        static const auto real = reinterpret_cast<ret(*) params>(lib_symbol((lib), #name)); \
-        return real args;                                                                   \
+// Defines `name` with the library's own prototype (the header's declaration checks it); it
+// forwards to the library's function.
+#define RKT_TSS2(lib, ret, name, params, args)                                                \
+    extern "C" ret name params {                                                              \
+        static const auto real = reinterpret_cast<decltype(&name)>(lib_symbol((lib), #name)); \
+        return real args;                                                                     \
     }
 
 #define RKT_ESYS(name, params, args) RKT_TSS2(Lib::kEsys, TSS2_RC, name, params, args)
@@ -122,21 +123,19 @@ RKT_ESYS(Esys_Quote,
           const TPML_PCR_SELECTION* selection, TPM2B_ATTEST** quoted, TPMT_SIGNATURE** signature),
          (ctx, key, s1, s2, s3, qualifying, scheme, selection, quoted, signature))
 
-RKT_MU(Tss2_MU_TPMT_PUBLIC_Marshal,
-       (TPMT_PUBLIC const* src, uint8_t buffer[], size_t size, size_t* offset),
-       (src, buffer, size, offset))
-RKT_MU(Tss2_MU_TPM2B_PUBLIC_Marshal,
-       (TPM2B_PUBLIC const* src, uint8_t buffer[], size_t size, size_t* offset),
-       (src, buffer, size, offset))
-RKT_MU(Tss2_MU_TPM2B_PUBLIC_Unmarshal,
-       (uint8_t const buffer[], size_t size, size_t* offset, TPM2B_PUBLIC* dest),
-       (buffer, size, offset, dest))
-RKT_MU(Tss2_MU_TPM2B_PRIVATE_Marshal,
-       (TPM2B_PRIVATE const* src, uint8_t buffer[], size_t size, size_t* offset),
-       (src, buffer, size, offset))
-RKT_MU(Tss2_MU_TPM2B_PRIVATE_Unmarshal,
-       (uint8_t const buffer[], size_t size, size_t* offset, TPM2B_PRIVATE* dest),
-       (buffer, size, offset, dest))
-RKT_MU(Tss2_MU_TPMT_SIGNATURE_Marshal,
-       (TPMT_SIGNATURE const* src, uint8_t buffer[], size_t size, size_t* offset),
-       (src, buffer, size, offset))
+// The marshaling calls differ only in the type they take.
+#define RKT_MU_MARSHAL(type)                                                 \
+    RKT_MU(Tss2_MU_##type##_Marshal,                                         \
+           (type const* src, uint8_t buffer[], size_t size, size_t* offset), \
+           (src, buffer, size, offset))
+#define RKT_MU_UNMARSHAL(type)                                                \
+    RKT_MU(Tss2_MU_##type##_Unmarshal,                                        \
+           (uint8_t const buffer[], size_t size, size_t* offset, type* dest), \
+           (buffer, size, offset, dest))
+
+RKT_MU_MARSHAL(TPMT_PUBLIC)
+RKT_MU_MARSHAL(TPM2B_PUBLIC)
+RKT_MU_UNMARSHAL(TPM2B_PUBLIC)
+RKT_MU_MARSHAL(TPM2B_PRIVATE)
+RKT_MU_UNMARSHAL(TPM2B_PRIVATE)
+RKT_MU_MARSHAL(TPMT_SIGNATURE)

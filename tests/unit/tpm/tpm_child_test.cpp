@@ -32,16 +32,7 @@ bool process_gone(pid_t pid) {
     return ::kill(pid, 0) < 0 && errno == ESRCH;
 }
 
-class TpmChildTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (!have_swtpm()) GTEST_SKIP() << "swtpm is not installed";
-        swtpm_ = std::make_unique<Swtpm>();
-    }
-    void TearDown() override { swtpm_.reset(); }
-
-    std::unique_ptr<Swtpm> swtpm_;
-};
+class TpmChildTest : public SwtpmTest {};
 
 TEST_F(TpmChildTest, AnswersAsTheDeviceDoes) {
     ScratchDir dir;

@@ -22,16 +22,7 @@ constexpr unsigned kPcr = 16;
 
 using ::testing::HasSubstr;
 
-class TpmDeviceTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (!have_swtpm()) GTEST_SKIP() << "swtpm is not installed";
-        swtpm_ = std::make_unique<Swtpm>();
-    }
-    void TearDown() override { swtpm_.reset(); }
-
-    std::unique_ptr<Swtpm> swtpm_;
-};
+class TpmDeviceTest : public SwtpmTest {};
 
 mode_t mode_of(const std::filesystem::path& p) {
     struct stat st {};

@@ -2,8 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <nettle/sha1.h>
-#include <nettle/sha2.h>
+#include <nettle/nettle-meta.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -105,6 +104,11 @@ Swtpm::Swtpm(Startup startup) {
 
 Swtpm::~Swtpm() = default;  // the process is killed and reaped, then its state removed
 
+void SwtpmTest::SetUp() {
+    if (!have_swtpm()) GTEST_SKIP() << "swtpm is not installed";
+    swtpm_ = std::make_unique<Swtpm>();
+}
+
 void Swtpm::pause() {
     process_.kill(SIGSTOP);
 }
@@ -113,34 +117,13 @@ void Swtpm::resume() {
 }
 
 std::vector<uint8_t> digest(const std::string& alg, const std::vector<uint8_t>& data) {
-    std::vector<uint8_t> out;
-    if (alg == "sha1") {
-        sha1_ctx ctx{};
-        sha1_init(&ctx);
-        sha1_update(&ctx, data.size(), data.data());
-        out.resize(SHA1_DIGEST_SIZE);
-        sha1_digest(&ctx, out.size(), out.data());
-    } else if (alg == "sha256") {
-        sha256_ctx ctx{};
-        sha256_init(&ctx);
-        sha256_update(&ctx, data.size(), data.data());
-        out.resize(SHA256_DIGEST_SIZE);
-        sha256_digest(&ctx, out.size(), out.data());
-    } else if (alg == "sha384") {
-        sha384_ctx ctx{};
-        sha384_init(&ctx);
-        sha384_update(&ctx, data.size(), data.data());
-        out.resize(SHA384_DIGEST_SIZE);
-        sha384_digest(&ctx, out.size(), out.data());
-    } else if (alg == "sha512") {
-        sha512_ctx ctx{};
-        sha512_init(&ctx);
-        sha512_update(&ctx, data.size(), data.data());
-        out.resize(SHA512_DIGEST_SIZE);
-        sha512_digest(&ctx, out.size(), out.data());
-    } else {
-        throw std::runtime_error("no digest " + alg);
-    }
+    const nettle_hash* hash = nettle_lookup_hash(alg.c_str());
+    if (!hash) throw std::runtime_error("no digest " + alg);
+    std::vector<uint8_t> ctx(hash->context_size);
+    hash->init(ctx.data());
+    hash->update(ctx.data(), data.size(), data.data());
+    std::vector<uint8_t> out(hash->digest_size);
+    hash->digest(ctx.data(), out.size(), out.data());
     return out;
 }
 

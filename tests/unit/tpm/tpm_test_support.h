@@ -2,8 +2,11 @@
 // TPM that never answers, and the PCR arithmetic computed without the TPM.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +59,15 @@ private:
     ScratchDir state_;  // outlives the process
     ChildProcess process_;
     std::string tcti_;
+};
+
+// A test with a fresh swtpm of its own (skipped where swtpm is not installed).
+class SwtpmTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    void TearDown() override { swtpm_.reset(); }
+
+    std::unique_ptr<Swtpm> swtpm_;
 };
 
 // The digest `alg` ("sha1" ... "sha512") of `data`, by Nettle.
