@@ -11,6 +11,7 @@
 #include <array>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -60,10 +61,10 @@ void* lib_symbol(Lib lib, const char* name) {
 
 // Defines `name` with the library's own prototype (the header's declaration checks it); it
 // forwards to the library's function.
-#define RKT_TSS2(lib, ret, name, params, args)                                                \
-    extern "C" ret name params {                                                              \
-        static const auto real = reinterpret_cast<decltype(&name)>(lib_symbol((lib), #name)); \
-        return real args;                                                                     \
+#define RKT_TSS2(lib, ret, name, params, args)                                                  \
+    extern "C" ret name params {                                                                \
+        static const auto real = reinterpret_cast<decltype(&(name))>(lib_symbol((lib), #name)); \
+        return real args;                                                                       \
     }
 
 #define RKT_ESYS(name, params, args) RKT_TSS2(Lib::kEsys, TSS2_RC, name, params, args)
@@ -128,9 +129,9 @@ RKT_ESYS(Esys_Quote,
     RKT_MU(Tss2_MU_##type##_Marshal,                                         \
            (type const* src, uint8_t buffer[], size_t size, size_t* offset), \
            (src, buffer, size, offset))
-#define RKT_MU_UNMARSHAL(type)                                                \
-    RKT_MU(Tss2_MU_##type##_Unmarshal,                                        \
-           (uint8_t const buffer[], size_t size, size_t* offset, type* dest), \
+#define RKT_MU_UNMARSHAL(type)                                                                   \
+    RKT_MU(Tss2_MU_##type##_Unmarshal,                                                           \
+           (uint8_t const buffer[], size_t size, size_t* offset, std::add_pointer_t<type> dest), \
            (buffer, size, offset, dest))
 
 RKT_MU_MARSHAL(TPMT_PUBLIC)
