@@ -2,11 +2,16 @@
 // answers.
 #include "stage0/tpm/tpm_child.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
 #include <memory>
 
 #include "common/digest.h"
@@ -96,6 +101,51 @@ TEST_F(TpmChildTest, ATpmThatStopsAnsweringTimesOutAndTheChildIsReaped) {
     EXPECT_EQ(child.pid(), -1);
     EXPECT_TRUE(process_gone(pid));
     EXPECT_THROW(child.identity(), Error);  // and it stays unusable
+    swtpm_->resume();
+}
+
+TEST_F(TpmChildTest, TheChildDiesWithItsParent) {
+    // A helper process opens a TpmChild, says the child's pid, and when told asks it for a PCR:
+    // the TPM is paused by then, so the child is stuck in tss2 when the helper is killed. Only
+    // the parent-death signal ends it (the channel's end of file is not read).
+    std::array<int, 2> up{};
+    std::array<int, 2> down{};
+    ASSERT_EQ(::pipe2(up.data(), O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(down.data(), O_CLOEXEC), 0);
+    const UniqueFd up_read(up[0]);
+    UniqueFd up_write(up[1]);
+    UniqueFd down_read(down[0]);
+    const UniqueFd down_write(down[1]);
+    const pid_t helper = ::fork();
+    ASSERT_GE(helper, 0);
+    if (helper == 0) {
+        try {
+            TpmChild child(swtpm_->tcti(), std::chrono::hours(1));
+            const pid_t pid = child.pid();
+            char go = 0;
+            if (::write(up_write.get(), &pid, sizeof(pid)) == sizeof(pid) &&
+                ::read(down_read.get(), &go, 1) == 1)
+                child.read(kPcr);
+        } catch (...) {
+        }
+        ::_exit(1);
+    }
+    up_write.reset();
+    down_read.reset();
+    pid_t grandchild = -1;
+    ASSERT_EQ(::read(up_read.get(), &grandchild, sizeof(grandchild)),
+              static_cast<ssize_t>(sizeof(grandchild)));
+    // Held from now on: the pid cannot be reused while we watch it.
+    const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0)));
+    ASSERT_TRUE(pidfd.valid());
+    swtpm_->pause();
+    ASSERT_EQ(::write(down_write.get(), "g", 1), 1);
+    pollfd p{pidfd.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 300), 0) << "the TPM child ended while its TPM was paused";
+    ::kill(helper, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(::waitpid(helper, &status, 0), helper);
+    EXPECT_EQ(::poll(&p, 1, 5000), 1) << "the TPM child outlived its parent";
     swtpm_->resume();
 }
 
