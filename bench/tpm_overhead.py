@@ -37,7 +37,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rkt-bench-") as tmp:
         tmp = Path(tmp)
         base, layout = benchlib.cached_inspect_pod_base(rkt, inspect, tmp)
-        with Swtpm(tmp / "swtpm") as tpm:
+        with Swtpm(tmp) as tpm:
             for stage1 in args.stage1 or ["fly", "kvm"]:
                 if not (build / "lib" / "rkt" / "stage1" / stage1 / "run").exists():
                     print(f"{stage1}: skipped, stage1 not built")

@@ -9,8 +9,14 @@ void measure_pod_launch(Context& ctx, const Stage1& stage1, const std::filesyste
                         const std::string& uuid, const RunOptions& options) {
     tpm::TpmSettings settings = ctx.tpm_settings();
     if (settings.mode == tpm::TpmMode::kOff) return;
-    tpm::measure_launch(settings, ctx.tpm_paths(), uuid,
-                        [&] { return tpm::launch_measurements(stage1, pod_dir, options); });
+    tpm::TpmPaths paths = ctx.tpm_paths();
+    tpm::measure_launch(settings, paths, uuid, [&] {
+        // Under the TPM lock: one launch at a time reads and writes the cache.
+        tpm::FileDigestCache files(paths.file_digests());
+        auto measurements = tpm::launch_measurements(stage1, pod_dir, options, files);
+        files.save();
+        return measurements;
+    });
 }
 
 }  // namespace rkt

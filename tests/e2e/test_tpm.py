@@ -28,7 +28,7 @@ PCR = 23
 def swtpm(tmp_path):
     require_command("swtpm", "swtpm")
     require_command("tpm2_pcrread", "tpm2-tools")
-    with Swtpm(tmp_path / "swtpm") as tpm:
+    with Swtpm(tmp_path) as tpm:
         yield tpm
 
 
@@ -346,7 +346,7 @@ def test_corrupt_or_truncated_log_refuses_to_run(rkt, build_dir, swtpm, inspect_
 def test_log_of_another_tpm_refuses_to_run(rkt, build_dir, swtpm, inspect_image, tmp_path):
     require_stage1(build_dir, "fly")
     run_fly(rkt, swtpm, inspect_image)[0].expect(0)
-    with Swtpm(tmp_path / "other") as other:
+    with Swtpm(tmp_path) as other:
         res, _ = run_fly(rkt, other, inspect_image)
         one_error_line(res, "belongs to another TPM")
         res = measured(rkt, other, "tpm", "verify")
