@@ -13,8 +13,9 @@ namespace {
 constexpr size_t kMaxSidecarBytes = 4096;
 constexpr uint64_t kHashesPerBlock = kVerityBlockSize / kVerityDigestBytes;
 
-const char* const kFields[] = {"version",     "algorithm", "data_block_size", "hash_block_size",
-                               "data_blocks", "hash_offset", "salt",          "root_hash"};
+const char* const kFields[] = {
+    "version",     "algorithm", "data_block_size", "hash_block_size", "data_blocks",
+    "hash_offset", "salt",      "root_hash"};
 
 uint64_t unsigned_field(const nlohmann::json& j, const char* name) {
     const nlohmann::json& v = j.at(name);
@@ -53,7 +54,8 @@ uint64_t VerityInfo::file_size() const {
 }
 
 void validate_verity_info(const VerityInfo& info) {
-    if (info.version != 1) throw Error("\"version\" is " + std::to_string(info.version) + ", expected 1");
+    if (info.version != 1)
+        throw Error("\"version\" is " + std::to_string(info.version) + ", expected 1");
     if (info.algorithm != "sha256")
         throw Error("\"algorithm\" is \"" + strings::printable(info.algorithm, 40) +
                     "\", expected \"sha256\"");
@@ -73,11 +75,9 @@ void validate_verity_info(const VerityInfo& info) {
 }
 
 VerityInfo parse_verity_info(std::string_view json) {
-    if (json.size() > kMaxSidecarBytes)
-        throw Error("dm-verity parameters: more than 4096 bytes");
+    if (json.size() > kMaxSidecarBytes) throw Error("dm-verity parameters: more than 4096 bytes");
     nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        throw Error("dm-verity parameters: not a JSON object");
+    if (j.is_discarded() || !j.is_object()) throw Error("dm-verity parameters: not a JSON object");
     return with_context("dm-verity parameters", [&] {
         for (const auto& [key, value] : j.items()) {
             (void)value;
@@ -93,8 +93,10 @@ VerityInfo parse_verity_info(std::string_view json) {
         uint64_t hash_block_size = unsigned_field(j, "hash_block_size");
         // Out-of-range values must not wrap into valid ones.
         info.version = version > 0xffff ? 0 : static_cast<uint32_t>(version);
-        info.data_block_size = data_block_size > 0xffffffff ? 0 : static_cast<uint32_t>(data_block_size);
-        info.hash_block_size = hash_block_size > 0xffffffff ? 0 : static_cast<uint32_t>(hash_block_size);
+        info.data_block_size =
+            data_block_size > 0xffffffff ? 0 : static_cast<uint32_t>(data_block_size);
+        info.hash_block_size =
+            hash_block_size > 0xffffffff ? 0 : static_cast<uint32_t>(hash_block_size);
         info.algorithm = string_field(j, "algorithm");
         info.data_blocks = unsigned_field(j, "data_blocks");
         info.hash_offset = unsigned_field(j, "hash_offset");

@@ -83,7 +83,8 @@ std::vector<uint8_t> data_digests(int fd, uint64_t data_blocks, const VeritySalt
         pread_exact(fd, buf.data(), n * kBlock, b * kBlock);
         for (size_t i = 0; i < n; ++i) {
             Digest d = salted_hash(salt, buf.data() + i * kBlock);
-            std::copy(d.begin(), d.end(), digests.begin() + static_cast<ptrdiff_t>((b + i) * kDigest));
+            std::copy(d.begin(), d.end(),
+                      digests.begin() + static_cast<ptrdiff_t>((b + i) * kDigest));
         }
         b += n;
     }

@@ -8,11 +8,11 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "common/verity_info.h"
-#include "stage0/store/erofs_verity.h"
 #include "common/fs.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/verity_info.h"
+#include "stage0/store/erofs_verity.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
 
@@ -56,7 +56,8 @@ std::optional<std::string> StoreImpl::check_erofs(const std::string& id) const {
     try {
         VerityInfo info = read_verity_info(layout_.verity_path(id));
         UniqueFd fd = fs::open_file(img, O_RDONLY | O_NOFOLLOW);
-        if (!verity_tree_matches(fd.get(), info) || verity_root_hash(fd.get(), info) != info.root_hash)
+        if (!verity_tree_matches(fd.get(), info) ||
+            verity_root_hash(fd.get(), info) != info.root_hash)
             throw Error("its data or hash tree does not match the root hash " + info.root_hash);
         return std::nullopt;
     } catch (const Error& e) {

@@ -282,7 +282,8 @@ std::string StoreImpl::tree_digest(const std::string& id) {
     fs::write_file(out.path(), d + "\n", 0644);
     fsync_path(out.path());
     if (::rename(out.path().c_str(), layout_.tree_digest_path(id).c_str()) < 0)
-        throw system_error("cannot move the tree digest to " + layout_.tree_digest_path(id).string());
+        throw system_error("cannot move the tree digest to " +
+                           layout_.tree_digest_path(id).string());
     return d;
 }
 

@@ -41,8 +41,8 @@ UniqueFd open_dir_beneath(int root_fd, const std::string& rel) {
 }
 
 std::string content_digest(int dir_fd, const Entry& e, const std::string& rel) {
-    UniqueFd fd(::openat(dir_fd, e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
-                                                     O_CLOEXEC));
+    UniqueFd fd(::openat(dir_fd, e.name.c_str(),
+                         O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
     if (!fd) throw system_error("cannot open " + rel);
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) throw system_error("cannot stat " + rel);
@@ -67,7 +67,8 @@ std::string link_target(int dir_fd, const Entry& e, const std::string& rel) {
     std::string buf(static_cast<size_t>(std::max<off_t>(e.st.st_size, 0)) + 1, '\0');
     ssize_t n = ::readlinkat(dir_fd, e.name.c_str(), buf.data(), buf.size());
     if (n < 0) throw system_error("cannot read the symlink " + rel);
-    if (static_cast<size_t>(n) >= buf.size()) throw Error(rel + " changed while the tree was digested");
+    if (static_cast<size_t>(n) >= buf.size())
+        throw Error(rel + " changed while the tree was digested");
     buf.resize(static_cast<size_t>(n));
     return buf;
 }
@@ -141,7 +142,8 @@ std::vector<Entry> read_entries(int root_fd, const std::string& rel) {
         else if (S_ISLNK(e.st.st_mode))
             e.extra = link_target(fd.get(), e, path);
         else if (S_ISCHR(e.st.st_mode) || S_ISBLK(e.st.st_mode))
-            e.extra = std::to_string(major(e.st.st_rdev)) + ":" + std::to_string(minor(e.st.st_rdev));
+            e.extra =
+                std::to_string(major(e.st.st_rdev)) + ":" + std::to_string(minor(e.st.st_rdev));
     }
     return entries;
 }

@@ -26,11 +26,9 @@ TEST(GuestDmVerity, TableLine) {
 
 TEST(GuestDmVerity, RefusesWhatCouldBendTheTable) {
     for (const auto& edit : std::vector<std::function<void(guest::DiskVerity&)>>{
-             [](auto& v) { v.data_blocks = 0; },
-             [](auto& v) { v.hash_start_block = 299; },
+             [](auto& v) { v.data_blocks = 0; }, [](auto& v) { v.hash_start_block = 299; },
              [](auto& v) { v.data_blocks = v.hash_start_block = (uint64_t{1} << 40) + 1; },
-             [](auto& v) { v.root_hash[62] = ' '; },
-             [](auto& v) { v.salt[63] = '\n'; },
+             [](auto& v) { v.root_hash[62] = ' '; }, [](auto& v) { v.salt[63] = '\n'; },
              [](auto& v) { v.salt.resize(1); }, [](auto& v) { v.root_hash.clear(); }}) {
         guest::DiskVerity v = sample();
         edit(v);

@@ -581,11 +581,10 @@ TEST(GuestProtocol, AppLimitsGoOnTheWireAndAreChecked) {
 
 TEST(GuestProtocol, DiskVerityGoesOnTheWireAndIsChecked) {
     nlohmann::json j = pod_json();
-    EXPECT_EQ(j["apps"][0]["verity"],
-              nlohmann::json({{"data_blocks", 300},
-                              {"hash_start_block", 300},
-                              {"root_hash", std::string(64, 'c')},
-                              {"salt", std::string(64, '5')}}));
+    EXPECT_EQ(j["apps"][0]["verity"], nlohmann::json({{"data_blocks", 300},
+                                                      {"hash_start_block", 300},
+                                                      {"root_hash", std::string(64, 'c')},
+                                                      {"salt", std::string(64, '5')}}));
     EXPECT_FALSE(j["apps"][1].contains("verity"));  // optional: that disk is mounted as it is
     auto expect_bad = [](const std::function<void(nlohmann::json&)>& edit,
                          const std::string& needle) {

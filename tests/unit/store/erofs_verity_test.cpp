@@ -84,9 +84,9 @@ protected:
         // veritysetup wants whole blocks of data.
         ASSERT_EQ(::truncate(data.c_str(), static_cast<off_t>(blocks * 4096)), 0);
         stdfs::path hash = tmp_ / "hash";
-        std::string out = run_command_checked({veritysetup_, "format", "--no-superblock",
-                                               "--salt=" + info.salt, data.string(),
-                                               hash.string()});
+        std::string out =
+            run_command_checked({veritysetup_, "format", "--no-superblock", "--salt=" + info.salt,
+                                 data.string(), hash.string()});
         EXPECT_EQ(field(out, "Root hash:"), info.root_hash) << out;
         EXPECT_EQ(field(out, "Hash blocks:"), std::to_string(expect_hash_blocks)) << out;
         std::string ours = fs::read_file(image).substr(info.hash_offset);
@@ -99,8 +99,8 @@ protected:
         auto verify = [&] {
             return run_command({veritysetup_, "verify", "--no-superblock", "--salt=" + info.salt,
                                 "--data-blocks=" + std::to_string(info.data_blocks),
-                                "--hash-offset=" + std::to_string(info.hash_offset),
-                                image.string(), image.string(), info.root_hash})
+                                "--hash-offset=" + std::to_string(info.hash_offset), image.string(),
+                                image.string(), info.root_hash})
                 .exit_code;
         };
         EXPECT_EQ(verify(), 0);

@@ -21,8 +21,8 @@ protected:
         StoreTest::SetUp();
         if (!find_executable("mkfs.erofs"))
             GTEST_SKIP() << "mkfs.erofs (erofs-utils) is not installed";
-        id_ = write_simple_layout(tmp_ / "layout",
-                                  {{file("etc/motd", std::string(20000, 'm')), symlink("l", "etc")}});
+        id_ = write_simple_layout(
+            tmp_ / "layout", {{file("etc/motd", std::string(20000, 'm')), symlink("l", "etc")}});
         store_ = open_store();
         store_->import_oci_layout(tmp_ / "layout", "", "");
     }
@@ -64,8 +64,8 @@ TEST_F(StoreVerityTest, AnImageWithoutSidecarIsBuiltAgain) {
 TEST_F(StoreVerityTest, AHostileOrStaleSidecarIsReplaced) {
     store_->erofs_image(id_);
     VerityInfo good = read_verity_info(sidecar());
-    for (std::string bad : {std::string("{\"version\": 1}"), std::string("not json"),
-                            std::string(10000, '{')}) {
+    for (std::string bad :
+         {std::string("{\"version\": 1}"), std::string("not json"), std::string(10000, '{')}) {
         fs::write_file(sidecar(), bad);
         VerityInfo got = store_->erofs_verity(id_);
         EXPECT_EQ(read_verity_info(sidecar()), got);
