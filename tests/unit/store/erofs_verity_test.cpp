@@ -49,7 +49,7 @@ protected:
 
     static VeritySalt salt_of(uint8_t seed) {
         VeritySalt s{};
-        for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(seed * 31 + i);
+        for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(size_t{seed} * 31 + i);
         return s;
     }
 
@@ -126,10 +126,10 @@ TEST_F(VerityTreeTest, PartialBlockIsPadded) {
     compare_with_veritysetup(5000, 1);
 }
 TEST_F(VerityTreeTest, OneFullHashBlock) {
-    compare_with_veritysetup(128 * 4096, 1);
+    compare_with_veritysetup(128ull * 4096, 1);
 }
 TEST_F(VerityTreeTest, TwoLevels) {
-    compare_with_veritysetup(129 * 4096, 3);
+    compare_with_veritysetup(129ull * 4096, 3);
 }
 TEST_F(VerityTreeTest, ThreeLevels) {
     // 16385 blocks: 129 blocks of hashes, 2 above them, 1 at the top.
@@ -147,7 +147,7 @@ TEST_F(VerityTreeTest, EmptyFileIsOneZeroBlock) {
 }
 
 TEST_F(VerityTreeTest, TreeMatchesTellsAnotherSaltOrSizeApart) {
-    stdfs::path p = make_data("d", 300 * 4096);
+    stdfs::path p = make_data("d", 300ull * 4096);
     UniqueFd fd = fs::open_file(p, O_RDWR);
     VerityInfo info = append_verity_tree(fd.get(), salt_of(2));
     EXPECT_TRUE(verity_tree_matches(fd.get(), info));
