@@ -14,7 +14,7 @@ namespace {
 VerityInfo sample() {
     VerityInfo v;
     v.data_blocks = 300;
-    v.hash_offset = 300 * 4096;
+    v.hash_offset = 300ull * 4096;
     v.salt = std::string(64, 'a');
     v.root_hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     return v;
