@@ -96,6 +96,9 @@ protected:
 
         // veritysetup accepts the image as the store writes it (tree after the data), and
         // refuses it after one flipped data byte.
+        SpawnOptions quiet;  // its "Verification failed" lines are expected below
+        quiet.capture_stdout = true;
+        quiet.capture_stderr = true;
         auto verify = [&] {
             return run_command({veritysetup_, "verify", "--no-superblock", "--salt=" + info.salt,
                                 "--data-blocks=" + std::to_string(info.data_blocks),
