@@ -8,7 +8,7 @@ packages=(
   libsqlite3-dev libssl-dev libarchive-dev libzstd-dev nettle-dev nlohmann-json3-dev libcli11-dev
   libcurl4-openssl-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtss2-dev
-  qemu-system-x86 erofs-utils busybox-static e2fsprogs
+  qemu-system-x86 erofs-utils cryptsetup-bin busybox-static e2fsprogs
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4
   runc skopeo docker-registry apache2-utils umoci swtpm swtpm-tools tpm2-tools containernetworking-plugins
   iproute2 iptables podman python3 python3-pytest hyperfine zstd

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/strings.h"
+#include "guest-init/dm_verity.h"
 #include "guest-init/exec_rules.h"
 #include "guest-init/mount_util.h"
 
@@ -76,9 +77,27 @@ std::string find_app_disk(const guest::GuestApp& app, std::chrono::milliseconds 
                 std::to_string(app.disk) + ") does not exist; the VM has fewer disks");
 }
 
-AppPaths prepare_app_rootfs(const guest::GuestApp& app, std::chrono::milliseconds disk_timeout) {
+std::map<std::string, std::string> verify_app_disks(const guest::PodSpec& spec,
+                                                    std::chrono::milliseconds disk_timeout) {
+    std::map<std::string, std::string> devices;
+    for (size_t i = 0; i < spec.apps.size(); ++i) {
+        const guest::GuestApp& app = spec.apps[i];
+        if (!app.verity) continue;
+        with_context("app " + app.name, [&] {
+            std::string disk = find_app_disk(app, disk_timeout);
+            devices[app.name] =
+                create_verity_device("rkt-app-" + std::to_string(i), disk, *app.verity);
+        });
+    }
+    return devices;
+}
+
+AppPaths prepare_app_rootfs(const guest::GuestApp& app, std::chrono::milliseconds disk_timeout,
+                            const std::string& verified_device) {
     AppPaths p = app_paths(app.name);
-    std::string dev = find_app_disk(app, disk_timeout);
+    if (app.verity && verified_device.empty())
+        throw Error("its disk has dm-verity parameters but no verified device");
+    std::string dev = app.verity ? verified_device : find_app_disk(app, disk_timeout);
     make_dir(p.dir, 0755);
     make_dir(p.image, 0755);
     make_dir(p.rootfs, 0755);

@@ -62,7 +62,9 @@ int run_pod(HostChannel& host) {
                    std::to_string(ifc.routes.size()) + " routes");
     with_context("cannot set up the guest's cgroups", [] { setup_guest_cgroups(); });
     with_context("cannot mount the pod's volumes", [&] { mount_volumes(*spec); });
-    Supervisor supervisor(host, *spec);
+    auto verified = with_context("cannot verify the apps' disks with dm-verity",
+                                 [&] { return verify_app_disks(*spec, kAppDiskTimeout); });
+    Supervisor supervisor(host, *spec, std::move(verified));
     return supervisor.run();
 }
 

@@ -20,7 +20,6 @@ namespace rkt::guest_init {
 
 namespace {
 
-constexpr auto kDiskTimeout = std::chrono::seconds(5);
 // How long leftover processes get to die after SIGKILL (a process stuck in the kernel, e.g. on
 // a dead 9p server, must not keep the VM alive).
 constexpr auto kLeftoverTimeout = std::chrono::seconds(5);
@@ -35,7 +34,9 @@ sigset_t supervisor_signals() {
     return set;
 }
 
-Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec) : host_(host), spec_(spec) {
+Supervisor::Supervisor(HostChannel& host, const guest::PodSpec& spec,
+                       std::map<std::string, std::string> verified_disks)
+    : host_(host), spec_(spec), verified_disks_(std::move(verified_disks)) {
     sigset_t set = supervisor_signals();
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_) throw system_error("signalfd");
@@ -71,7 +72,10 @@ void Supervisor::start_apps() {
         const auto& name = app.spec->name;
         LaunchResult result = LaunchFailure{};
         try {
-            app.paths = prepare_app_rootfs(*app.spec, kDiskTimeout);
+            auto verified = verified_disks_.find(name);
+            app.paths = prepare_app_rootfs(
+                *app.spec, kAppDiskTimeout,
+                verified == verified_disks_.end() ? std::string() : verified->second);
             app.cgroup = AppCgroup::create(name, app.spec->limits);
             result = launch_app(*app.spec, spec_, app.paths, app.cgroup);
         } catch (const Error& e) {

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,9 @@ sigset_t supervisor_signals();
 
 class Supervisor {
 public:
-    Supervisor(HostChannel& host, const guest::PodSpec& spec);
+    // `verified_disks`: verify_app_disks()'s devices, by app name (app_rootfs.h).
+    Supervisor(HostChannel& host, const guest::PodSpec& spec,
+               std::map<std::string, std::string> verified_disks = {});
     // Runs the pod to its end; returns the first non-zero app exit code (in time), else 0.
     int run();
 
@@ -72,6 +75,7 @@ private:
 
     HostChannel& host_;
     const guest::PodSpec& spec_;
+    std::map<std::string, std::string> verified_disks_;
     std::vector<App> apps_;
     std::array<std::optional<ExecProcess>, guest::kMaxExecs> execs_;
     EventLoop loop_;

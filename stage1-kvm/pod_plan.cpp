@@ -13,6 +13,7 @@
 #include "common/guest_protocol/isolation_policy.h"
 #include "common/isolation.h"
 #include "common/strings.h"
+#include "common/verity_info.h"
 
 namespace rkt::kvm {
 
@@ -140,6 +141,26 @@ void check_volume(const Volume& vol) {
     }
 }
 
+// appsinfo/<app>/image.verity, which stage0 copied from the store (and the measured launch
+// measured): the guest reads the disk through dm-verity with these, so a disk that is not the
+// one prepared fails there. A size that cannot match is said here, before any VM.
+guest::DiskVerity disk_verity(const stdfs::path& pod_dir, const std::string& app,
+                              const stdfs::path& image) {
+    stdfs::path file = pod_dir / "appsinfo" / app / "image.verity";
+    std::error_code ec;
+    if (!stdfs::is_regular_file(file, ec))
+        throw Error(file.string() +
+                    " is missing: the pod was prepared without the dm-verity parameters of its "
+                    "app disks (by an older rkt?); prepare it again");
+    VerityInfo info = read_verity_info(file);
+    uint64_t size = stdfs::file_size(image, ec);
+    if (ec || size != info.file_size())
+        throw Error("the disk of app \"" + app + "\" (" + image.string() + ", " +
+                    std::to_string(size) + " bytes) is not the one the pod was prepared with (" +
+                    std::to_string(info.file_size()) + " bytes with its hash tree)");
+    return {info.data_blocks, info.hash_start_block(), info.root_hash, info.salt};
+}
+
 guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t index,
                          const isolation::InsecureOptions& insecure,
                          std::map<std::string, guest::VolumeSpec>& volumes, PodPlan& plan) {
@@ -172,6 +193,7 @@ guest::GuestApp plan_app(const PlanInputs& in, const RuntimeApp& app, size_t ind
         throw Error(link.string() +
                     " is not an erofs image (stage0 links it for stage1s with "
                     "imageFormat erofs)");
+    g.verity = disk_verity(in.pod_dir, app.name, image);
     plan.disks.push_back({app.name, image, g.disk_serial});
 
     std::set<std::string> targets;

@@ -18,7 +18,7 @@ namespace rkt::guest {
 // 3: an empty volume's mode, uid and gid.
 // 4: an app's limits (its cgroup in the guest) and AppExited's oom_killed.
 // 5: the pod's network interfaces (addresses, routes) and the DNS domain.
-inline constexpr uint16_t kProtocolVersion = 5;
+inline constexpr uint16_t kProtocolVersion = 6;
 inline constexpr std::string_view kFrameMagic = "RKTG";
 inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxJsonLength = size_t{1024} * 1024;

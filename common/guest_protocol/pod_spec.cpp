@@ -7,6 +7,7 @@
 #include "common/guest_protocol/json_fields.h"
 #include "common/guest_protocol/value_rules.h"
 #include "common/strings.h"
+#include "common/verity_info.h"
 
 namespace rkt::guest {
 
@@ -82,6 +83,18 @@ void validate_app(const GuestApp& app, const std::set<std::string>& volume_names
                            std::to_string(kMaxDiskIndex));
     if (!app.disk_serial.empty() && (app.disk_serial.size() > 20 || !is_token(app.disk_serial)))
         invalid(where, "disk_serial must be 1..20 printable characters without spaces");
+    if (const auto& v = app.verity) {
+        if (v->data_blocks < 1 || v->data_blocks > kMaxVerityDataBlocks)
+            invalid(where, "verity.data_blocks must be 1.." + std::to_string(kMaxVerityDataBlocks));
+        if (v->hash_start_block < v->data_blocks || v->hash_start_block > 2 * kMaxVerityDataBlocks)
+            invalid(where, "verity.hash_start_block must be data_blocks.." +
+                               std::to_string(2 * kMaxVerityDataBlocks) +
+                               " (the hash tree follows the data)");
+        if (!is_lower_hex(v->root_hash, kVerityDigestBytes))
+            invalid(where, "verity.root_hash must be 64 lower-case hex digits");
+        if (!is_lower_hex(v->salt, kVeritySaltBytes))
+            invalid(where, "verity.salt must be 64 lower-case hex digits");
+    }
     if (const auto& caps = app.isolation.capabilities) {
         for (const auto& c : *caps)
             if (!is_capability_name(c))
@@ -230,6 +243,11 @@ json to_json(const GuestApp& app) {
               {"limits", limits},
               {"mounts", mounts}};
     if (!app.disk_serial.empty()) j["disk_serial"] = app.disk_serial;
+    if (const auto& v = app.verity)
+        j["verity"] = {{"data_blocks", v->data_blocks},
+                       {"hash_start_block", v->hash_start_block},
+                       {"root_hash", v->root_hash},
+                       {"salt", v->salt}};
     return j;
 }
 
@@ -341,6 +359,17 @@ GuestApp app_from_json(const json& j, size_t index) {
     app.working_dir = f.string_or("working_dir", "/");
     app.disk = static_cast<uint32_t>(f.integer("disk", {0, kMaxDiskIndex}));
     app.disk_serial = f.string_or("disk_serial", "");
+    if (f.has("verity")) {
+        Fields v(f.raw("verity"), f.where() + ".verity");
+        constexpr auto kMax = static_cast<int64_t>(2 * kMaxVerityDataBlocks);
+        DiskVerity dv;
+        dv.data_blocks = static_cast<uint64_t>(v.integer("data_blocks", {1, kMax}));
+        dv.hash_start_block = static_cast<uint64_t>(v.integer("hash_start_block", {1, kMax}));
+        dv.root_hash = v.string("root_hash");
+        dv.salt = v.string("salt");
+        v.finish();
+        app.verity = std::move(dv);
+    }
     app.isolation = isolation_from_json(f.raw("isolation"), f.where() + ".isolation");
     // Required, so that a host that forgot the limits is an error, not an unlimited app.
     app.limits = limits_from_json(f.raw("limits"), f.where() + ".limits");

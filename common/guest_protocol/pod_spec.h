@@ -99,6 +99,17 @@ struct MountSpec {
     bool operator==(const MountSpec&) const = default;
 };
 
+// The dm-verity parameters of an app's disk (format 1, SHA-256, 4 KiB blocks, the hash tree on
+// the same disk after the data): guest-init mounts the app's image through a verity target, so
+// a block of the disk that differs from what the host measured reads as an I/O error.
+struct DiskVerity {
+    uint64_t data_blocks = 0;       // 4 KiB blocks of erofs data at the start of the disk
+    uint64_t hash_start_block = 0;  // the hash tree's first block, in 4 KiB blocks; >= data_blocks
+    std::string root_hash;          // SHA-256, 64 lower-case hex digits
+    std::string salt;               // 32 bytes, 64 lower-case hex digits
+    bool operator==(const DiskVerity&) const = default;
+};
+
 struct GuestApp {
     std::string name;               // ACName, unique in the pod
     std::vector<std::string> exec;  // argv; exec[0] absolute, or looked up in the env's PATH
@@ -111,6 +122,7 @@ struct GuestApp {
     std::string working_dir = "/";
     uint32_t disk = 0;        // virtio-blk index of the app's erofs image: 0 = /dev/vda
     std::string disk_serial;  // when set, the disk is found by its virtio-blk serial instead
+    std::optional<DiskVerity> verity;  // absent: the disk is mounted as it is
     IsolationSettings isolation;
     AppLimits limits;
     std::vector<MountSpec> mounts;

@@ -137,6 +137,11 @@ void write_pod_files(const PreparedPod& p, const PodManifest& manifest,
         if (!images[i].erofs.empty())
             stdfs::create_symlink(images[i].erofs, info / "image.erofs", ec);
         if (ec) throw Error("cannot link the app's image: " + ec.message());
+        // Copies, not links: what the pod was prepared with (and measured) stays as it was
+        // whatever the store does later; the guest checks the disk against image.verity.
+        if (images[i].verity) fs::write_file(info / "image.verity", to_json(*images[i].verity));
+        if (!images[i].tree_digest.empty())
+            fs::write_file(info / "tree.digest", images[i].tree_digest + "\n");
     }
     if (shift) mark_private_users_prepared(dir);
 }
@@ -180,7 +185,12 @@ PreparedPod prepare_pod(Context& ctx, const PodFlags& flags, const std::vector<A
         PodAppImage img;
         img.image = std::move(info);
         img.rootfs = ctx.images().render_tree(img.image.id);
-        if (stage1.image_format == "erofs") img.erofs = ctx.images().erofs_image(img.image.id);
+        if (stage1.image_format == "erofs") {
+            img.erofs = ctx.images().erofs_image(img.image.id);
+            img.verity = ctx.images().erofs_verity(img.image.id);
+        } else {
+            img.tree_digest = ctx.images().tree_digest(img.image.id);
+        }
         ctx.images().touch(img.image.id);
         images.push_back(std::move(img));
     }

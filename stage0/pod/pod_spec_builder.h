@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/pod_manifest.h"
+#include "common/verity_info.h"
 #include "stage0/app_args.h"
 #include "stage0/pod/pod_options.h"
 #include "stage0/store/image_store.h"
@@ -19,8 +20,10 @@ namespace rkt {
 
 struct PodAppImage {
     store::ImageInfo image;
-    std::filesystem::path rootfs;  // rendered tree (always present)
-    std::filesystem::path erofs;   // erofs image, when the stage1 wants one
+    std::filesystem::path rootfs;      // rendered tree (always present)
+    std::filesystem::path erofs;       // erofs image, when the stage1 wants one
+    std::optional<VerityInfo> verity;  // the erofs image's dm-verity parameters, with it
+    std::string tree_digest;           // "sha256:<hex>" of the tree, for imageFormat tree
 };
 
 // One app as asked for, before its image fills in what is left unset.

@@ -11,6 +11,8 @@
 #include "common/fs.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/verity_info.h"
+#include "stage0/store/erofs_verity.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
 
@@ -44,6 +46,33 @@ std::string hash_file(const stdfs::path& p) {
 
 }  // namespace
 
+// The whole data of the erofs image hashed again against its sidecar's root hash: what a guest
+// would find when it reads every block. A changed image is moved away, so the next pod builds
+// it anew instead of failing in its guest.
+std::optional<std::string> StoreImpl::check_erofs(const std::string& id) const {
+    stdfs::path img = layout_.erofs_path(id);
+    struct stat st {};
+    if (::lstat(img.c_str(), &st) < 0) return std::nullopt;
+    try {
+        VerityInfo info = read_verity_info(layout_.verity_path(id));
+        UniqueFd fd = fs::open_file(img, O_RDONLY | O_NOFOLLOW);
+        if (!verity_tree_matches(fd.get(), info) ||
+            verity_root_hash(fd.get(), info) != info.root_hash)
+            throw Error("its data or hash tree does not match the root hash " + info.root_hash);
+        return std::nullopt;
+    } catch (const Error& e) {
+        FileLock lock = lock_deletable(layout_.image_lock_path(id), false);
+        std::string fate = " (in use: left in place)";
+        if (lock.valid()) {
+            TmpEntry doomed = TmpEntry::reserve_file(layout_, "delete");
+            fate = ::rename(img.c_str(), doomed.path().c_str()) == 0
+                       ? " (removed: the next pod that needs it builds it again)"
+                       : " (cannot remove it: " + std::string(std::strerror(errno)) + ")";
+        }
+        return "erofs image " + img.string() + ": " + e.what() + fate;
+    }
+}
+
 FileLock StoreImpl::lock_image(const std::string& id) const {
     return lock_deletable(layout_.image_lock_path(id), true);
 }
@@ -52,7 +81,8 @@ FileLock StoreImpl::lock_image(const std::string& id) const {
 // process killed while deleting leaves only tmp/ debris, never half a tree under tree/.
 void StoreImpl::remove_locked(const std::string& id) {
     index_.erase(id);
-    for (const stdfs::path& p : {layout_.tree_path(id), layout_.erofs_path(id)}) {
+    for (const stdfs::path& p :
+         {layout_.tree_path(id), layout_.erofs_path(id), layout_.verity_path(id)}) {
         struct stat st {};
         if (::lstat(p.c_str(), &st) < 0) continue;
         TmpEntry doomed = TmpEntry::reserve_file(layout_, "delete");
@@ -117,8 +147,10 @@ void StoreImpl::remove_orphans() {
     }
     for (const auto& e : stdfs::directory_iterator(layout_.erofs_dir, ec)) {
         std::string name = e.path().filename().string();
-        if (!name.ends_with(".img")) continue;
-        std::string id = name.substr(0, name.size() - 4);
+        std::string id;
+        if (name.ends_with(".img")) id = name.substr(0, name.size() - 4);
+        if (name.ends_with(".verity")) id = name.substr(0, name.size() - 7);
+        if (id.empty()) continue;
         if (orphan(id)) remove_if_orphan(id, e.path());
     }
     // Lock files of images that are gone.
@@ -194,6 +226,7 @@ std::vector<std::string> StoreImpl::verify() const {
             ::lstat(layout_.rendered_marker(r.id).c_str(), &st) < 0)
             problems.push_back(who + ": " + layout_.tree_path(r.id).string() +
                                " is incomplete (no .rendered marker)");
+        if (auto p = check_erofs(r.id)) problems.push_back(who + ": " + *p);
     }
     return problems;
 }

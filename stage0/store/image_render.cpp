@@ -10,10 +10,14 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strings.h"
+#include "common/verity_info.h"
+#include "stage0/store/erofs_verity.h"
 #include "stage0/store/layer_reader.h"
 #include "stage0/store/out_of_space.h"
 #include "stage0/store/safe_fs.h"
 #include "stage0/store/store_impl.h"
+#include "stage0/store/tree_digest.h"
 #include "stage0/store/tree_writer.h"
 
 namespace rkt::store {
@@ -149,6 +153,7 @@ void StoreImpl::publish_blobs(const stdfs::path& work, const std::vector<std::st
 
 void StoreImpl::publish_tree(const std::string& id, const stdfs::path& work) {
     stdfs::path tree = work / "tree";
+    fs::write_file(tree / ".digest", store::tree_digest(tree / "rootfs") + "\n");
     fs::write_file(tree / ".rendered", id + "\n");
     stdfs::path dst = layout_.tree_path(id);
     if (exists_nofollow(dst)) {
@@ -189,12 +194,25 @@ stdfs::path StoreImpl::render_tree(const std::string& id) {
                                 [&] { return render_locked(id); });
 }
 
-stdfs::path StoreImpl::erofs_image(const std::string& id) {
-    require(id);
+std::optional<VerityInfo> StoreImpl::complete_erofs(const std::string& id) const {
+    if (!exists_nofollow(layout_.erofs_path(id)) || !exists_nofollow(layout_.verity_path(id)))
+        return std::nullopt;
+    try {
+        VerityInfo info = read_verity_info(layout_.verity_path(id));
+        UniqueFd fd = fs::open_file(layout_.erofs_path(id), O_RDONLY | O_NOFOLLOW);
+        if (verity_tree_matches(fd.get(), info)) return info;
+        log::debug("erofs image of " + id + ": its dm-verity parameters do not match it");
+    } catch (const Error& e) {
+        log::debug("erofs image of " + id + ": " + e.what());
+    }
+    return std::nullopt;
+}
+
+// mkfs.erofs, then the hash tree appended to the same file; the image is renamed into place
+// before its sidecar, so a reader never takes a new sidecar for an old image: until both are
+// in place they do not match, and the reader waits for the image lock.
+void StoreImpl::build_erofs_locked(const std::string& id) {
     stdfs::path img = layout_.erofs_path(id);
-    if (exists_nofollow(img)) return img;
-    FileLock image_lock = lock_image(id);
-    if (exists_nofollow(img)) return img;
     stdfs::path rootfs = render_locked(id);
     auto mkfs = find_executable("mkfs.erofs");
     if (!mkfs)
@@ -210,12 +228,63 @@ stdfs::path StoreImpl::erofs_image(const std::string& id) {
                              out.path().string(), rootfs.string()},
                             opts);
     });
-    fsync_path(out.path());
+    VerityInfo info = with_context("cannot build the dm-verity hash tree of " + id, [&] {
+        UniqueFd fd = fs::open_file(out.path(), O_RDWR | O_NOFOLLOW);
+        VerityInfo v = append_verity_tree(fd.get(), random_verity_salt());
+        if (::fsync(fd.get()) < 0) throw system_error("cannot fsync " + out.path().string());
+        return v;
+    });
+    TmpEntry sidecar = TmpEntry::reserve_file(layout_, "verity", ".verity");
+    fs::write_file(sidecar.path(), to_json(info), 0644);
+    fsync_path(sidecar.path());
     if (::rename(out.path().c_str(), img.c_str()) < 0)
         throw system_error("cannot move the erofs image to " + img.string());
+    if (::rename(sidecar.path().c_str(), layout_.verity_path(id).c_str()) < 0)
+        throw system_error("cannot move the dm-verity parameters to " +
+                           layout_.verity_path(id).string());
     fs::fsync_dir(layout_.erofs_dir);
     index_.set_erofs(id, true);
-    return img;
+}
+
+stdfs::path StoreImpl::erofs_image(const std::string& id) {
+    erofs_verity(id);
+    return layout_.erofs_path(id);
+}
+
+VerityInfo StoreImpl::erofs_verity(const std::string& id) {
+    require(id);
+    if (auto info = complete_erofs(id)) return *info;
+    FileLock image_lock = lock_image(id);
+    if (auto info = complete_erofs(id)) return *info;
+    // Absent, from before the store wrote hash trees, or torn by a killed build: built anew.
+    explain_out_of_space("the erofs image of " + id.substr(0, 19), layout_.root,
+                         [&] { build_erofs_locked(id); });
+    auto info = complete_erofs(id);
+    if (!info) throw Error("the erofs image of " + id + " does not match its dm-verity parameters");
+    return *info;
+}
+
+std::string StoreImpl::tree_digest(const std::string& id) {
+    render_tree(id);
+    auto stored = [&]() -> std::optional<std::string> {
+        auto text = fs::read_file_if_exists(layout_.tree_digest_path(id));
+        if (!text) return std::nullopt;
+        std::string d = strings::trim(*text);
+        if (!is_valid_tree_digest(d)) return std::nullopt;
+        return d;
+    };
+    if (auto d = stored()) return *d;
+    FileLock image_lock = lock_image(id);
+    if (auto d = stored()) return *d;
+    // A tree rendered before the store kept digests.
+    std::string d = store::tree_digest(layout_.rootfs_path(id));
+    TmpEntry out = TmpEntry::reserve_file(layout_, "digest");
+    fs::write_file(out.path(), d + "\n", 0644);
+    fsync_path(out.path());
+    if (::rename(out.path().c_str(), layout_.tree_digest_path(id).c_str()) < 0)
+        throw system_error("cannot move the tree digest to " +
+                           layout_.tree_digest_path(id).string());
+    return d;
 }
 
 }  // namespace rkt::store

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/pod_manifest.h"
+#include "common/verity_info.h"
 
 namespace rkt::store {
 
@@ -133,8 +134,15 @@ public:
 
     // The rendered root filesystem of an image (rendering it once, under a lock).
     virtual stdfs::path render_tree(const std::string& id) = 0;
-    // A read-only erofs image of the rendered tree (built once with mkfs.erofs, under a lock).
+    // A read-only erofs image of the rendered tree (built once with mkfs.erofs, under a lock),
+    // its dm-verity hash tree appended (stage0/store/erofs_verity.h).
     virtual stdfs::path erofs_image(const std::string& id) = 0;
+    // The dm-verity parameters of erofs_image(id) (erofs/<id>.verity, checked against the
+    // image); an image built before the store wrote them is built again first.
+    virtual VerityInfo erofs_verity(const std::string& id) = 0;
+    // "sha256:<hex>" of the rendered tree (stage0/store/tree_digest.h), computed once when the
+    // tree is rendered (or on first use for older trees) and kept in tree/<id>/.digest.
+    virtual std::string tree_digest(const std::string& id) = 0;
     // Writes the image as an OCI archive (tar of an OCI layout) to `out`.
     virtual void export_oci_archive(const std::string& id, const stdfs::path& out) = 0;
 

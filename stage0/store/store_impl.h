@@ -53,6 +53,8 @@ public:
     std::vector<std::string> verify() const override;
     stdfs::path render_tree(const std::string& id) override;
     stdfs::path erofs_image(const std::string& id) override;
+    VerityInfo erofs_verity(const std::string& id) override;
+    std::string tree_digest(const std::string& id) override;
     void export_oci_archive(const std::string& id, const stdfs::path& out) override;
     stdfs::path root() const override { return layout_.root; }
 
@@ -85,6 +87,12 @@ private:
     void publish_blobs(const stdfs::path& work, const std::vector<std::string>& staged);
     void publish_tree(const std::string& id, const stdfs::path& work);
     stdfs::path render_locked(const std::string& id);
+    // The image's dm-verity parameters when erofs/<id>.img and erofs/<id>.verity are both there
+    // and agree (stage0/store/erofs_verity.h, verity_tree_matches); else nullopt.
+    std::optional<VerityInfo> complete_erofs(const std::string& id) const;
+    void build_erofs_locked(const std::string& id);
+    // A problem with the erofs image and its hash tree, for verify(); nullopt when none.
+    std::optional<std::string> check_erofs(const std::string& id) const;
 
     ImageInfo info_for(const ImageRecord& record) const;
     // The index entry of an image just rendered and published (an import, a fetch).

@@ -49,6 +49,9 @@ stdfs::path StoreLayout::tree_path(const std::string& id) const {
 stdfs::path StoreLayout::erofs_path(const std::string& id) const {
     return erofs_dir / (id + ".img");
 }
+stdfs::path StoreLayout::verity_path(const std::string& id) const {
+    return erofs_dir / (id + ".verity");
+}
 stdfs::path StoreLayout::image_lock_path(const std::string& id) const {
     return locks_dir / ("image-" + hex_of(id) + ".lock");
 }

@@ -30,6 +30,10 @@ struct StoreLayout {
     stdfs::path rootfs_path(const std::string& id) const { return tree_path(id) / "rootfs"; }
     stdfs::path rendered_marker(const std::string& id) const { return tree_path(id) / ".rendered"; }
     stdfs::path erofs_path(const std::string& id) const;
+    // erofs/<id>.verity: the dm-verity parameters of the hash tree appended to erofs/<id>.img.
+    stdfs::path verity_path(const std::string& id) const;
+    // tree/<id>/.digest: tree_digest() of the rendered rootfs, one line.
+    stdfs::path tree_digest_path(const std::string& id) const { return tree_path(id) / ".digest"; }
     stdfs::path image_lock_path(const std::string& id) const;
     // Shared while an operation relies on blobs no image references yet (imports, fetches);
     // exclusive while unreferenced blobs are deleted.

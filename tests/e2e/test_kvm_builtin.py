@@ -1,8 +1,8 @@
 """The kvm stage1 with the built-in VMM, end to end, where KVM runs real Linux guests: the same
-cases as the QEMU engine (the `kvm-builtin` parameters of test_stage1_scenarios.py, test_kvm.py
-and test_kvm_confinement.py). On a host whose KVM cannot (kvm_pvm), they run inside the KVM
-test host (an L1 VM under QEMU TCG with KVM of its own, tests/kvm-host), all in one pytest
-there; where the built-in VMM runs directly, those parameters run with the rest of the suite
+cases as the QEMU engine (the `kvm-builtin` parameters of test_stage1_scenarios.py, test_kvm.py,
+test_kvm_confinement.py, test_kvm_limits.py, test_network.py and test_verity.py). On a host
+whose KVM cannot (kvm_pvm), they run inside the KVM test host (an L1 VM under QEMU TCG with
+KVM of its own, tests/kvm-host), all in one pytest there; where the built-in VMM runs directly, those parameters run with the rest of the suite
 and this test skips."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def test_builtin_engine_pods_in_the_kvm_test_host(build_dir):
          "test_kvm.py",
          "test_kvm_confinement.py",
          "test_kvm_limits.py",
+         "test_verity.py",
          "test_network.py"],
         timeout=2400, cwd=REPO / "tests" / "e2e", shares=hidden_in_l1(REPO, build_dir),
         env={"RKT_BUILD_DIR": str(build_dir)})

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 # tests/guest/check_protocol_copy.py, fails when this copy and the C++ side differ)
 
 MAGIC = b"RKTG"
-VERSION = 5
+VERSION = 6
 HEADER = struct.Struct("<4sHHIII")  # magic, version, type, sequence, json length, payload length
 MAX_JSON = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024

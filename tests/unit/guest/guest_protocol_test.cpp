@@ -28,6 +28,7 @@ PodSpec sample_pod_spec() {
     app.working_dir = "/srv";
     app.disk = 1;
     app.disk_serial = "rkt-app-1";
+    app.verity = DiskVerity{300, 300, std::string(64, 'c'), std::string(64, '5')};
     app.isolation.capabilities = std::vector<std::string>{"CAP_CHOWN", "CAP_KILL"};
     app.isolation.capabilities_granted_to_non_root = true;
     app.isolation.seccomp =
@@ -109,7 +110,7 @@ TEST(GuestProtocol, HeaderLayoutIsFixed) {
     FrameWriter writer;
     std::string bytes = writer.encode(StopPod{true});
     const std::string json = R"({"force":true})";
-    std::string expected("RKTG\x05\x00\x02\x00\x01\x00\x00\x00", 12);
+    std::string expected("RKTG\x06\x00\x02\x00\x01\x00\x00\x00", 12);
     expected.push_back(static_cast<char>(json.size()));
     expected.append(std::string("\0\0\0\0\0\0\0", 7));
     expected += json;
@@ -170,7 +171,8 @@ TEST(GuestProtocol, ReaderRejectsBadHeaders) {
     expect_reader_error(header("RKTG", 2, 1, 1, 2, 0), "unsupported protocol version 2");
     expect_reader_error(header("RKTG", 3, 1, 1, 2, 0), "unsupported protocol version 3");
     expect_reader_error(header("RKTG", 4, 1, 1, 2, 0), "unsupported protocol version 4");
-    expect_reader_error(header("RKTG", 6, 1, 1, 2, 0), "unsupported protocol version 6");
+    expect_reader_error(header("RKTG", 5, 1, 1, 2, 0), "unsupported protocol version 5");
+    expect_reader_error(header("RKTG", 7, 1, 1, 2, 0), "unsupported protocol version 7");
     expect_reader_error(header("RKTG", v, 0x77, 1, 2, 0), "unknown message type 119");
     expect_reader_error(header("RKTG", v, 5, 1, 2, 0), "unknown message type 5");  // reserved
     expect_reader_error(header("RKTG", v, 0x10b, 1, 2, 0), "unknown message type 267");
@@ -573,6 +575,42 @@ TEST(GuestProtocol, AppLimitsGoOnTheWireAndAreChecked) {
              [](auto& l) { l.pids_max = 0; }, [](auto& l) { l.pids_max = kMaxPids + 1; }}) {
         PodSpec spec = sample_pod_spec();
         edit(spec.apps[0].limits);
+        EXPECT_THROW(to_frame(spec), Error);
+    }
+}
+
+TEST(GuestProtocol, DiskVerityGoesOnTheWireAndIsChecked) {
+    nlohmann::json j = pod_json();
+    EXPECT_EQ(j["apps"][0]["verity"], nlohmann::json({{"data_blocks", 300},
+                                                      {"hash_start_block", 300},
+                                                      {"root_hash", std::string(64, 'c')},
+                                                      {"salt", std::string(64, '5')}}));
+    EXPECT_FALSE(j["apps"][1].contains("verity"));  // optional: that disk is mounted as it is
+    auto expect_bad = [](const std::function<void(nlohmann::json&)>& edit,
+                         const std::string& needle) {
+        nlohmann::json spec = pod_json();
+        edit(spec["apps"][0]["verity"]);
+        expect_decode_error(MessageType::kPodSpec, spec.dump(), needle);
+    };
+    expect_bad([](auto& v) { v = 1; }, "verity: must be an object");
+    expect_bad([](auto& v) { v["extra"] = 1; }, "unknown field \"extra\"");
+    expect_bad([](auto& v) { v.erase("salt"); }, "missing field \"salt\"");
+    expect_bad([](auto& v) { v["data_blocks"] = 0; }, "expected 1..");
+    expect_bad([](auto& v) { v["data_blocks"] = -5; }, "expected 1..");
+    expect_bad([](auto& v) { v["data_blocks"] = "300"; }, "must be an integer");
+    expect_bad([](auto& v) { v["hash_start_block"] = 299; }, "the hash tree follows the data");
+    expect_bad([](auto& v) { v["hash_start_block"] = uint64_t{1} << 50; }, "expected 1..");
+    expect_bad([](auto& v) { v["root_hash"] = std::string(63, 'c'); }, "verity.root_hash");
+    expect_bad([](auto& v) { v["root_hash"] = std::string(64, 'C'); }, "verity.root_hash");
+    expect_bad([](auto& v) { v["salt"] = std::string(64, 'g'); }, "verity.salt");
+    // A salt or root that would end the table line early, or add a target option.
+    expect_bad([](auto& v) { v["salt"] = std::string(62, 'a') + " 1"; }, "verity.salt");
+    for (const auto& edit : std::vector<std::function<void(DiskVerity&)>>{
+             [](auto& v) { v.data_blocks = 0; },
+             [](auto& v) { v.hash_start_block = v.data_blocks - 1; },
+             [](auto& v) { v.root_hash = "00"; }, [](auto& v) { v.salt = ""; }}) {
+        PodSpec spec = sample_pod_spec();
+        edit(*spec.apps[0].verity);
         EXPECT_THROW(to_frame(spec), Error);
     }
 }

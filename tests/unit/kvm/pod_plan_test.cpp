@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/verity_info.h"
 
 namespace rkt::kvm {
 namespace {
@@ -29,13 +30,24 @@ protected:
     }
     void TearDown() override { fs::remove_all(root_); }
 
+    static VerityInfo verity_of(const std::string& name) {
+        VerityInfo v;
+        v.data_blocks = 1;
+        v.hash_offset = 4096;
+        v.salt = std::string(64, 'a');
+        v.root_hash = std::string(63, 'b') + (name.size() % 2 ? "1" : "2");
+        return v;
+    }
+
     // An app whose erofs image (an empty file is enough here) and tree are linked as stage0 does.
     RuntimeApp add_app(const std::string& name, std::vector<std::string> exec = {"/inspect"}) {
         fs::path info = pod_ / "appsinfo" / name;
         fs::create_directories(info);
         fs::path image = images_ / (name + ".img");
-        std::ofstream(image) << "erofs";
+        // One data block and no tree: the smallest disk dm-verity takes.
+        std::ofstream(image) << std::string(4096, 'e');
         fs::create_symlink(image, info / "image.erofs");
+        std::ofstream(info / "image.verity") << to_json(verity_of(name));
         fs::path tree = images_ / (name + "-tree");
         fs::create_directories(tree / "etc");
         std::ofstream(tree / "etc" / "passwd") << "root:x:0:0:root:/root:/bin/sh\n"
@@ -82,6 +94,10 @@ TEST_F(PodPlanTest, OneAppWithDefaults) {
     EXPECT_EQ(app.exec, std::vector<std::string>{"/inspect"});
     EXPECT_EQ(app.disk, 0u);
     EXPECT_EQ(app.disk_serial, "rkt-app-0");
+    ASSERT_TRUE(app.verity);  // from appsinfo/<app>/image.verity
+    EXPECT_EQ(app.verity->data_blocks, 1u);
+    EXPECT_EQ(app.verity->hash_start_block, 1u);
+    EXPECT_EQ(app.verity->salt, std::string(64, 'a'));
     EXPECT_EQ(app.working_dir, "/");
     EXPECT_EQ(app.user, "0");
     std::vector<std::string> env(app.env.begin(), app.env.end());
@@ -298,6 +314,22 @@ TEST_F(PodPlanTest, BadInputIsRefusedWithTheReason) {
     ghost.app.exec = {"/x"};
     no_image.apps.push_back(ghost);
     EXPECT_NE(error_of([&] { plan(no_image); }).find("image.erofs"), std::string::npos);
+
+    // The disk's dm-verity parameters: missing (an older rkt's pod), hostile, or of another
+    // disk (sizes that cannot match).
+    PodManifest unverified;
+    unverified.apps.push_back(add_app("unverified"));
+    fs::remove(pod_ / "appsinfo" / "unverified" / "image.verity");
+    EXPECT_NE(error_of([&] { plan(unverified); }).find("image.verity is missing"),
+              std::string::npos);
+    std::ofstream(pod_ / "appsinfo" / "unverified" / "image.verity") << "{\"version\": 2}";
+    EXPECT_NE(error_of([&] { plan(unverified); }).find("dm-verity parameters"), std::string::npos);
+    VerityInfo bigger = verity_of("unverified");
+    bigger.data_blocks = 2;
+    bigger.hash_offset = 8192;
+    std::ofstream(pod_ / "appsinfo" / "unverified" / "image.verity") << to_json(bigger);
+    EXPECT_NE(error_of([&] { plan(unverified); }).find("is not the one the pod was prepared with"),
+              std::string::npos);
 
     PodManifest ok;
     ok.apps.push_back(add_app("ok"));
