@@ -10,6 +10,9 @@
 #include "common/fs.h"
 #include "common/pod_manifest.h"
 #include "common/strings.h"
+#include "common/verity_info.h"
+#include "stage0/store/erofs_verity.h"
+#include "stage0/store/tree_digest.h"
 
 namespace rkt::tpm {
 
@@ -33,14 +36,11 @@ json file_measurement(const char* kind, const stdfs::path& path, FileDigestCache
 // the root hash is the disk's measurement, and the salt and geometry are part of it.
 json app_disk_measurement(const std::string& app, const stdfs::path& info_dir) {
     stdfs::path file = info_dir / "image.verity";
-    auto text = fs::read_file_if_exists(file);
-    if (!text)
+    std::error_code ec;
+    if (!stdfs::exists(file, ec))
         throw Error("app \"" + app + "\" has no dm-verity parameters for its disk (" +
                     file.string() + "): the disk cannot be measured");
-    json verity = json::parse(*text, nullptr, false);
-    if (verity.is_discarded() || !verity.is_object() || !verity.contains("root_hash") ||
-        !verity["root_hash"].is_string())
-        throw Error(file.string() + " is not dm-verity parameters with a root_hash");
+    json verity = json::parse(to_json(read_verity_info(file)));
     return {{"kind", "app-disk"},
             {"app", app},
             {"disk", resolved(info_dir / "image.erofs").string()},
@@ -56,10 +56,13 @@ json app_tree_measurement(const std::string& app, const stdfs::path& info_dir) {
                     "): its tree cannot be measured");
     std::string digest = strings::trim(*text);
     if (!is_valid_sha256_digest(digest)) throw Error(file.string() + " is not a sha256 digest");
-    return {{"kind", "app-tree"},
-            {"app", app},
-            {"tree", resolved(info_dir / "rootfs").string()},
-            {"digest", digest}};
+    json m = {{"kind", "app-tree"}, {"app", app}, {"digest", digest}};
+    // The store's tree, which `verify` can measure again; a pod's own copy (--no-overlay) may
+    // have had its owners shifted, and its digest is not the store's.
+    std::error_code ec;
+    if (stdfs::is_symlink(info_dir / "rootfs", ec))
+        m["tree"] = resolved(info_dir / "rootfs").string();
+    return m;
 }
 
 }  // namespace
@@ -139,6 +142,29 @@ Recheck recheck_measurement(const json& content) {
         std::string now = file_digest(path);
         if (now == content["digest"].get<std::string>()) return {Recheck::Outcome::kSame, what, ""};
         return {Recheck::Outcome::kChanged, what, now};
+    }
+    if (kind == "app-tree" && content.contains("tree") && content["tree"].is_string() &&
+        content.contains("digest") && content["digest"].is_string()) {
+        stdfs::path tree = content["tree"].get<std::string>();
+        std::string what = "the tree " + tree.string();
+        std::error_code ec;
+        if (!stdfs::is_directory(tree, ec)) return {Recheck::Outcome::kGone, what, ""};
+        std::string now = store::tree_digest(tree);
+        if (now == content["digest"].get<std::string>()) return {Recheck::Outcome::kSame, what, ""};
+        return {Recheck::Outcome::kChanged, what, now};
+    }
+    if (kind == "app-disk" && content.contains("disk") && content["disk"].is_string() &&
+        content.contains("verity") && content["verity"].is_object()) {
+        stdfs::path disk = content["disk"].get<std::string>();
+        std::string what = "the disk " + disk.string();
+        std::error_code ec;
+        if (!stdfs::is_regular_file(disk, ec)) return {Recheck::Outcome::kGone, what, ""};
+        VerityInfo info = with_context("the record's verity parameters",
+                                       [&] { return parse_verity_info(content["verity"].dump()); });
+        UniqueFd fd = fs::open_file(disk, O_RDONLY | O_CLOEXEC);
+        std::string now = store::verity_root_hash(fd.get(), info);
+        if (now == info.root_hash) return {Recheck::Outcome::kSame, what, ""};
+        return {Recheck::Outcome::kChanged, what, "root hash " + now};
     }
     return {Recheck::Outcome::kNotFileBacked, "", ""};
 }

@@ -21,8 +21,7 @@ namespace rkt::tpm {
 // run-options are written). Throws Error when something the pod will read cannot be measured.
 std::vector<nlohmann::json> launch_measurements(const Stage1& stage1,
                                                 const std::filesystem::path& pod_dir,
-                                                const RunOptions& options,
-                                                FileDigestCache& files);
+                                                const RunOptions& options, FileDigestCache& files);
 
 // The isolation part alone: every option that weakens or changes the pod's isolation.
 nlohmann::json isolation_measurement(const Stage1& stage1, const RunOptions& options);

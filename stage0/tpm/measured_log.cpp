@@ -82,16 +82,16 @@ void keep_old_log(const TpmPaths& paths, const std::string& why) {
 // identity costs a key derivation (tens of milliseconds on some TPMs), so it is asked for only
 // when the log does not simply continue: the same boot counters and the PCR at the log's replay
 // cannot come from another TPM but by a hash collision.
-EventLog prepare_log(const TpmPaths& paths, unsigned pcr, const std::function<std::string()>& identity,
-                     const BootCounters& boot, const std::vector<BankValue>& pcr_now) {
+EventLog prepare_log(const TpmPaths& paths, unsigned pcr,
+                     const std::function<std::string()>& identity, const BootCounters& boot,
+                     const std::vector<BankValue>& pcr_now) {
     if (fs::read_file_if_exists(paths.log())) {
         EventLog log = with_context("the TPM event log is unusable; move " + paths.log().string() +
                                         " aside to start a new one",
                                     [&] { return read_log(paths.log()); });
         const bool same_boot = log.header.boot.reset_count == boot.reset_count &&
                                log.header.boot.restart_count == boot.restart_count;
-        if (same_boot && log.header.pcr == pcr && same_values(replay_end(log), pcr_now))
-            return log;
+        if (same_boot && log.header.pcr == pcr && same_values(replay_end(log), pcr_now)) return log;
         std::string id = identity();
         if (log.header.tpm != id)
             throw Error("the TPM event log " + paths.log().string() + " belongs to another TPM (" +
