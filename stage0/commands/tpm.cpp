@@ -177,7 +177,7 @@ void do_verify(Context& ctx, const VerifyOpts& o) {
     if (o.format.empty()) {
         std::cout << "verify: OK: " << r.message;
         if (!o.log_only)
-            std::cout << "; " << checked << " measured files unchanged"
+            std::cout << "; " << checked << " measured files, trees and disks unchanged"
                       << (gone ? ", " + std::to_string(gone) + " no longer present" : "");
         std::cout << "\n";
     }

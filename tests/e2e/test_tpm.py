@@ -6,6 +6,7 @@ tpm2_checkquote."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -87,10 +88,10 @@ def test_fly_pod_is_measured_and_verifies(rkt, build_dir, swtpm, inspect_image):
     stage1 = recs[1]["content"]
     run = Path(stage1["path"])
     assert stage1["digest"] == "sha256:" + hashlib.sha256(run.read_bytes()).hexdigest()
-    tree = next(r["content"] for r in recs if r["content"]["kind"] == "app-tree")
+    tree = next(r["content"] for r in recs if r["content"].get("kind") == "app-tree")
     pod_dir = rkt.pod_dir(uuid)
     assert tree["digest"] == (pod_dir / "appsinfo" / "inspect" / "tree.digest").read_text().strip()
-    manifest = next(r["content"] for r in recs if r["content"]["kind"] == "pod-manifest")
+    manifest = next(r["content"] for r in recs if r["content"].get("kind") == "pod-manifest")
     assert manifest["digest"] == "sha256:" + hashlib.sha256((pod_dir / "pod").read_bytes()).hexdigest()
     assert swtpm.pcr_read(PCR, "sha256") == replay(recs)
     ok = measured(rkt, swtpm, "tpm", "verify").expect(0)
@@ -123,10 +124,10 @@ def test_kvm_pod_measures_kernel_init_and_disk_root_hash(rkt, build_dir, swtpm, 
     kinds = kinds_of(recs, uuid)
     assert kinds[0] == "stage1" and "kernel" in kinds and "guest-init" in kinds, kinds
     assert kinds[-4:] == ["image", "app-disk", "pod-manifest", "isolation"], kinds
-    disk = next(r["content"] for r in recs if r["content"]["kind"] == "app-disk")
+    disk = next(r["content"] for r in recs if r["content"].get("kind") == "app-disk")
     verity = json.loads((rkt.pod_dir(uuid) / "appsinfo" / "inspect" / "image.verity").read_text())
     assert disk["verity"]["root_hash"] == verity["root_hash"]
-    isolation = next(r["content"] for r in recs if r["content"]["kind"] == "isolation")
+    isolation = next(r["content"] for r in recs if r["content"].get("kind") == "isolation")
     assert isolation["stage1"] == "kvm"
     assert swtpm.pcr_read(PCR, "sha256") == replay(recs)
     measured(rkt, swtpm, "tpm", "verify").expect(0)
@@ -138,11 +139,11 @@ def test_insecure_options_measure_differently(rkt, build_dir, swtpm, inspect_ima
     rkt.insecure_options = "image,seccomp,capabilities"
     run_fly(rkt, swtpm, inspect_image)[0].expect(0)
     recs = records(log_path(rkt))
-    iso = [r["content"] for r in recs if r["content"]["kind"] == "isolation"]
+    iso = [r["content"] for r in recs if r["content"].get("kind") == "isolation"]
     assert len(iso) == 2
     assert iso[0]["insecure_options"] == ["image"]
     assert iso[1]["insecure_options"] == ["capabilities", "image", "seccomp"]
-    digests = [r["digests"] for r in recs if r["content"]["kind"] == "isolation"]
+    digests = [r["digests"] for r in recs if r["content"].get("kind") == "isolation"]
     assert digests[0] != digests[1]
 
 
@@ -260,7 +261,9 @@ def test_quote_checked_by_tpm2_checkquote_and_replay(rkt, build_dir, swtpm, insp
                          cwd=out, capture_output=True)
     assert bad.returncode != 0
     pcrs = bytearray((out / "quote.pcrs").read_bytes())
-    pcrs[-1] ^= 1
+    # tpm2-tools' serialized layout: TPML_PCR_SELECTION (132 bytes), a u32 count, then
+    # TPML_DIGEST (u32 count, TPM2B_DIGEST: u16 size, the digest): the first digest byte.
+    pcrs[132 + 4 + 4 + 2] ^= 1
     (out / "quote.pcrs").write_bytes(bytes(pcrs))
     forged = subprocess.run(["tpm2_checkquote", "-u", "ak.pem", "-m", "quote.msg", "-s",
                              "quote.sig", "-f", "quote.pcrs", "-g", "sha256", "-q", nonce],
@@ -291,15 +294,35 @@ def test_required_with_an_unreachable_tpm_exits_254(rkt, build_dir, inspect_imag
     assert list((rkt.data_dir / "pods").glob("*/*")) == []
 
 
+@contextlib.contextmanager
+def silent_ports():
+    """Two consecutive loopback ports (swtpm's server and control) that accept connections and
+    never answer: a TPM that hangs."""
+    for _ in range(50):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        port = first.getsockname()[1]
+        second = socket.socket()
+        try:
+            second.bind(("127.0.0.1", port + 1))
+        except OSError:
+            first.close()
+            second.close()
+            continue
+        with first, second:
+            first.listen(4)
+            second.listen(4)
+            yield port
+        return
+    raise RuntimeError("no two consecutive free ports")
+
+
 def test_silent_tpm_times_out_with_254(rkt, build_dir, inspect_image):
     require_stage1(build_dir, "fly")
     (rkt.local_config / "tpm.d").mkdir()
     (rkt.local_config / "tpm.d" / "10.json").write_text(
         '{"rktKind": "tpm", "rktVersion": "v1", "timeout": "1s"}')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(4)  # accepts connections, never answers
-        port = s.getsockname()[1]
+    with silent_ports() as port:
         res = rkt.run("--tpm=required", f"--tpm-tcti=swtpm:host=127.0.0.1,port={port}", "run",
                       "--stage1-name=fly", inspect_image.arg, timeout=30)
     one_error_line(res, "did not answer within")
