@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "common/strings.h"
 
 namespace rkt::store {
 
@@ -32,22 +33,12 @@ Digest salted_hash(const VeritySalt& salt, const uint8_t* block) {
     return d;
 }
 
-std::string to_hex(const uint8_t* p, size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    std::string s;
-    s.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i) {
-        s.push_back(digits[p[i] >> 4]);
-        s.push_back(digits[p[i] & 15]);
-    }
-    return s;
-}
-
+// A fixed-size lower-case hex field of the sidecar into `out` (sizes checked by is_lower_hex).
 bool from_hex(const std::string& hex, uint8_t* out, size_t n) {
     if (!is_lower_hex(hex, n)) return false;
-    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-    for (size_t i = 0; i < n; ++i)
-        out[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+    auto bytes = strings::from_hex(hex);
+    if (!bytes || bytes->size() != n) return false;
+    std::copy(bytes->begin(), bytes->end(), out);
     return true;
 }
 
@@ -149,8 +140,8 @@ VerityInfo append_verity_tree(int fd, const VeritySalt& salt) {
     VerityInfo info;
     info.data_blocks = data_blocks;
     info.hash_offset = data_blocks * kBlock;
-    info.salt = to_hex(salt.data(), salt.size());
-    info.root_hash = to_hex(tree.root.data(), tree.root.size());
+    info.salt = strings::to_hex(salt.data(), salt.size());
+    info.root_hash = strings::to_hex(tree.root.data(), tree.root.size());
     // The top level comes first on disk, the hashes of the data blocks last (cryptsetup's and
     // the kernel's order).
     uint64_t at = info.hash_offset;
@@ -183,7 +174,7 @@ std::string verity_root_hash(int fd, const VerityInfo& info) {
         throw Error("the image is shorter than its dm-verity data (" +
                     std::to_string(info.hash_offset) + " bytes)");
     Tree tree = build_tree(data_digests(fd, info.data_blocks, salt), salt);
-    return to_hex(tree.root.data(), tree.root.size());
+    return strings::to_hex(tree.root.data(), tree.root.size());
 }
 
 }  // namespace rkt::store

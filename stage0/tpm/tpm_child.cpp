@@ -35,34 +35,13 @@ constexpr std::chrono::milliseconds kExitGrace{2000};
 constexpr int kChannelFd = 3;
 
 std::string to_hex(const std::vector<uint8_t>& bytes) {
-    static constexpr std::array<char, 16> kDigits = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                                     '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (uint8_t b : bytes) {
-        out += kDigits.at(b >> 4);
-        out += kDigits.at(b & 0xf);
-    }
-    return out;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+    return strings::to_hex(bytes.data(), bytes.size());
 }
 
 std::vector<uint8_t> from_hex(const std::string& text) {
-    if (text.size() % 2 != 0) throw Error("odd-length hex in a TPM child message");
-    std::vector<uint8_t> out;
-    out.reserve(text.size() / 2);
-    for (size_t i = 0; i < text.size(); i += 2) {
-        const int hi = hex_value(text[i]);
-        const int lo = hex_value(text[i + 1]);
-        if (hi < 0 || lo < 0) throw Error("bad hex in a TPM child message");
-        out.push_back(static_cast<uint8_t>(hi << 4 | lo));
-    }
-    return out;
+    auto bytes = strings::from_hex(text);
+    if (!bytes) throw Error("bad hex in a TPM child message");
+    return std::move(*bytes);
 }
 
 std::vector<uint8_t> hex_field(const json& j, const char* key) {
