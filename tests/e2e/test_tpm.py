@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 import harness
 from harness import one_error_line, require, require_command, require_stage1
 from stage1_pods import STAGE1S, require_kvm_stage1
+from test_verity import PROBE, disk_of, verity_image, verity_params  # noqa: F401 (fixture)
 from tpm_harness import Swtpm
 
 PCR = 23
@@ -411,3 +413,38 @@ def test_tpm_files_are_root_only(rkt, build_dir, swtpm, inspect_image, tmp_path)
     assert tpm_dir.stat().st_mode & 0o777 == 0o700
     assert log_path(rkt).stat().st_mode & 0o077 == 0
     assert rkt.run("tpm", "log", user=65534).code == 254
+
+
+def test_kvm_disk_changed_after_measurement_fails_in_the_guest(rkt, build_dir, swtpm,
+                                                               verity_image):
+    require_kvm_stage1(build_dir)
+    # The app reads its disk only after a pause: the disk is changed after rkt measured it.
+    uuid_file = rkt.uuid_file()
+    proc = rkt.spawn("--tpm=required", f"--tpm-tcti={swtpm.tcti}", "run", "--stage1=kvm-qemu",
+                     f"--uuid-file-save={uuid_file}", verity_image.arg, "--", "--sleep=3",
+                     "--read-file=/data/marker")
+    deadline = time.monotonic() + 120
+    while not uuid_file.exists() or not kinds_of(records(log_path(rkt)) if log_path(rkt).exists()
+                                                 else [], rkt.read_uuid(uuid_file)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the pod was not measured"
+        time.sleep(0.05)
+    uuid = rkt.read_uuid(uuid_file)
+    pod_dir = rkt.pod_dir(uuid)
+    disk = next(r["content"] for r in records(log_path(rkt)) if r["content"].get("kind") == "app-disk")
+    assert disk["verity"] == verity_params(pod_dir)
+    image = disk_of(pod_dir)
+    data = image.read_bytes()
+    at = data.find(PROBE)
+    assert 0 < at < disk["verity"]["hash_offset"]
+    with open(image, "r+b") as f:
+        f.seek(at)
+        f.write(b"V")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 254, (out, err)
+    assert "dm-verity" in err, err
+    assert "verity-marker-00008000" not in out
+    # The log holds what was measured, the disk as it was: verify finds the disk changed.
+    res = measured(rkt, swtpm, "tpm", "verify")
+    assert res.code == 1, repr(res)
+    assert "app-disk of app " in res.err and "has changed" in res.err, res.err
