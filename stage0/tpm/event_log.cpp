@@ -68,6 +68,7 @@ std::string string_field(const json& j, const char* key) {
 
 std::vector<std::string> algs_of(const std::vector<BankValue>& v) {
     std::vector<std::string> out;
+    out.reserve(v.size());
     for (const auto& b : v) out.push_back(b.alg);
     std::sort(out.begin(), out.end());
     return out;
@@ -123,6 +124,7 @@ std::string canonical_content(const json& content) {
 std::vector<BankValue> content_digests(const json& content, const std::vector<std::string>& banks) {
     std::string text = canonical_content(content);
     std::vector<BankValue> out;
+    out.reserve(banks.size());
     for (const auto& alg : banks) out.push_back({alg, bank_digest(alg, text)});
     return out;
 }

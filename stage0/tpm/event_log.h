@@ -34,8 +34,8 @@ struct LogHeader {
 struct LogEvent {
     uint64_t recnum = 0;
     unsigned pcr = 0;
-    std::vector<BankValue> digests;  // what was extended, one per bank
-    nlohmann::json content;          // {"pod": UUID, "kind": ..., ...}
+    std::vector<BankValue> digests;                     // what was extended, one per bank
+    nlohmann::json content = nlohmann::json::object();  // {"pod": UUID, "kind": ..., ...}
     // The PCR as the TPM reported it right after this extend: lets verify tell where a chain
     // broke, not only that it did. Not part of the measured content.
     std::vector<BankValue> pcr_after;

@@ -96,6 +96,7 @@ VerifyResult verify_log(const EventLog& log, const VerifyInput& input) {
     }
     r.ok = true;
     std::vector<std::string> algs;
+    algs.reserve(compared.size());
     for (const auto& v : compared) algs.push_back(v.alg);
     r.message = "the log matches PCR " + std::to_string(h.pcr) + " (" + strings::join(algs, ", ") +
                 ") after " + std::to_string(log.events.size()) + " records";

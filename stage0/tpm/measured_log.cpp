@@ -39,6 +39,7 @@ void note_unmeasured(const TpmPaths& paths, const std::string& why) {
 
 std::vector<std::string> algs_of(const std::vector<BankValue>& v) {
     std::vector<std::string> out;
+    out.reserve(v.size());
     for (const auto& b : v) out.push_back(b.alg);
     return out;
 }
