@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -448,3 +449,102 @@ def test_kvm_disk_changed_after_measurement_fails_in_the_guest(rkt, build_dir, s
     res = measured(rkt, swtpm, "tpm", "verify")
     assert res.code == 1, repr(res)
     assert "app-disk of app " in res.err and "has changed" in res.err, res.err
+
+
+class StallingProxy:
+    """A TCP proxy in front of swtpm's two ports that passes the first `commands` connections to
+    its server port (swtpm's TCTI connects once per TPM command) and then accepts but never
+    answers: a TPM that stops answering in the middle of a measurement."""
+
+    def __init__(self, tpm: Swtpm, commands: int):
+        self.commands = commands
+        self.listeners = []
+        self.threads = []
+        self.stop = threading.Event()
+        for _ in range(50):
+            a, b = socket.socket(), socket.socket()
+            a.bind(("127.0.0.1", 0))
+            try:
+                b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+            except OSError:
+                a.close()
+                b.close()
+                continue
+            self.listeners = [a, b]
+            break
+        self.port = self.listeners[0].getsockname()[1]
+        self.passed = 0
+        for listener, target, counted in ((self.listeners[0], tpm.port, True),
+                                          (self.listeners[1], tpm.port + 1, False)):
+            listener.listen(16)
+            t = threading.Thread(target=self._serve, args=(listener, target, counted), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @property
+    def tcti(self) -> str:
+        return f"swtpm:host=127.0.0.1,port={self.port}"
+
+    def _serve(self, listener, target, counted):
+        held = []
+        while not self.stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            if counted and self.passed >= self.commands:
+                held.append(client)  # never answered
+                continue
+            if counted:
+                self.passed += 1
+            upstream = socket.create_connection(("127.0.0.1", target))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        for listener in self.listeners:
+            listener.close()
+
+
+def test_tpm_that_stops_answering_mid_measurement(rkt, build_dir, swtpm, inspect_image):
+    require_stage1(build_dir, "fly")
+    run_fly(rkt, swtpm, inspect_image)[0].expect(0)  # a log to continue, and a warm cache
+    (rkt.local_config / "tpm.d").mkdir()
+    (rkt.local_config / "tpm.d" / "10.json").write_text(
+        '{"rktKind": "tpm", "rktVersion": "v1", "timeout": "2s"}')
+    # Six commands reach the TPM (its clock, the PCR's banks and value, the clock again, the
+    # first extends); a later extend never gets an answer.
+    proxy = StallingProxy(swtpm, commands=6)
+    try:
+        path = rkt.uuid_file()
+        res = rkt.run("--tpm=required", f"--tpm-tcti={proxy.tcti}", "run", "--stage1-name=fly",
+                      f"--uuid-file-save={path}", inspect_image.arg, "--", "--print-msg=RAN",
+                      timeout=60)
+    finally:
+        proxy.close()
+    one_error_line(res, "did not answer within")
+    assert "RAN" not in res.out
+    assert len(list((rkt.data_dir / "pods").glob("*/*"))) == 1  # only the first pod
+    # The extends the TPM took are logged: the log still replays to the PCR.
+    recs = records(log_path(rkt))
+    second = [r["content"]["kind"] for r in recs[6:]]
+    assert 1 <= len(second) < 5 and second[0] == "stage1", second
+    assert swtpm.pcr_read(PCR, "sha256") == replay(recs)
+    measured(rkt, swtpm, "tpm", "verify").expect(0)
+    run_fly(rkt, swtpm, inspect_image)[0].expect(0)
+    measured(rkt, swtpm, "tpm", "verify").expect(0)
