@@ -1,7 +1,13 @@
 #include "common/digest.h"
 
+#include <fcntl.h>
 #include <nettle/sha2.h>
 
+#include <vector>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/io.h"
 #include "common/strings.h"
 
 // Nettle's names are macros (sha256_digest -> nettle_sha256_digest): ours keep theirs.
@@ -51,6 +57,23 @@ bool is_valid_sha256_digest(std::string_view digest) {
     for (char c : digest.substr(prefix.size()))
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
+}
+
+std::string sha256_fd_digest(int fd, std::string_view what) {
+    Sha256 h;
+    std::vector<char> buf(size_t{1} << 20);
+    for (;;) {
+        ssize_t n = io::read_some(fd, buf.data(), buf.size());
+        if (n < 0) throw system_error("cannot read " + std::string(what));
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+    }
+    return "sha256:" + h.hex_digest();
+}
+
+std::string sha256_file_digest(const std::string& path) {
+    UniqueFd fd = fs::open_file(path, O_RDONLY | O_CLOEXEC);
+    return sha256_fd_digest(fd.get(), path);
 }
 
 }  // namespace rkt

@@ -25,6 +25,10 @@ private:
 std::string sha256_hex(std::string_view data);
 // "sha256:<hex>" of data.
 std::string sha256_digest(std::string_view data);
+// "sha256:<hex>" of everything read from `fd` to its end; `what` names it in errors.
+std::string sha256_fd_digest(int fd, std::string_view what);
+// "sha256:<hex>" of a file's content.
+std::string sha256_file_digest(const std::string& path);
 // True for "sha256:" followed by exactly 64 lower-case hex digits.
 bool is_valid_sha256_digest(std::string_view digest);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 
@@ -129,6 +130,16 @@ stdfs::path executable_dir() {
     auto exe = stdfs::read_symlink("/proc/self/exe", ec);
     if (ec) throw Error("cannot find the running executable: " + ec.message());
     return exe.parent_path();
+}
+
+std::vector<stdfs::path> json_files(const stdfs::path& dir) {
+    std::vector<stdfs::path> files;
+    std::error_code ec;
+    if (!stdfs::is_directory(dir, ec)) return files;
+    for (const auto& e : stdfs::directory_iterator(dir, ec))
+        if (e.path().extension() == ".json") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    return files;
 }
 
 }  // namespace rkt::fs

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/unique_fd.h"
 
@@ -31,6 +32,9 @@ void write_file_atomic(const stdfs::path& path, std::string_view data, mode_t mo
 void write_file(const stdfs::path& path, std::string_view data, mode_t mode = 0644);
 
 void make_dirs(const stdfs::path& path, mode_t mode = 0755);
+// The *.json files of a configuration directory (e.g. <config>/auth.d), in name order, so that
+// later files win; none when the directory is missing.
+std::vector<stdfs::path> json_files(const stdfs::path& dir);
 // Removes a tree without following symlinks; missing is fine.
 void remove_tree(const stdfs::path& path);
 void fsync_dir(const stdfs::path& dir);

@@ -112,14 +112,7 @@ std::string basic_authorization(const Credentials& c) {
 CredentialStore CredentialStore::load(const std::vector<std::filesystem::path>& config_dirs) {
     CredentialStore store;
     for (const auto& dir : config_dirs) {
-        std::filesystem::path auth_dir = dir / "auth.d";
-        std::error_code ec;
-        if (!std::filesystem::is_directory(auth_dir, ec)) continue;
-        std::vector<std::filesystem::path> files;
-        for (const auto& e : std::filesystem::directory_iterator(auth_dir, ec))
-            if (e.path().extension() == ".json") files.push_back(e.path());
-        std::sort(files.begin(), files.end());
-        for (const auto& f : files) {
+        for (const auto& f : fs::json_files(dir / "auth.d")) {
             with_context("bad credentials file " + f.string(), [&] {
                 try {
                     auto j =

@@ -29,21 +29,6 @@ std::string normalise_id(const std::string& s) {
     return s;
 }
 
-std::string hash_file(const stdfs::path& p) {
-    UniqueFd fd = fs::open_file(p, O_RDONLY);
-    Sha256 h;
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        ssize_t n = io::read_some(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            throw system_error("cannot read " + p.string());
-        }
-        if (n == 0) break;
-        h.update(buf.data(), static_cast<size_t>(n));
-    }
-    return "sha256:" + h.hex_digest();
-}
-
 }  // namespace
 
 // The whole data of the erofs image hashed again against its sidecar's root hash: what a guest
@@ -199,7 +184,7 @@ std::vector<std::string> StoreImpl::verify() const {
             continue;
         }
         try {
-            std::string actual = hash_file(e.path());
+            std::string actual = sha256_file_digest(e.path());
             if (actual != digest)
                 problems.push_back("blob " + digest + " is corrupt: its content hashes to " +
                                    actual);

@@ -80,4 +80,25 @@ std::optional<std::vector<uint8_t>> find_bank(const std::vector<BankValue>& valu
     return std::nullopt;
 }
 
+std::vector<std::string> bank_algs(const std::vector<BankValue>& values) {
+    std::vector<std::string> out;
+    out.reserve(values.size());
+    for (const auto& v : values) out.push_back(v.alg);
+    return out;
+}
+
+bool same_values(const std::vector<BankValue>& a, const std::vector<BankValue>& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& v : a) {
+        auto other = find_bank(b, v.alg);
+        if (!other || *other != v.bytes) return false;
+    }
+    return true;
+}
+
+void extend_banks(std::vector<BankValue>& pcr, const std::vector<BankValue>& digests) {
+    for (auto& v : pcr)
+        if (auto d = find_bank(digests, v.alg)) v.bytes = extended(v.alg, v.bytes, *d);
+}
+
 }  // namespace rkt::tpm

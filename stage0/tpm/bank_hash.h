@@ -24,6 +24,14 @@ std::vector<uint8_t> extended(std::string_view alg, const std::vector<uint8_t>& 
 // The value of a PCR that has not been extended since reset (PCRs 0-15 and 23: all zero).
 std::vector<uint8_t> reset_value(std::string_view alg);
 
+// The banks of `values`, in their order.
+std::vector<std::string> bank_algs(const std::vector<BankValue>& values);
+// The same banks with the same values, in any order.
+bool same_values(const std::vector<BankValue>& a, const std::vector<BankValue>& b);
+// Extends each bank of `pcr` with that bank's digest among `digests`, as the TPM's PCR_Extend
+// does; a bank without a digest there is left as it is.
+void extend_banks(std::vector<BankValue>& pcr, const std::vector<BankValue>& digests);
+
 // The value for `alg` among `values`, or nullopt.
 std::optional<std::vector<uint8_t>> find_bank(const std::vector<BankValue>& values,
                                               std::string_view alg);

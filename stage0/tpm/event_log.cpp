@@ -66,10 +66,9 @@ std::string string_field(const json& j, const char* key) {
     return it->get<std::string>();
 }
 
-std::vector<std::string> algs_of(const std::vector<BankValue>& v) {
-    std::vector<std::string> out;
-    out.reserve(v.size());
-    for (const auto& b : v) out.push_back(b.alg);
+// Bank names in a canonical order, to compare two lists of banks as sets.
+std::vector<std::string> sorted_algs(const std::vector<BankValue>& v) {
+    std::vector<std::string> out = bank_algs(v);
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -104,7 +103,7 @@ LogEvent parse_event(const json& j, const LogHeader& h, uint64_t expected_recnum
     if (string_field(j, "content_type") != kEventContentType)
         throw Error("content_type is not \"rkt\"");
     e.digests = banks_from_json(j.at("digests"), "digests");
-    if (algs_of(e.digests) != algs_of(h.pcr_start))
+    if (sorted_algs(e.digests) != sorted_algs(h.pcr_start))
         throw Error("its digests are not of the log's banks");
     e.content = j.at("content");
     if (!e.content.is_object() || !e.content.contains("pod") || !e.content["pod"].is_string())

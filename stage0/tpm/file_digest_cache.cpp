@@ -8,7 +8,6 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
-#include "stage0/tpm/launch_measurements.h"
 
 namespace rkt::tpm {
 
@@ -54,7 +53,7 @@ std::string FileDigestCache::digest(const std::filesystem::path& path) {
         it->contains("digest") && (*it)["digest"].is_string() &&
         is_valid_sha256_digest((*it)["digest"].get<std::string>()))
         return (*it)["digest"].get<std::string>();
-    std::string d = fd_digest(fd.get(), path);
+    std::string d = sha256_fd_digest(fd.get(), path.string());
     struct timespec now {};
     ::clock_gettime(CLOCK_REALTIME, &now);
     if (nanoseconds(now) - nanoseconds(st.st_ctim) > 1000000000 && entries_.size() < kMaxEntries) {

@@ -1,9 +1,10 @@
 #include "stage0/tpm/launch_measurements.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -67,24 +68,6 @@ json app_tree_measurement(const std::string& app, const stdfs::path& info_dir) {
 
 }  // namespace
 
-std::string file_digest(const stdfs::path& path) {
-    UniqueFd fd = fs::open_file(path, O_RDONLY | O_CLOEXEC);
-    return fd_digest(fd.get(), path);
-}
-
-std::string fd_digest(int fd, const stdfs::path& path) {
-    Sha256 h;
-    std::vector<char> buf(size_t{1} << 20);
-    for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("reading " + path.string());
-        if (n == 0) break;
-        h.update(buf.data(), static_cast<size_t>(n));
-    }
-    return "sha256:" + h.hex_digest();
-}
-
 json isolation_measurement(const Stage1& stage1, const RunOptions& options) {
     std::vector<std::string> insecure = options.insecure_options;
     std::sort(insecure.begin(), insecure.end());
@@ -131,42 +114,44 @@ std::vector<json> launch_measurements(const Stage1& stage1, const stdfs::path& p
 
 Recheck recheck_measurement(const json& content) {
     const std::string kind = content.value("kind", "");
-    if (kind == "stage1" || kind == "kernel" || kind == "guest-init") {
-        if (!content.contains("path") || !content["path"].is_string() ||
-            !content.contains("digest") || !content["digest"].is_string())
-            return {Recheck::Outcome::kNotFileBacked, "", ""};
-        stdfs::path path = content["path"].get<std::string>();
-        std::string what = "the file " + path.string();
-        std::error_code ec;
-        if (!stdfs::is_regular_file(path, ec)) return {Recheck::Outcome::kGone, what, ""};
-        std::string now = file_digest(path);
-        if (now == content["digest"].get<std::string>()) return {Recheck::Outcome::kSame, what, ""};
-        return {Recheck::Outcome::kChanged, what, now};
-    }
-    if (kind == "app-tree" && content.contains("tree") && content["tree"].is_string() &&
-        content.contains("digest") && content["digest"].is_string()) {
-        stdfs::path tree = content["tree"].get<std::string>();
-        std::string what = "the tree " + tree.string();
-        std::error_code ec;
-        if (!stdfs::is_directory(tree, ec)) return {Recheck::Outcome::kGone, what, ""};
-        std::string now = store::tree_digest(tree);
-        if (now == content["digest"].get<std::string>()) return {Recheck::Outcome::kSame, what, ""};
-        return {Recheck::Outcome::kChanged, what, now};
-    }
-    if (kind == "app-disk" && content.contains("disk") && content["disk"].is_string() &&
-        content.contains("verity") && content["verity"].is_object()) {
-        stdfs::path disk = content["disk"].get<std::string>();
-        std::string what = "the disk " + disk.string();
-        std::error_code ec;
-        if (!stdfs::is_regular_file(disk, ec)) return {Recheck::Outcome::kGone, what, ""};
+    auto text = [&](const char* key) {
+        auto it = content.find(key);
+        return it != content.end() && it->is_string() ? it->get<std::string>() : "";
+    };
+    // What the record names, whether it still exists, and how to measure it now.
+    struct Target {
+        std::string what;
+        bool exists;
+        std::function<std::string()> measure;
+        std::string logged;
+    };
+    std::error_code ec;
+    std::optional<Target> t;
+    if ((kind == "stage1" || kind == "kernel" || kind == "guest-init") && !text("path").empty()) {
+        stdfs::path path = text("path");
+        t = Target{"the file " + path.string(), stdfs::is_regular_file(path, ec),
+                   [path] { return sha256_file_digest(path); }, text("digest")};
+    } else if (kind == "app-tree" && !text("tree").empty()) {
+        stdfs::path tree = text("tree");
+        t = Target{"the tree " + tree.string(), stdfs::is_directory(tree, ec),
+                   [tree] { return store::tree_digest(tree); }, text("digest")};
+    } else if (kind == "app-disk" && !text("disk").empty() && content.contains("verity") &&
+               content["verity"].is_object()) {
+        stdfs::path disk = text("disk");
         VerityInfo info = with_context("the record's verity parameters",
                                        [&] { return parse_verity_info(content["verity"].dump()); });
-        UniqueFd fd = fs::open_file(disk, O_RDONLY | O_CLOEXEC);
-        std::string now = store::verity_root_hash(fd.get(), info);
-        if (now == info.root_hash) return {Recheck::Outcome::kSame, what, ""};
-        return {Recheck::Outcome::kChanged, what, "root hash " + now};
+        t = Target{"the disk " + disk.string(), stdfs::is_regular_file(disk, ec),
+                   [disk, info] {
+                       UniqueFd fd = fs::open_file(disk, O_RDONLY | O_CLOEXEC);
+                       return "root hash " + store::verity_root_hash(fd.get(), info);
+                   },
+                   "root hash " + info.root_hash};
     }
-    return {Recheck::Outcome::kNotFileBacked, "", ""};
+    if (!t || t->logged.empty()) return {Recheck::Outcome::kNotFileBacked, "", ""};
+    if (!t->exists) return {Recheck::Outcome::kGone, t->what, ""};
+    std::string now = t->measure();
+    if (now == t->logged) return {Recheck::Outcome::kSame, t->what, ""};
+    return {Recheck::Outcome::kChanged, t->what, now};
 }
 
 }  // namespace rkt::tpm

@@ -34,8 +34,4 @@ struct Recheck {
 };
 Recheck recheck_measurement(const nlohmann::json& content);
 
-// "sha256:<hex>" of a file's bytes, read in chunks (of an open file: `path` names it in errors).
-std::string file_digest(const std::filesystem::path& path);
-std::string fd_digest(int fd, const std::filesystem::path& path);
-
 }  // namespace rkt::tpm

@@ -7,15 +7,6 @@ namespace rkt::tpm {
 
 namespace {
 
-bool same_values(const std::vector<BankValue>& a, const std::vector<BankValue>& b) {
-    if (a.size() != b.size()) return false;
-    for (const auto& v : a) {
-        auto other = find_bank(b, v.alg);
-        if (!other || *other != v.bytes) return false;
-    }
-    return true;
-}
-
 // The banks both sides have: offline, a verifier may know only one bank's value.
 std::vector<BankValue> common_banks(const std::vector<BankValue>& replayed,
                                     const std::vector<BankValue>& given) {
@@ -68,7 +59,7 @@ VerifyResult verify_log(const EventLog& log, const VerifyInput& input) {
                 return r;
             }
         }
-        for (auto& v : pcr) v.bytes = extended(v.alg, v.bytes, *find_bank(e.digests, v.alg));
+        extend_banks(pcr, e.digests);
         if (!e.pcr_after.empty() && !same_values(e.pcr_after, pcr)) {
             r.broken = e.recnum;
             r.message = describe_record(e) +

@@ -37,28 +37,10 @@ void note_unmeasured(const TpmPaths& paths, const std::string& why) {
     }
 }
 
-std::vector<std::string> algs_of(const std::vector<BankValue>& v) {
-    std::vector<std::string> out;
-    out.reserve(v.size());
-    for (const auto& b : v) out.push_back(b.alg);
-    return out;
-}
-
-bool same_values(const std::vector<BankValue>& a, const std::vector<BankValue>& b) {
-    if (a.size() != b.size()) return false;
-    for (const auto& v : a) {
-        auto other = find_bank(b, v.alg);
-        if (!other || *other != v.bytes) return false;
-    }
-    return true;
-}
-
 // The PCR's value after the log's last record, replayed from its header.
 std::vector<BankValue> replay_end(const EventLog& log) {
     std::vector<BankValue> pcr = log.header.pcr_start;
-    for (const auto& e : log.events)
-        for (auto& v : pcr)
-            if (auto d = find_bank(e.digests, v.alg)) v.bytes = extended(v.alg, v.bytes, *d);
+    for (const auto& e : log.events) extend_banks(pcr, e.digests);
     return pcr;
 }
 
@@ -154,7 +136,7 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
     EventLog log = prepare_log(
         paths, settings.pcr, [&] { return tpm->identity(); }, boot, pcr_now);
     uint64_t recnum = log.events.size() + 1;
-    std::vector<std::string> banks = algs_of(log.header.pcr_start);
+    std::vector<std::string> banks = bank_algs(log.header.pcr_start);
     std::vector<BankValue> expected = pcr_now;
     std::string records;
     auto flush = [&] {
@@ -170,8 +152,7 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
             e.content["pod"] = uuid;
             e.digests = content_digests(e.content, banks);
             tpm->extend(settings.pcr, e.digests);
-            for (auto& v : expected)
-                v.bytes = extended(v.alg, v.bytes, *find_bank(e.digests, v.alg));
+            extend_banks(expected, e.digests);
             e.pcr_after = expected;
             records += event_record(e);
         }

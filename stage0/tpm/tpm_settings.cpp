@@ -1,8 +1,5 @@
 #include "stage0/tpm/tpm_settings.h"
 
-#include <algorithm>
-#include <vector>
-
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -39,17 +36,6 @@ void apply_file(TpmSettings& s, const std::filesystem::path& file) {
     });
 }
 
-void apply_dir(TpmSettings& s, const std::filesystem::path& config_dir) {
-    std::filesystem::path dir = config_dir / "tpm.d";
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) return;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-        if (e.path().extension() == ".json") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) apply_file(s, f);
-}
-
 }  // namespace
 
 TpmMode parse_tpm_mode(const std::string& text) {
@@ -76,8 +62,8 @@ TpmSettings load_tpm_settings(const std::filesystem::path& system_config,
                               const std::filesystem::path& local_config,
                               const std::string& mode_flag, const std::string& tcti_flag) {
     TpmSettings s;
-    apply_dir(s, system_config);
-    apply_dir(s, local_config);
+    for (const auto& dir : {system_config, local_config})
+        for (const auto& f : fs::json_files(dir / "tpm.d")) apply_file(s, f);
     if (!mode_flag.empty())
         s.mode = with_context("--tpm", [&] { return parse_tpm_mode(mode_flag); });
     if (!tcti_flag.empty()) s.tcti = tcti_flag;

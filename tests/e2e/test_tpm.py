@@ -59,6 +59,11 @@ def records(log_path: Path) -> list:
     return out
 
 
+def write_records(log: Path, recs: list) -> None:
+    """Writes `recs` as a log (RFC 7464), as a tamperer would."""
+    log.write_bytes(b"".join(b"\x1e" + json.dumps(r).encode() + b"\n" for r in recs))
+
+
 def replay(recs: list, bank: str = "sha256") -> bytes:
     """The PCR value the log claims, computed as the TPM computes extends."""
     start = {d["hashAlg"]: d["digest"] for d in recs[0]["content"]["pcr_start"]}
@@ -176,7 +181,7 @@ def test_tampered_entry_is_named(rkt, build_dir, swtpm, inspect_image):
     path = log_path(rkt)
     recs = records(path)
     recs[8]["content"]["image"] = "example.com/not-what-ran"
-    path.write_bytes(b"".join(b"\x1e" + json.dumps(r).encode() + b"\n" for r in recs))
+    write_records(path, recs)
     res = measured(rkt, swtpm, "tpm", "verify")
     assert res.code == 1, repr(res)
     assert "record 8 (pod " in res.err and "was changed" in res.err, res.err
@@ -190,7 +195,7 @@ def test_removed_entry_is_named(rkt, build_dir, swtpm, inspect_image):
     del recs[2]
     for i, r in enumerate(recs):
         r["recnum"] = i
-    path.write_bytes(b"".join(b"\x1e" + json.dumps(r).encode() + b"\n" for r in recs))
+    write_records(path, recs)
     res = measured(rkt, swtpm, "tpm", "verify")
     assert res.code == 1, repr(res)
     assert "record 2 (pod " in res.err and "does not follow" in res.err, res.err
