@@ -1,7 +1,5 @@
 #include "stage0/tpm/measured_log.h"
 
-#include <sys/stat.h>
-
 #include "common/error.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
@@ -102,17 +100,16 @@ MeasureOutcome measure_launch(const TpmSettings& settings, const TpmPaths& paths
     if (settings.mode == TpmMode::kOff) return MeasureOutcome::kOff;
     const bool required = settings.mode == TpmMode::kRequired;
     std::string tcti = effective_tcti(settings);
+    if (tcti.empty() && required)
+        throw Error(
+            "--tpm=required, but there is no TPM: no /dev/tpmrm0, and no --tpm-tcti or tcti in "
+            "tpm.d");
+    // Root's alone: data_dir::secure keeps it so once it exists.
+    fs::make_dirs(paths.dir, 0700);
     if (tcti.empty()) {
-        if (required)
-            throw Error(
-                "--tpm=required, but there is no TPM: no /dev/tpmrm0, and no --tpm-tcti "
-                "or tcti in tpm.d");
-        fs::make_dirs(paths.dir, 0700);
         note_unmeasured(paths, "there is no TPM (no /dev/tpmrm0)");
         return MeasureOutcome::kNoTpm;
     }
-    fs::make_dirs(paths.dir, 0700);
-    ::chmod(paths.dir.c_str(), 0700);
     FileLock lock = FileLock::acquire(paths.lock(), FileLock::Mode::kExclusive);
 
     // Reaching the TPM is the part auto may skip; from the first extend on, nothing is.
